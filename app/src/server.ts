@@ -1,0 +1,81 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { hostname } from "node:os";
+import { burnCpu } from "./cpu";
+import type { CpuPool } from "./cpu-pool";
+import type { AppSettings } from "./env";
+
+/** Shared between the request handler and the shutdown logic. */
+export interface ServerState {
+  shuttingDown: boolean;
+}
+
+function workerId(): string {
+  // PM2 sets pm_id; Node's cluster sets NODE_UNIQUE_ID in workers it forks.
+  return process.env.pm_id ?? process.env.NODESCALE_WORKER_ID ?? "0";
+}
+
+function send(res: ServerResponse, status: number, body: unknown, state: ServerState): void {
+  const text = `${JSON.stringify(body)}\n`;
+  const headers: Record<string, string | number> = {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    "cache-control": "no-store",
+  };
+  // While draining, tell keep-alive clients to reconnect elsewhere instead of reusing this socket.
+  if (state.shuttingDown) headers.connection = "close";
+  res.writeHead(status, headers);
+  res.end(text);
+}
+
+function parseCpuMs(url: URL, maxCpuMs: number): number | string {
+  const raw = url.searchParams.get("ms");
+  if (raw === null || !/^\d+$/.test(raw)) return `ms must be a whole number of milliseconds (1-${maxCpuMs}), got ${JSON.stringify(raw)}`;
+  const ms = Number(raw);
+  if (ms < 1 || ms > maxCpuMs) return `ms must be between 1 and ${maxCpuMs}, got ${ms}`;
+  return ms;
+}
+
+export function createAppServer(settings: AppSettings, pool: CpuPool, state: ServerState): Server {
+  const host = hostname();
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      send(res, 405, { error: "method not allowed" }, state);
+      return;
+    }
+    switch (url.pathname) {
+      case "/":
+        send(res, 200, { service: "nodescale-sample", pid: process.pid, hostname: host, worker: workerId() }, state);
+        return;
+      case "/health":
+        send(res, 200, { status: "ok", pid: process.pid }, state);
+        return;
+      case "/ready":
+        if (state.shuttingDown) send(res, 503, { status: "shutting-down", pid: process.pid }, state);
+        else send(res, 200, { status: "ready", pid: process.pid }, state);
+        return;
+      case "/cpu": {
+        const ms = parseCpuMs(url, settings.maxCpuMs);
+        if (typeof ms === "string") {
+          send(res, 400, { error: ms }, state);
+          return;
+        }
+        const offload = url.searchParams.get("offload") === "1";
+        const spins = offload ? await pool.run(ms) : burnCpu(ms);
+        send(res, 200, { pid: process.pid, hostname: host, ms, offload, spins }, state);
+        return;
+      }
+      default:
+        send(res, 404, { error: "not found" }, state);
+    }
+  };
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: Error) => {
+      if (!res.headersSent) send(res, 500, { error: err.message }, state);
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = settings.keepAliveTimeoutMs;
+  server.headersTimeout = settings.headersTimeoutMs;
+  return server;
+}

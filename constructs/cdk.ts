@@ -1,0 +1,20 @@
+/**
+ * The one module that imports the CDK for Terraform core. Everything else imports these names from here,
+ * so moving to CDK Terrain (`cdktn`, its API-compatible fork) means changing the module names below.
+ * Provider bindings are imported by deep path (`@cdktf/provider-aws/lib/instance`) where they are used.
+ */
+export {
+  Annotations,
+  App,
+  DataResource,
+  Fn,
+  LocalBackend,
+  S3Backend,
+  TerraformOutput,
+  TerraformStack,
+  TerraformVariable,
+  Testing,
+  Token,
+} from "cdktf";
+export type { ITerraformDependable, TerraformResource } from "cdktf";
+export { Construct } from "constructs";

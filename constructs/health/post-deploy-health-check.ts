@@ -1,0 +1,74 @@
+import { Construct, DataResource, type ITerraformDependable } from "../cdk";
+import type { NodeServiceSpec } from "../service/spec";
+
+/** cdktf runs Terraform in cdktf.out/stacks/<stack>; the health CLI lives at the project root. */
+export const PROJECT_ROOT_FROM_STACK_DIR = "../../..";
+
+export interface PostDeployHealthCheckProps {
+  /** The service's base URL (usually the stack's `url` output value). */
+  readonly url: string;
+  /** Supplies the health and readiness paths. */
+  readonly spec: NodeServiceSpec;
+  /**
+   * Fail unless this many distinct processes answer the burst (proof the cluster spreads load).
+   * @default - no process count is required
+   */
+  readonly expectWorkers?: number;
+  /**
+   * How long the service has to become healthy.
+   * @default 180
+   */
+  readonly timeoutSeconds?: number;
+  /**
+   * Values whose change means new content was deployed, so the check runs again.
+   * @default {}
+   */
+  readonly triggers?: Readonly<Record<string, string>>;
+  /**
+   * What must be applied before the check runs.
+   * @default []
+   */
+  readonly dependsOn?: ITerraformDependable[];
+}
+
+/**
+ * Runs the health CLI through terraform_data + local-exec once the deploy is applied; a non-zero exit fails
+ * `cdktf deploy`. It re-runs whenever `triggers` (the deployed content) change.
+ */
+export class PostDeployHealthCheck extends Construct {
+  readonly resource: DataResource;
+
+  constructor(scope: Construct, id: string, props: PostDeployHealthCheckProps) {
+    super(scope, id);
+    const timeoutSeconds = props.timeoutSeconds ?? 180;
+    const triggers = props.triggers ?? {};
+    const dependsOn = props.dependsOn ?? [];
+    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
+      throw new Error(`PostDeployHealthCheck timeoutSeconds: ${timeoutSeconds} is not allowed: must be a whole number of seconds >= 1`);
+    }
+    if (props.expectWorkers !== undefined && (!Number.isInteger(props.expectWorkers) || props.expectWorkers < 1)) {
+      throw new Error(`PostDeployHealthCheck expectWorkers: ${props.expectWorkers} is not allowed: must be a whole number >= 1`);
+    }
+    const args = [
+      `--url "$NODESCALE_URL"`,
+      `--timeout ${timeoutSeconds}`,
+      `--health-path ${props.spec.healthPath}`,
+      `--ready-path ${props.spec.readyPath}`,
+      ...(props.expectWorkers !== undefined ? [`--expect-workers ${props.expectWorkers}`] : []),
+    ];
+    this.resource = new DataResource(this, "Run", {
+      input: { url: props.url },
+      triggersReplace: { url: props.url, ...triggers },
+      dependsOn,
+      provisioners: [
+        {
+          type: "local-exec",
+          workingDir: PROJECT_ROOT_FROM_STACK_DIR,
+          // The URL travels in the environment, never spliced into the shell text.
+          environment: { NODESCALE_URL: props.url },
+          command: `node dist/health/cli.js ${args.join(" ")}`,
+        },
+      ],
+    });
+  }
+}

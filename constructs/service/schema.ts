@@ -1,0 +1,67 @@
+import { z } from "zod";
+
+/** A DNS-1123 label: what Kubernetes accepts as a name, and safe for PM2, Nginx and cloud resource names. */
+const DNS_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const URL_PATH = /^\/[A-Za-z0-9._~\-/]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Variables the deploy sets from the spec; a user value would silently fight the derived one. */
+export const RESERVED_ENV = ["PORT", "HOST", "WORKERS", "SHUTDOWN_GRACE_SECONDS", "KEEP_ALIVE_TIMEOUT_MS", "HEADERS_TIMEOUT_MS"] as const;
+
+const int = (min: number, max: number, what: string) =>
+  z
+    .number({ error: `must be a whole number ${min}-${max} (${what})` })
+    .int({ error: `must be a whole number ${min}-${max} (${what})` })
+    .min(min, { error: `must be a whole number ${min}-${max} (${what})` })
+    .max(max, { error: `must be a whole number ${min}-${max} (${what})` });
+
+const path = (fallback: string) =>
+  z.string({ error: 'must be a URL path such as "/health"' }).regex(URL_PATH, { error: 'must be a URL path such as "/health"' }).default(fallback);
+
+/** The provider-neutral description of one Node.js service; every topology renders from it. */
+export const serviceSchema = z
+  .strictObject({
+    name: z
+      .string({ error: "must be a DNS-1123 label: lower-case letters, digits and '-', starting with a letter, at most 63 characters" })
+      .regex(DNS_LABEL, { error: "must be a DNS-1123 label: lower-case letters, digits and '-', starting with a letter, at most 63 characters" })
+      .default("hello-node"),
+    port: int(1024, 65535, "the port the Node process listens on; ports below 1024 need root").default(3000),
+    workers: z
+      .union([z.literal("auto"), int(1, 64, "processes per machine")], { error: 'must be "auto" (one per CPU core) or a whole number 1-64' })
+      .default("auto"),
+    shutdownGraceSeconds: int(1, 300, "how long in-flight requests may take to finish on shutdown").default(10),
+    healthPath: path("/health"),
+    readyPath: path("/ready"),
+    memoryMiB: int(64, 65536, "memory per Node process").default(512),
+    cpuMillicores: int(50, 64000, "CPU requested per Node process on Kubernetes").default(250),
+    maxBodySizeMiB: int(1, 1024, "largest request body the proxy accepts").default(10),
+    env: z
+      .record(
+        z.string().regex(ENV_NAME, { error: "environment variable names are letters, digits and '_', not starting with a digit" }),
+        z.string({ error: "environment values must be strings" }),
+      )
+      .default({}),
+  })
+  .superRefine((service, ctx) => {
+    if (service.healthPath === service.readyPath) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["readyPath"],
+        input: service.readyPath,
+        message: `must differ from service.healthPath (liveness and readiness answer different questions)`,
+      });
+    }
+    for (const key of Object.keys(service.env)) {
+      if ((RESERVED_ENV as readonly string[]).includes(key)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["env", key],
+          input: key,
+          message: `is set by NodeScale from the spec (reserved: ${RESERVED_ENV.join(", ")}); change the matching service field instead`,
+        });
+      }
+    }
+  });
+
+export type ServiceConfig = z.infer<typeof serviceSchema>;
+export type ServiceInput = z.input<typeof serviceSchema>;

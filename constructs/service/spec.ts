@@ -1,0 +1,107 @@
+import { ConfigError, describeIssues } from "./errors";
+import { type ServiceConfig, type ServiceInput, serviceSchema } from "./schema";
+
+/** Idle timeout of Nginx's upstream keep-alive and of the cloud load balancers we put in front (AWS ALB/NLB default). */
+export const UPSTREAM_IDLE_TIMEOUT_SECONDS = 60;
+/** Node must keep idle sockets open longer than any proxy in front, or the proxy reuses a socket Node just closed. */
+const KEEP_ALIVE_MARGIN_SECONDS = 5;
+/** Room for the PM2 / cluster primary to notice a worker's exit after the app's own grace ran out. */
+const SUPERVISOR_MARGIN_SECONDS = 3;
+/** Room for the kubelet between the app's hard deadline and SIGKILL. */
+const KUBELET_MARGIN_SECONDS = 5;
+
+/** The provider-neutral service spec: validated once, then the single source of every derived value. */
+export class NodeServiceSpec {
+  /** Validates raw props (from the config file or code); throws ConfigError naming each bad field. */
+  static parse(input: ServiceInput | undefined, source = "service"): NodeServiceSpec {
+    const result = serviceSchema.safeParse(input ?? {});
+    if (!result.success) throw new ConfigError(source, describeIssues(result.error.issues, input ?? {}, serviceSchema, "service"));
+    return new NodeServiceSpec(result.data);
+  }
+
+  readonly name: string;
+  readonly port: number;
+  readonly workers: number | "auto";
+  readonly shutdownGraceSeconds: number;
+  readonly healthPath: string;
+  readonly readyPath: string;
+  readonly memoryMiB: number;
+  readonly cpuMillicores: number;
+  readonly maxBodySizeMiB: number;
+  readonly env: Readonly<Record<string, string>>;
+
+  private constructor(config: ServiceConfig) {
+    this.name = config.name;
+    this.port = config.port;
+    this.workers = config.workers;
+    this.shutdownGraceSeconds = config.shutdownGraceSeconds;
+    this.healthPath = config.healthPath;
+    this.readyPath = config.readyPath;
+    this.memoryMiB = config.memoryMiB;
+    this.cpuMillicores = config.cpuMillicores;
+    this.maxBodySizeMiB = config.maxBodySizeMiB;
+    this.env = Object.freeze({ ...config.env });
+  }
+
+  /** Processes on a machine with `cores` CPU cores. */
+  workerCount(cores: number): number {
+    return this.workers === "auto" ? Math.max(1, cores) : this.workers;
+  }
+
+  /** PM2 `instances`: "max" lets PM2 match the machine's cores when the count is automatic. */
+  get pm2Instances(): number | "max" {
+    return this.workers === "auto" ? "max" : this.workers;
+  }
+
+  /** Ports used in fork mode: one process per port, starting at `port`. */
+  forkPorts(count: number): number[] {
+    return Array.from({ length: count }, (_, i) => this.port + i);
+  }
+
+  get upstreamIdleTimeoutSeconds(): number {
+    return UPSTREAM_IDLE_TIMEOUT_SECONDS;
+  }
+
+  /** Node `server.keepAliveTimeout`: longer than every idle timeout in front of it. */
+  get keepAliveTimeoutMs(): number {
+    return (UPSTREAM_IDLE_TIMEOUT_SECONDS + KEEP_ALIVE_MARGIN_SECONDS) * 1000;
+  }
+
+  /** Node `server.headersTimeout`: must exceed keepAliveTimeout. */
+  get headersTimeoutMs(): number {
+    return this.keepAliveTimeoutMs + 1000;
+  }
+
+  /** PM2 `kill_timeout`: PM2 sends SIGKILL only after the app's own grace period has run out. */
+  get killTimeoutMs(): number {
+    return (this.shutdownGraceSeconds + SUPERVISOR_MARGIN_SECONDS) * 1000;
+  }
+
+  /** PM2 `listen_timeout`: how long a new process has to signal ready before PM2 gives up on it. */
+  get listenTimeoutMs(): number {
+    return 10_000;
+  }
+
+  /** PM2 `max_memory_restart`: restart before the kernel's OOM killer would. */
+  get maxMemoryRestart(): string {
+    return `${Math.floor(this.memoryMiB * 0.9)}M`;
+  }
+
+  /** Pod `terminationGracePeriodSeconds`: preStop delay, then the app's drain, then a margin before SIGKILL. */
+  terminationGracePeriodSeconds(preStopSeconds: number): number {
+    return preStopSeconds + this.shutdownGraceSeconds + KUBELET_MARGIN_SECONDS;
+  }
+
+  /** Environment every deployed process gets: derived settings first, the user's own variables added. */
+  appEnv(port: number = this.port, host = "127.0.0.1"): Record<string, string> {
+    return {
+      NODE_ENV: "production",
+      ...this.env,
+      PORT: String(port),
+      HOST: host,
+      SHUTDOWN_GRACE_SECONDS: String(this.shutdownGraceSeconds),
+      KEEP_ALIVE_TIMEOUT_MS: String(this.keepAliveTimeoutMs),
+      HEADERS_TIMEOUT_MS: String(this.headersTimeoutMs),
+    };
+  }
+}

@@ -1,0 +1,31 @@
+import type { NodeServiceSpec } from "../service/spec";
+
+export type VmMode = "cluster" | "fork";
+
+/** How the service's processes sit on one machine: what the Nginx, PM2 and reload renderers all share. */
+export interface ProcessPlan {
+  readonly mode: VmMode;
+  /** Ports Nginx proxies to: one in cluster mode, one per process in fork mode. */
+  readonly ports: readonly number[];
+  /** PM2 instances of the single cluster-mode app; 1 per app in fork mode. */
+  readonly instances: number | "max";
+  /** Processes that will answer, when known at synth time (undefined for "max" on a machine we cannot see). */
+  readonly expectedProcesses: number | undefined;
+}
+
+/**
+ * @param cores the machine's core count when it is known at synth time (the local machine); omit for cloud VMs,
+ * where `workers: "auto"` becomes PM2's own "max".
+ */
+export function processPlan(spec: NodeServiceSpec, mode: VmMode, cores?: number): ProcessPlan {
+  if (mode === "fork") {
+    if (spec.workers === "auto" && cores === undefined) {
+      throw new Error(`service.workers: "auto" is not allowed with vm.mode "fork" on a machine whose core count is unknown; set a number 1-64`);
+    }
+    const count = spec.workerCount(cores ?? 1);
+    return { mode, ports: spec.forkPorts(count), instances: 1, expectedProcesses: count };
+  }
+  if (spec.workers === "auto" && cores === undefined) return { mode, ports: [spec.port], instances: "max", expectedProcesses: undefined };
+  const count = spec.workerCount(cores ?? 1);
+  return { mode, ports: [spec.port], instances: count, expectedProcesses: count };
+}

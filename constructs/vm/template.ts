@@ -1,0 +1,63 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+/** A template that cannot be rendered: names the template and the placeholder at fault. */
+export class TemplateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TemplateError";
+  }
+}
+
+function findTemplatesDir(from: string): string {
+  // Works from the sources (constructs/vm) and from the build (dist/constructs/vm).
+  for (let dir = from; dir !== dirname(dir); dir = dirname(dir)) {
+    if (existsSync(join(dir, "templates", "nginx", "site.conf"))) return join(dir, "templates");
+  }
+  throw new TemplateError(`cannot find the templates/ folder above ${from}`);
+}
+
+const TEMPLATES_DIR = findTemplatesDir(__dirname);
+const cache = new Map<string, string>();
+
+/** The raw text of templates/<name>. */
+export function templateText(name: string): string {
+  let text = cache.get(name);
+  if (text === undefined) {
+    text = readFileSync(join(TEMPLATES_DIR, name), "utf8");
+    cache.set(name, text);
+  }
+  return text;
+}
+
+/**
+ * Fills `{{key}}` placeholders. Every placeholder must get a value and every value must be used,
+ * so a renamed field fails here, at synth time, instead of in a half-configured machine.
+ */
+export function fillTemplate(name: string, text: string, values: Readonly<Record<string, string | number>>): string {
+  const used = new Set<string>();
+  const out = text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+    const value = values[key];
+    if (value === undefined) throw new TemplateError(`template ${name}: no value for placeholder {{${key}}}`);
+    used.add(key);
+    return String(value);
+  });
+  const unused = Object.keys(values).filter((k) => !used.has(k));
+  if (unused.length > 0) throw new TemplateError(`template ${name}: values given for placeholders it does not have: ${unused.join(", ")}`);
+  return out;
+}
+
+export function renderTemplate(name: string, values: Readonly<Record<string, string | number>>): string {
+  return fillTemplate(name, templateText(name), values);
+}
+
+/**
+ * Values spliced into Nginx or shell text must not be able to end a directive or a quoted string.
+ * Returns the value, or throws naming the field.
+ */
+export function safeToken(field: string, value: string, pattern = /^[A-Za-z0-9_./:@\-[\]]+$/): string {
+  if (!pattern.test(value)) {
+    throw new TemplateError(`${field}: ${JSON.stringify(value)} cannot go into a config file (allowed: letters, digits and . _ - / : @ [ ])`);
+  }
+  return value;
+}

@@ -1,0 +1,171 @@
+import { request } from "node:http";
+import { request as httpsRequest } from "node:https";
+
+export interface HealthOptions {
+  /** Base URL of the service, e.g. http://127.0.0.1:8080. */
+  readonly url: string;
+  /** @default "/health" */
+  readonly healthPath?: string;
+  /** @default "/ready" */
+  readonly readyPath?: string;
+  /** How long to wait for /health and /ready to answer 200. @default 60 */
+  readonly timeoutSeconds?: number;
+  /** Requests in the burst sent after the service is up. @default 200 */
+  readonly burstRequests?: number;
+  /** Requests in flight at once during the burst. @default 16 */
+  readonly concurrency?: number;
+  /** Fail unless at least this many distinct processes answered the burst. */
+  readonly expectWorkers?: number;
+}
+
+export interface HealthReport {
+  readonly healthy: boolean;
+  readonly url: string;
+  readonly waitedSeconds: number;
+  readonly problem?: string;
+  readonly statusCounts: Readonly<Record<string, number>>;
+  readonly p50Ms?: number;
+  readonly p95Ms?: number;
+  readonly distinctPids: number;
+  readonly distinctHostnames: number;
+  readonly expectWorkers?: number;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly body: string;
+  readonly ms: number;
+}
+
+function get(url: URL, timeoutMs: number): Promise<Answer> {
+  const started = performance.now();
+  const send = url.protocol === "https:" ? httpsRequest : request;
+  return new Promise((resolve, reject) => {
+    // A fresh connection per request, so the proxy and PM2 spread the burst as they would for separate clients.
+    const req = send(url, { method: "GET", agent: false, timeout: timeoutMs, headers: { "user-agent": "nodescale-health" } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        if (body.length < 64 * 1024) body += chunk;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, ms: performance.now() - started }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
+
+/** Waits with backoff for liveness and readiness, then sends a burst and checks how many processes answered. */
+export async function checkHealth(options: HealthOptions): Promise<HealthReport> {
+  const base = new URL(options.url);
+  const healthPath = options.healthPath ?? "/health";
+  const readyPath = options.readyPath ?? "/ready";
+  const timeoutSeconds = options.timeoutSeconds ?? 60;
+  const started = performance.now();
+  const waited = () => round((performance.now() - started) / 1000);
+  const empty = { url: options.url, statusCounts: {}, distinctPids: 0, distinctHostnames: 0, expectWorkers: options.expectWorkers };
+
+  let delayMs = 250;
+  let last = "no attempt yet";
+  for (;;) {
+    let allOk = true;
+    for (const path of [healthPath, readyPath]) {
+      const target = new URL(path, base);
+      try {
+        const answer = await get(target, 5_000);
+        if (answer.status !== 200) {
+          allOk = false;
+          last = `${target.href} answered ${answer.status}`;
+          break;
+        }
+      } catch (err) {
+        allOk = false;
+        last = `${target.href}: ${(err as Error).message}`;
+        break;
+      }
+    }
+    if (allOk) break;
+    if (performance.now() - started + delayMs > timeoutSeconds * 1000) {
+      return { ...empty, healthy: false, waitedSeconds: waited(), problem: `not healthy: ${last}` };
+    }
+    await sleep(delayMs);
+    delayMs = Math.min(delayMs * 2, 2_000);
+  }
+  const waitedSeconds = waited();
+
+  const total = options.burstRequests ?? 200;
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? 16, total));
+  const statusCounts: Record<string, number> = {};
+  const latencies: number[] = [];
+  const pids = new Set<number>();
+  const hosts = new Set<string>();
+  let sent = 0;
+  const lane = async () => {
+    while (sent < total) {
+      sent++;
+      try {
+        const answer = await get(new URL("/", base), 10_000);
+        statusCounts[answer.status] = (statusCounts[answer.status] ?? 0) + 1;
+        latencies.push(answer.ms);
+        try {
+          const body = JSON.parse(answer.body) as { pid?: unknown; hostname?: unknown };
+          if (typeof body.pid === "number") pids.add(body.pid);
+          if (typeof body.hostname === "string") hosts.add(body.hostname);
+        } catch {
+          // A non-JSON answer still counts by status; it just names no process.
+        }
+      } catch (err) {
+        const key = `error: ${(err as Error).message}`;
+        statusCounts[key] = (statusCounts[key] ?? 0) + 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  latencies.sort((a, b) => a - b);
+  const failures = Object.entries(statusCounts).filter(([status]) => status !== "200");
+  const report = {
+    url: options.url,
+    waitedSeconds,
+    statusCounts,
+    p50Ms: latencies.length ? round(percentile(latencies, 50)) : undefined,
+    p95Ms: latencies.length ? round(percentile(latencies, 95)) : undefined,
+    distinctPids: pids.size,
+    distinctHostnames: hosts.size,
+    expectWorkers: options.expectWorkers,
+  };
+  if (failures.length > 0) {
+    const [status, count] = failures[0];
+    return { ...report, healthy: false, problem: `${count} of ${total} burst requests to ${new URL("/", base).href} failed (${status})` };
+  }
+  if (options.expectWorkers !== undefined && pids.size < options.expectWorkers) {
+    return {
+      ...report,
+      healthy: false,
+      problem: `only ${pids.size} distinct process(es) answered ${total} requests; expected ${options.expectWorkers}`,
+    };
+  }
+  return { ...report, healthy: true };
+}
+
+/** One human line (two when healthy: the verdict and the burst figures). */
+export function formatReport(report: HealthReport): string {
+  if (!report.healthy) return `UNHEALTHY ${report.url}: ${report.problem} (waited ${report.waitedSeconds} s)`;
+  const statuses = Object.entries(report.statusCounts)
+    .map(([status, count]) => `${count} x ${status}`)
+    .join(", ");
+  const expected = report.expectWorkers !== undefined ? ` (expected ${report.expectWorkers})` : "";
+  return [
+    `HEALTHY ${report.url}: /health and /ready answered 200 after ${report.waitedSeconds} s`,
+    `  burst: ${statuses}; p50 ${report.p50Ms} ms, p95 ${report.p95Ms} ms; ${report.distinctPids} distinct pid(s)${expected}, ${report.distinctHostnames} hostname(s)`,
+  ].join("\n");
+}

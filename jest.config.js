@@ -1,0 +1,9 @@
+/** Jest with the SWC transform: no type-checking here (`npm run typecheck` does that), so tests start fast. */
+module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/test"],
+  testMatch: ["**/*.test.ts"],
+  transform: { "^.+\\.ts$": ["@swc/jest", { jsc: { target: "es2022", parser: { syntax: "typescript" } } }] },
+  setupFilesAfterEnv: ["<rootDir>/test/setup.ts"],
+  testTimeout: 30_000,
+};

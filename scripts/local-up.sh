@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# npm run local: build, deploy the `local` stack (Nginx + PM2 on 127.0.0.1) and end with its health check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CHECKPOINT_DISABLE=1
+command -v nginx >/dev/null 2>&1 || {
+  echo "nodescale local: nginx is not installed. Install it first: 'sudo apt-get update && sudo apt-get install -y nginx' (Debian/Ubuntu) or 'brew install nginx' (macOS)." >&2
+  exit 1
+}
+npm run --silent build
+npx cdktf deploy local --auto-approve --outputs-file .nodescale/local-outputs.json

@@ -1,0 +1,15 @@
+import { ConfigError } from "../constructs/service/errors";
+import { TemplateError } from "../constructs/vm/template";
+
+/** Runs `build`; a bad configuration prints its list of problems and exits 1 with no stack trace. */
+export function exitOnConfigError<T>(build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof TemplateError) {
+      process.stderr.write(`nodescale: invalid configuration\n${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,173 @@
+import { z } from "zod";
+import { serviceSchema } from "../constructs/service/schema";
+
+const CIDR_V4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
+const CIDR_V6 = /^[0-9a-fA-F:]+:[0-9a-fA-F:]*\/(12[0-8]|1[01]\d|[1-9]?\d)$/;
+const WORLD = ["0.0.0.0/0", "::/0"];
+const SLUG = /^[a-z0-9][a-z0-9.-]*$/;
+
+const int = (min: number, max: number, what: string) =>
+  z
+    .number({ error: `must be a whole number ${min}-${max} (${what})` })
+    .int({ error: `must be a whole number ${min}-${max} (${what})` })
+    .min(min, { error: `must be a whole number ${min}-${max} (${what})` })
+    .max(max, { error: `must be a whole number ${min}-${max} (${what})` });
+
+const slug = (fallback: string, what: string) =>
+  z.string({ error: `must be ${what}` }).regex(SLUG, { error: `must be ${what}` }).default(fallback);
+
+const cidr = z
+  .string({ error: 'must be a CIDR such as "203.0.113.7/32"' })
+  .refine((v) => CIDR_V4.test(v) || CIDR_V6.test(v), { error: 'must be a CIDR such as "203.0.113.7/32"' });
+
+/** SSH from the whole internet is refused outright: use SSM / the DO console, or name your own address. */
+const sshCidrs = z
+  .array(
+    cidr.refine((v) => !WORLD.includes(v), {
+      error: "opens SSH to the whole internet; list your own addresses (for example your office /32), or none and use SSM",
+    }),
+  )
+  .default([]);
+
+const apiCidrs = z.array(cidr).default([]);
+
+const imageRef = z
+  .string({ error: 'must be an image reference pinned by tag or digest, such as "ghcr.io/acme/api:1.4.2"' })
+  .refine((v) => /^[a-z0-9][a-z0-9._\-/:]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[a-f0-9]{64})$/.test(v) && !v.endsWith(":latest"), {
+    error: 'must be pinned by a fixed tag or digest (not "latest", not untagged), such as "ghcr.io/acme/api:1.4.2"',
+  });
+
+const awsVm = z.strictObject({
+  region: slug("us-east-1", "an AWS region such as us-east-1"),
+  instanceType: slug("t3.small", "an EC2 instance type such as t3.small"),
+  sshCidrs,
+  vpcId: z
+    .string()
+    .regex(/^vpc-[0-9a-f]{8,17}$/, { error: 'must be a VPC id such as "vpc-0abc1234"' })
+    .optional(),
+  rootVolumeGiB: int(8, 1024, "root volume size").default(20),
+});
+
+const doVm = z.strictObject({
+  region: slug("nyc3", "a DigitalOcean region slug such as nyc3"),
+  size: slug("s-1vcpu-2gb", "a Droplet size slug such as s-1vcpu-2gb"),
+  sshKeyFingerprints: z
+    .array(z.string().regex(/^([0-9a-f]{2}:){15}[0-9a-f]{2}$/, { error: "must be an MD5 SSH key fingerprint such as aa:bb:...:ff" }))
+    .default([]),
+  sshCidrs,
+});
+
+const eks = z.strictObject({
+  region: slug("us-east-1", "an AWS region such as us-east-1"),
+  version: z
+    .string()
+    .regex(/^1\.\d{2}$/, { error: 'must be a Kubernetes minor version such as "1.34"' })
+    .default("1.34"),
+  nodeInstanceType: slug("t3.medium", "an EC2 instance type such as t3.medium"),
+  minNodes: int(1, 100, "node group lower bound").default(2),
+  desiredNodes: int(1, 100, "node group starting size").default(2),
+  maxNodes: int(1, 100, "node group upper bound").default(5),
+  zones: int(2, 3, "availability zones").default(2),
+  vpcCidr: cidr.default("10.40.0.0/16"),
+  natGateways: z.enum(["single", "perZone"], { error: '"single" (cheaper) or "perZone" (survives a zone outage)' }).default("single"),
+  publicAccessCidrs: apiCidrs,
+});
+
+const doks = z.strictObject({
+  region: slug("nyc3", "a DigitalOcean region slug such as nyc3"),
+  versionPrefix: z
+    .string()
+    .regex(/^1\.\d{2}\.$/, { error: 'must be a Kubernetes minor version prefix such as "1.34."' })
+    .default("1.34."),
+  nodeSize: slug("s-2vcpu-4gb", "a Droplet size slug such as s-2vcpu-4gb"),
+  minNodes: int(1, 100, "node pool lower bound").default(2),
+  maxNodes: int(1, 100, "node pool upper bound").default(5),
+  haControlPlane: z.boolean({ error: "must be true or false" }).default(false),
+  vpcCidr: cidr.default("10.41.0.0/20"),
+  maintenanceDay: z
+    .enum(["any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"], { error: "must be a weekday or any" })
+    .default("sunday"),
+  maintenanceStartTime: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):00$/, { error: 'must be a whole hour in UTC such as "04:00"' })
+    .default("04:00"),
+});
+
+const state = z.discriminatedUnion(
+  "backend",
+  [
+    z.strictObject({ backend: z.literal("local") }),
+    z.strictObject({
+      backend: z.literal("s3"),
+      bucket: z.string().min(3),
+      keyPrefix: z.string().default("nodescale"),
+      region: slug("us-east-1", "an AWS region such as us-east-1"),
+      /** For DigitalOcean Spaces (S3-compatible), e.g. https://nyc3.digitaloceanspaces.com. */
+      endpoint: z.url({ error: "must be an https URL" }).optional(),
+    }),
+  ],
+  { error: 'backend must be "local" or "s3" (S3 or DigitalOcean Spaces)' },
+);
+
+/** Everything nodescale.config.json may hold. Secrets never go here. */
+export const configSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    service: serviceSchema.prefault({}),
+    local: z.strictObject({ port: int(1024, 65535, "the loopback port Nginx listens on").default(8080) }).prefault({}),
+    vm: z
+      .strictObject({
+        mode: z.enum(["cluster", "fork"], { error: '"cluster" (PM2 cluster on one port) or "fork" (one process per port)' }).default("cluster"),
+        aws: awsVm.prefault({}),
+        digitalocean: doVm.prefault({}),
+      })
+      .prefault({}),
+    kubernetes: z
+      .strictObject({
+        minReplicas: int(1, 1000, "fewest pods; 2 or more keeps the service up through a node drain").default(2),
+        maxReplicas: int(1, 1000, "most pods the autoscaler may run").default(10),
+        targetCpuPercent: int(1, 100, "average CPU utilisation the autoscaler aims at").default(70),
+        preStopSeconds: int(0, 60, "delay before shutdown so load balancers stop routing to the pod").default(5),
+        host: z
+          .string()
+          .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/, { error: "must be a DNS name such as api.example.com" })
+          .optional(),
+        tlsSecretName: z.string().optional(),
+        eks: eks.prefault({}),
+        doks: doks.prefault({}),
+      })
+      .prefault({}),
+    image: imageRef.optional(),
+    state: state.optional(),
+  })
+  .superRefine((config, ctx) => {
+    const issue = (path: (string | number)[], input: unknown, message: string) => ctx.addIssue({ code: "custom", path, input, message });
+    const k = config.kubernetes;
+    if (k.minReplicas > k.maxReplicas) {
+      issue(["kubernetes", "minReplicas"], k.minReplicas, `must not exceed kubernetes.maxReplicas (${k.maxReplicas})`);
+    }
+    const e = k.eks;
+    if (e.minNodes > e.desiredNodes || e.desiredNodes > e.maxNodes) {
+      issue(["kubernetes", "eks", "desiredNodes"], e.desiredNodes, `must lie within minNodes (${e.minNodes}) and maxNodes (${e.maxNodes})`);
+    }
+    if (k.doks.minNodes > k.doks.maxNodes) {
+      issue(["kubernetes", "doks", "minNodes"], k.doks.minNodes, `must not exceed kubernetes.doks.maxNodes (${k.doks.maxNodes})`);
+    }
+    if (k.tlsSecretName && !k.host) {
+      issue(["kubernetes", "tlsSecretName"], k.tlsSecretName, "needs kubernetes.host: a certificate is issued for a name");
+    }
+    const s = config.service;
+    if (config.vm.mode === "fork") {
+      if (s.workers === "auto") {
+        issue(["service", "workers"], s.workers, 'must be a number with vm.mode "fork": one port per process needs a fixed count');
+      } else if (s.port + s.workers - 1 > 65535) {
+        issue(["service", "port"], s.port, `leaves no room for ${s.workers} fork-mode ports (${s.port}-${s.port + s.workers - 1})`);
+      }
+    }
+    const used = config.vm.mode === "fork" && typeof s.workers === "number" ? [s.port, s.port + s.workers - 1] : [s.port, s.port];
+    if (config.local.port >= used[0] && config.local.port <= used[1]) {
+      issue(["local", "port"], config.local.port, `collides with the app's port(s) ${used[0]}-${used[1]}; pick another`);
+    }
+  });
+
+export type NodeScaleConfig = z.infer<typeof configSchema>;

@@ -1,0 +1,43 @@
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { ConfigError, describeIssues } from "../constructs/service/errors";
+import { NodeServiceSpec } from "../constructs/service/spec";
+import { configSchema, type NodeScaleConfig } from "./config-schema";
+
+export { ConfigError };
+export type { NodeScaleConfig };
+
+/** A validated configuration with its service spec built once for every stack. */
+export interface LoadedConfig {
+  readonly source: string;
+  readonly config: NodeScaleConfig;
+  readonly spec: NodeServiceSpec;
+}
+
+/** Validates an already-parsed configuration object; throws ConfigError listing every problem at once. */
+export function parseConfig(raw: unknown, source = "nodescale.config.json"): LoadedConfig {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(source, describeIssues(result.error.issues, raw, configSchema));
+  return { source, config: result.data, spec: NodeServiceSpec.parse(result.data.service, source) };
+}
+
+/** The file named by NODESCALE_CONFIG, else nodescale.config.json in `cwd`. */
+export function configPath(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  return resolve(cwd, env.NODESCALE_CONFIG && env.NODESCALE_CONFIG !== "" ? env.NODESCALE_CONFIG : "nodescale.config.json");
+}
+
+/** Reads and validates the configuration file; a missing default file means all defaults. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedConfig {
+  const file = configPath(env, cwd);
+  if (!existsSync(file)) {
+    if (env.NODESCALE_CONFIG) throw new ConfigError(file, [`NODESCALE_CONFIG names ${JSON.stringify(file)}, which does not exist`]);
+    return parseConfig({}, "(defaults)");
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new ConfigError(file, [`is not valid JSON: ${(err as Error).message}`]);
+  }
+  return parseConfig(raw, file);
+}
