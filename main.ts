@@ -9,6 +9,6 @@ const projectRoot = resolve(__dirname, "..");
 const app = new App();
 exitOnConfigError(() => {
   const loaded = loadConfig();
-  new LocalStack(app, "local", { loaded, projectRoot });
+  new LocalStack(app, "local", { loaded, projectRoot, instance: process.env.NODESCALE_LOCAL_INSTANCE || undefined });
 });
 app.synth();

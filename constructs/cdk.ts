@@ -3,6 +3,8 @@
  * so moving to CDK Terrain (`cdktn`, its API-compatible fork) means changing the module names below.
  * Provider bindings are imported by deep path (`@cdktf/provider-aws/lib/instance`) where they are used.
  */
+
+export type { ITerraformDependable, TerraformResource } from "cdktf";
 export {
   Annotations,
   App,
@@ -16,5 +18,4 @@ export {
   Testing,
   Token,
 } from "cdktf";
-export type { ITerraformDependable, TerraformResource } from "cdktf";
 export { Construct } from "constructs";

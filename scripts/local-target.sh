@@ -92,7 +92,13 @@ destroy() {
     say "nginx stopped"
   fi
   if [ -x "${pm2_bin}" ] && [ -d "${PM2_HOME}" ]; then
+    pid="$(cat "${PM2_HOME}/pm2.pid" 2>/dev/null || true)"
     "${pm2_bin}" kill >/dev/null 2>&1 || true
+    # pm2 kill returns before its daemon has exited; wait so no process outlives the destroy.
+    if [ -n "${pid}" ]; then
+      for _ in $(seq 1 100); do kill -0 "${pid}" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "${pid}" 2>/dev/null && kill -9 "${pid}"
+    fi
     say "PM2 stopped"
   fi
   rm -rf "${dir}"

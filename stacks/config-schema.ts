@@ -14,7 +14,10 @@ const int = (min: number, max: number, what: string) =>
     .max(max, { error: `must be a whole number ${min}-${max} (${what})` });
 
 const slug = (fallback: string, what: string) =>
-  z.string({ error: `must be ${what}` }).regex(SLUG, { error: `must be ${what}` }).default(fallback);
+  z
+    .string({ error: `must be ${what}` })
+    .regex(SLUG, { error: `must be ${what}` })
+    .default(fallback);
 
 const cidr = z
   .string({ error: 'must be a CIDR such as "203.0.113.7/32"' })
@@ -117,7 +120,9 @@ export const configSchema = z
     local: z.strictObject({ port: int(1024, 65535, "the loopback port Nginx listens on").default(8080) }).prefault({}),
     vm: z
       .strictObject({
-        mode: z.enum(["cluster", "fork"], { error: '"cluster" (PM2 cluster on one port) or "fork" (one process per port)' }).default("cluster"),
+        mode: z
+          .enum(["cluster", "fork"], { error: '"cluster" (PM2 cluster on one port) or "fork" (one process per port)' })
+          .default("cluster"),
         aws: awsVm.prefault({}),
         digitalocean: doVm.prefault({}),
       })

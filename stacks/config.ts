@@ -4,8 +4,8 @@ import { ConfigError, describeIssues } from "../constructs/service/errors";
 import { NodeServiceSpec } from "../constructs/service/spec";
 import { configSchema, type NodeScaleConfig } from "./config-schema";
 
-export { ConfigError };
 export type { NodeScaleConfig };
+export { ConfigError };
 
 /** A validated configuration with its service spec built once for every stack. */
 export interface LoadedConfig {

@@ -1,4 +1,5 @@
-import { Construct, TerraformOutput, TerraformStack } from "../constructs/cdk";
+import { join } from "node:path";
+import { type Construct, LocalBackend, TerraformOutput, TerraformStack } from "../constructs/cdk";
 import { LocalTarget } from "../constructs/vm/local-target";
 import type { LoadedConfig } from "./config";
 
@@ -8,6 +9,11 @@ export interface LocalStackProps {
   readonly projectRoot: string;
   /** Cores for `workers: "auto"`. @default os.availableParallelism() */
   readonly cores?: number;
+  /**
+   * Names the state folder (.nodescale/<instance>) and state file, so a test deployment never touches yours.
+   * @default "local"
+   */
+  readonly instance?: string;
 }
 
 /** `cdktf deploy local`: the VM topology on loopback. Uses only Terraform's built-in terraform_data. */
@@ -17,12 +23,19 @@ export class LocalStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: LocalStackProps) {
     super(scope, id);
     const { config, spec } = props.loaded;
+    const instance = props.instance ?? "local";
+    if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(instance)) {
+      throw new Error(`LocalStack instance: ${JSON.stringify(instance)} is not allowed: lower-case letters, digits and '-', at most 41`);
+    }
+    // Absolute paths: the state and the scripts are found whatever output folder cdktf synthesizes into.
+    new LocalBackend(this, { path: join(props.projectRoot, ".nodescale", `${instance}.tfstate`) });
     this.target = new LocalTarget(this, "Target", {
       spec,
       mode: config.vm.mode,
       port: config.local.port,
       projectRoot: props.projectRoot,
       cores: props.cores,
+      instance,
     });
     new TerraformOutput(this, "url", { value: this.target.url, description: "Base URL of the service (Nginx on loopback)" });
     new TerraformOutput(this, "workers", { value: this.target.plan.expectedProcesses, description: "Node processes behind Nginx" });

@@ -34,7 +34,9 @@ function runPrimary(): void {
       const delay = slot.crashes.recordCrash(Date.now());
       if (delay === undefined) {
         slot.givenUp = true;
-        log(`worker ${slot.index + 1} crashed ${slot.crashes.recentCrashes} times in a row (last: code ${code}, signal ${signal}); not restarting it`);
+        log(
+          `worker ${slot.index + 1} crashed ${slot.crashes.recentCrashes} times in a row (last: code ${code}, signal ${signal}); not restarting it`,
+        );
         if (slots.every((s) => s.givenUp)) {
           log("every worker is crash-looping: exiting 1");
           process.exit(1);
@@ -91,10 +93,13 @@ function runPrimary(): void {
     }
     stopping = true;
     log(`${reason}: stopping ${slots.filter((s) => s.worker).length} worker(s)`);
-    const deadline = setTimeout(() => {
-      log("workers did not stop within the grace period: exiting 1");
-      process.exit(1);
-    }, (settings.shutdownGraceSeconds + 2) * 1_000);
+    const deadline = setTimeout(
+      () => {
+        log("workers did not stop within the grace period: exiting 1");
+        process.exit(1);
+      },
+      (settings.shutdownGraceSeconds + 2) * 1_000,
+    );
     deadline.unref();
     void Promise.all(slots.map((s) => (s.worker ? stopWorker(s.worker) : Promise.resolve()))).then(() => {
       log("all workers stopped");

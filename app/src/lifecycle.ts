@@ -1,5 +1,5 @@
-import type { Server } from "node:http";
-import type { Socket } from "node:net";
+import type { Server as HttpServer } from "node:http";
+import { Server, type Socket } from "node:net";
 import type { CpuPool } from "./cpu-pool";
 import type { ServerState } from "./server";
 
@@ -15,7 +15,12 @@ function log(message: string): void {
  * idle keep-alive sockets close after a short drain, and a hard deadline ends it all.
  * A second signal exits 1 at once.
  */
-export function installGracefulShutdown(server: Server, pool: CpuPool, state: ServerState, graceSeconds: number): (reason: string) => void {
+export function installGracefulShutdown(
+  server: HttpServer,
+  pool: CpuPool,
+  state: ServerState,
+  graceSeconds: number,
+): (reason: string) => void {
   const sockets = new Set<Socket>();
   const busy = new WeakMap<Socket, number>();
   server.on("connection", (socket: Socket) => {
@@ -48,7 +53,9 @@ export function installGracefulShutdown(server: Server, pool: CpuPool, state: Se
       process.exit(1);
     }, graceSeconds * 1_000);
     deadline.unref();
-    server.close(() => {
+    // net.Server's close stops accepting but, unlike http.Server's since Node 19, leaves idle keep-alive
+    // sockets open: a client about to reuse one gets its answer (with Connection: close) instead of a reset.
+    Server.prototype.close.call(server, () => {
       void pool.close().then(() => {
         log("drained: exiting");
         process.exit(0);

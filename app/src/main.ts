@@ -17,7 +17,9 @@ export function runSingleProcess(): void {
   server.listen(settings.port, settings.host, () => {
     const addr = server.address();
     const port = typeof addr === "object" && addr ? addr.port : settings.port;
-    process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), pid: process.pid, msg: `listening on ${settings.host}:${port}` })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ t: new Date().toISOString(), pid: process.pid, msg: `listening on ${settings.host}:${port}` })}\n`,
+    );
     // PM2's wait_ready and the cluster primary wait for this before routing traffic here.
     process.send?.("ready");
   });

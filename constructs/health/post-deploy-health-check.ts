@@ -25,6 +25,11 @@ export interface PostDeployHealthCheckProps {
    */
   readonly triggers?: Readonly<Record<string, string>>;
   /**
+   * Where the project (and so dist/health/cli.js) is, absolute or relative to the stack's Terraform folder.
+   * @default "../../.." (cdktf.out/stacks/<stack> back to the project)
+   */
+  readonly projectDir?: string;
+  /**
    * What must be applied before the check runs.
    * @default []
    */
@@ -43,6 +48,7 @@ export class PostDeployHealthCheck extends Construct {
     const timeoutSeconds = props.timeoutSeconds ?? 180;
     const triggers = props.triggers ?? {};
     const dependsOn = props.dependsOn ?? [];
+    const projectDir = props.projectDir ?? PROJECT_ROOT_FROM_STACK_DIR;
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
       throw new Error(`PostDeployHealthCheck timeoutSeconds: ${timeoutSeconds} is not allowed: must be a whole number of seconds >= 1`);
     }
@@ -63,7 +69,7 @@ export class PostDeployHealthCheck extends Construct {
       provisioners: [
         {
           type: "local-exec",
-          workingDir: PROJECT_ROOT_FROM_STACK_DIR,
+          workingDir: projectDir,
           // The URL travels in the environment, never spliced into the shell text.
           environment: { NODESCALE_URL: props.url },
           command: `node dist/health/cli.js ${args.join(" ")}`,

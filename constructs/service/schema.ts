@@ -8,6 +8,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Variables the deploy sets from the spec; a user value would silently fight the derived one. */
 export const RESERVED_ENV = ["PORT", "HOST", "WORKERS", "SHUTDOWN_GRACE_SECONDS", "KEEP_ALIVE_TIMEOUT_MS", "HEADERS_TIMEOUT_MS"] as const;
 
+const WORKERS_RULE = 'must be "auto" (one per CPU core) or a whole number 1-64';
+
 const int = (min: number, max: number, what: string) =>
   z
     .number({ error: `must be a whole number ${min}-${max} (${what})` })
@@ -16,18 +18,28 @@ const int = (min: number, max: number, what: string) =>
     .max(max, { error: `must be a whole number ${min}-${max} (${what})` });
 
 const path = (fallback: string) =>
-  z.string({ error: 'must be a URL path such as "/health"' }).regex(URL_PATH, { error: 'must be a URL path such as "/health"' }).default(fallback);
+  z
+    .string({ error: 'must be a URL path such as "/health"' })
+    .regex(URL_PATH, { error: 'must be a URL path such as "/health"' })
+    .default(fallback);
 
 /** The provider-neutral description of one Node.js service; every topology renders from it. */
 export const serviceSchema = z
   .strictObject({
     name: z
       .string({ error: "must be a DNS-1123 label: lower-case letters, digits and '-', starting with a letter, at most 63 characters" })
-      .regex(DNS_LABEL, { error: "must be a DNS-1123 label: lower-case letters, digits and '-', starting with a letter, at most 63 characters" })
+      .regex(DNS_LABEL, {
+        error: "must be a DNS-1123 label: lower-case letters, digits and '-', starting with a letter, at most 63 characters",
+      })
       .default("hello-node"),
     port: int(1024, 65535, "the port the Node process listens on; ports below 1024 need root").default(3000),
     workers: z
-      .union([z.literal("auto"), int(1, 64, "processes per machine")], { error: 'must be "auto" (one per CPU core) or a whole number 1-64' })
+      .union(
+        [z.literal("auto"), z.number().int({ error: WORKERS_RULE }).min(1, { error: WORKERS_RULE }).max(64, { error: WORKERS_RULE })],
+        {
+          error: WORKERS_RULE,
+        },
+      )
       .default("auto"),
     shutdownGraceSeconds: int(1, 300, "how long in-flight requests may take to finish on shutdown").default(10),
     healthPath: path("/health"),

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { Construct, DataResource } from "../cdk";
-import { PostDeployHealthCheck, PROJECT_ROOT_FROM_STACK_DIR } from "../health/post-deploy-health-check";
+import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import type { NodeServiceSpec } from "../service/spec";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { pm2Apps, renderEcosystem, renderNginxMain, renderNginxSite, renderReloadScript } from "./render";
@@ -26,6 +26,11 @@ export interface LocalTargetProps {
    * @default os.availableParallelism()
    */
   readonly cores?: number;
+  /**
+   * Name of the state folder under <projectRoot>/.nodescale.
+   * @default "local"
+   */
+  readonly instance?: string;
   /**
    * Seconds the post-deploy health check waits.
    * @default 60
@@ -52,6 +57,7 @@ export class LocalTarget extends Construct {
     const port = props.port ?? 8080;
     const cores = props.cores ?? availableParallelism();
     const healthTimeoutSeconds = props.healthTimeoutSeconds ?? 60;
+    const instance = props.instance ?? "local";
     if (!props.projectRoot.startsWith("/")) {
       throw new Error(`LocalTarget projectRoot: ${JSON.stringify(props.projectRoot)} is not allowed: must be an absolute path`);
     }
@@ -61,7 +67,7 @@ export class LocalTarget extends Construct {
 
     const spec = props.spec;
     this.plan = processPlan(spec, mode, cores);
-    this.stateDir = join(props.projectRoot, ".nodescale", "local");
+    this.stateDir = join(props.projectRoot, ".nodescale", instance);
     const prefix = join(this.stateDir, "nginx");
     const ecosystemFile = join(this.stateDir, "ecosystem.config.js");
     const ecosystemOptions = { appDir: join(props.projectRoot, "app"), logDir: join(this.stateDir, "logs") };
@@ -88,7 +94,7 @@ export class LocalTarget extends Construct {
       provisioners: [
         {
           type: "local-exec",
-          workingDir: PROJECT_ROOT_FROM_STACK_DIR,
+          workingDir: props.projectRoot,
           command: "bash scripts/local-target.sh apply",
           environment: {
             ...common,
@@ -104,7 +110,7 @@ export class LocalTarget extends Construct {
         {
           type: "local-exec",
           when: "destroy",
-          workingDir: PROJECT_ROOT_FROM_STACK_DIR,
+          workingDir: props.projectRoot,
           command: "bash scripts/local-target.sh destroy",
           environment: common,
         },
@@ -117,6 +123,7 @@ export class LocalTarget extends Construct {
       expectWorkers: this.plan.expectedProcesses,
       timeoutSeconds: healthTimeoutSeconds,
       triggers: { deploy_id: this.deployId },
+      projectDir: props.projectRoot,
       dependsOn: [deploy],
     });
   }

@@ -20,7 +20,9 @@ export interface ProcessPlan {
 export function processPlan(spec: NodeServiceSpec, mode: VmMode, cores?: number): ProcessPlan {
   if (mode === "fork") {
     if (spec.workers === "auto" && cores === undefined) {
-      throw new Error(`service.workers: "auto" is not allowed with vm.mode "fork" on a machine whose core count is unknown; set a number 1-64`);
+      throw new Error(
+        `service.workers: "auto" is not allowed with vm.mode "fork" on a machine whose core count is unknown; set a number 1-64`,
+      );
     }
     const count = spec.workerCount(cores ?? 1);
     return { mode, ports: spec.forkPorts(count), instances: 1, expectedProcesses: count };

@@ -41,7 +41,11 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
 }
 
 /** A self-contained nginx.conf for a private prefix (the local target). Pure. */
-export function renderNginxMain(options: { readonly prefix: string; readonly siteFile: string; readonly workerProcesses?: number }): string {
+export function renderNginxMain(options: {
+  readonly prefix: string;
+  readonly siteFile: string;
+  readonly workerProcesses?: number;
+}): string {
   return renderTemplate("nginx/nginx.conf", {
     prefix: safeToken("prefix", options.prefix),
     siteFile: safeToken("siteFile", options.siteFile),

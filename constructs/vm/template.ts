@@ -57,7 +57,9 @@ export function renderTemplate(name: string, values: Readonly<Record<string, str
  */
 export function safeToken(field: string, value: string, pattern = /^[A-Za-z0-9_./:@\-[\]]+$/): string {
   if (!pattern.test(value)) {
-    throw new TemplateError(`${field}: ${JSON.stringify(value)} cannot go into a config file (allowed: letters, digits and . _ - / : @ [ ])`);
+    throw new TemplateError(
+      `${field}: ${JSON.stringify(value)} cannot go into a config file (allowed: letters, digits and . _ - / : @ [ ])`,
+    );
   }
   return value;
 }

@@ -4,12 +4,15 @@
 # fork: PM2 restarts a fork-mode app all at once, so we go port by port and Nginx fails over meanwhile.
 set -euo pipefail
 
+mode="{{mode}}"
+ports=({{ports}})
 ecosystem="{{ecosystemFile}}"
 pm2_bin="${PM2_BIN:-pm2}"
 node_bin="${NODE_BIN:-node}"
 
 wait_ready() {
   local port="$1"
+  # shellcheck disable=SC2016 # the single-quoted text is JavaScript, with its own ${...}
   "$node_bin" -e '
     const [port, path, seconds] = process.argv.slice(1);
     const deadline = Date.now() + Number(seconds) * 1000;
@@ -23,13 +26,13 @@ wait_ready() {
   ' "$port" "{{readyPath}}" "{{readyTimeoutSeconds}}"
 }
 
-if [ "{{mode}}" = "cluster" ]; then
+if [ "${mode}" = "cluster" ]; then
   "$pm2_bin" startOrReload "$ecosystem" --update-env
 else
-  for port in {{ports}}; do
+  for port in "${ports[@]}"; do
     "$pm2_bin" startOrReload "$ecosystem" --only "{{name}}-${port}" --update-env
     wait_ready "$port"
   done
 fi
 "$pm2_bin" save --force >/dev/null
-echo "nodescale-reload: {{name}} reloaded ({{mode}} mode)"
+echo "nodescale-reload: {{name}} reloaded (${mode} mode)"

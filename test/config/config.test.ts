@@ -1,0 +1,120 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, loadConfig, parseConfig } from "../../stacks/config";
+import { configJsonSchema } from "../../stacks/config-json-schema";
+import { ROOT } from "../helpers/processes";
+
+function problems(raw: unknown): readonly string[] {
+  try {
+    parseConfig(raw);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("nodescale.config.json validation", () => {
+  it("fills every default from an empty file", () => {
+    const { config, spec } = parseConfig({});
+    expect(config.local.port).toBe(8080);
+    expect(config.vm).toMatchObject({ mode: "cluster", aws: { sshCidrs: [] }, digitalocean: { sshCidrs: [] } });
+    expect(config.kubernetes).toMatchObject({ minReplicas: 2, maxReplicas: 10, targetCpuPercent: 70 });
+    expect(config.kubernetes.eks).toMatchObject({ natGateways: "single", publicAccessCidrs: [] });
+    expect(spec.name).toBe("hello-node");
+  });
+
+  it("reports several problems together, each naming the field, the value and what is allowed", () => {
+    expect(problems({ service: { port: 80, workers: 0 }, kubernetes: { targetCpuPercent: 150 } })).toEqual([
+      "service.port: 80 is not allowed: must be a whole number 1024-65535 (the port the Node process listens on; ports below 1024 need root)",
+      'service.workers: 0 is not allowed: must be "auto" (one per CPU core) or a whole number 1-64',
+      "kubernetes.targetCpuPercent: 150 is not allowed: must be a whole number 1-100 (average CPU utilisation the autoscaler aims at)",
+    ]);
+  });
+
+  it("rejects unknown keys with a did-you-mean", () => {
+    expect(problems({ service: { workrs: 2 }, kubernetes: { maxReplica: 3 } })).toEqual([
+      'service.workrs: unknown key (did you mean "workers"?); allowed here: name, port, workers, shutdownGraceSeconds, healthPath, readyPath, memoryMiB, cpuMillicores, maxBodySizeMiB, env',
+      'kubernetes.maxReplica: unknown key (did you mean "maxReplicas"?); allowed here: minReplicas, maxReplicas, targetCpuPercent, preStopSeconds, host, tlsSecretName, eks, doks',
+    ]);
+    expect(problems({ servce: {} })[0]).toBe(
+      'servce: unknown key (did you mean "service"?); allowed here: $schema, service, local, vm, kubernetes, image, state',
+    );
+  });
+
+  it.each(["0.0.0.0/0", "::/0"])("refuses SSH open to the whole internet (%s)", (cidr) => {
+    expect(problems({ vm: { aws: { sshCidrs: ["203.0.113.7/32", cidr] }, digitalocean: { sshCidrs: [cidr] } } })).toEqual([
+      `vm.aws.sshCidrs.1: "${cidr}" is not allowed: opens SSH to the whole internet; list your own addresses (for example your office /32), or none and use SSM`,
+      `vm.digitalocean.sshCidrs.0: "${cidr}" is not allowed: opens SSH to the whole internet; list your own addresses (for example your office /32), or none and use SSM`,
+    ]);
+  });
+
+  it("checks fields against each other", () => {
+    expect(
+      problems({
+        kubernetes: { minReplicas: 5, maxReplicas: 3 },
+        service: { workers: "auto" },
+        vm: { mode: "fork" },
+        local: { port: 3000 },
+      }),
+    ).toEqual([
+      "kubernetes.minReplicas: 5 is not allowed: must not exceed kubernetes.maxReplicas (3)",
+      'service.workers: "auto" is not allowed: must be a number with vm.mode "fork": one port per process needs a fixed count',
+      "local.port: 3000 is not allowed: collides with the app's port(s) 3000-3000; pick another",
+    ]);
+  });
+
+  it("refuses an image that is not pinned", () => {
+    expect(problems({ image: "ghcr.io/acme/api:latest" })).toEqual([
+      'image: "ghcr.io/acme/api:latest" is not allowed: must be pinned by a fixed tag or digest (not "latest", not untagged), such as "ghcr.io/acme/api:1.4.2"',
+    ]);
+    expect(problems({ image: "ghcr.io/acme/api" })).toHaveLength(1);
+    expect(parseConfig({ image: "ghcr.io/acme/api:1.4.2" }).config.image).toBe("ghcr.io/acme/api:1.4.2");
+  });
+
+  it("reads the file named by NODESCALE_CONFIG and says when it does not exist", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nodescale-config-"));
+    writeFileSync(join(dir, "custom.json"), JSON.stringify({ service: { name: "orders" } }));
+    expect(loadConfig({ NODESCALE_CONFIG: "custom.json" }, dir).spec.name).toBe("orders");
+    expect(() => loadConfig({ NODESCALE_CONFIG: "missing.json" }, dir)).toThrow(
+      `NODESCALE_CONFIG names ${JSON.stringify(join(dir, "missing.json"))}, which does not exist`,
+    );
+    writeFileSync(join(dir, "nodescale.config.json"), "{ not json");
+    expect(() => loadConfig({}, dir)).toThrow(/nodescale\.config\.json: 1 problem\n {2}- is not valid JSON: /);
+  });
+
+  it("accepts the project's own default config", () => {
+    expect(loadConfig({}, ROOT).spec.workers).toBe(2);
+  });
+
+  it("ships a JSON Schema generated from the same source", () => {
+    const committed = JSON.parse(readFileSync(join(ROOT, "nodescale.schema.json"), "utf8"));
+    expect(committed).toEqual(JSON.parse(JSON.stringify(configJsonSchema())));
+    expect(committed.properties.service.additionalProperties).toBe(false);
+    expect(JSON.parse(readFileSync(join(ROOT, "nodescale.config.json"), "utf8")).$schema).toBe("./nodescale.schema.json");
+  });
+
+  it("makes `cdktf synth` exit 1 with the list of problems and no stack trace", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nodescale-config-"));
+    const file = join(dir, "bad.json");
+    writeFileSync(file, JSON.stringify({ service: { port: "80" }, vm: { aws: { sshCidrs: ["0.0.0.0/0"] } } }));
+    const run = spawnSync(process.execPath, [join(ROOT, "dist", "main.js")], {
+      env: { ...process.env, NODESCALE_CONFIG: file },
+      encoding: "utf8",
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(
+      [
+        "nodescale: invalid configuration",
+        `${file}: 2 problems`,
+        '  - service.port: "80" is not allowed: must be a whole number 1024-65535 (the port the Node process listens on; ports below 1024 need root)',
+        '  - vm.aws.sshCidrs.0: "0.0.0.0/0" is not allowed: opens SSH to the whole internet; list your own addresses (for example your office /32), or none and use SSM',
+        "",
+      ].join("\n"),
+    );
+    expect(run.stderr).not.toMatch(/\bat .*\.js:\d+/);
+    expect(execFileSync("ls", [dir])).toBeTruthy();
+  });
+});

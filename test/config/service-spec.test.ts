@@ -1,0 +1,60 @@
+import { ConfigError } from "../../constructs/service/errors";
+import { NodeServiceSpec } from "../../constructs/service/spec";
+
+describe("NodeServiceSpec derivations", () => {
+  const spec = NodeServiceSpec.parse({ shutdownGraceSeconds: 20, memoryMiB: 1000 });
+
+  it("nests shutdown timeouts: app grace < PM2 kill_timeout < pod terminationGracePeriodSeconds", () => {
+    expect(spec.shutdownGraceSeconds * 1000).toBeLessThan(spec.killTimeoutMs);
+    expect(spec.killTimeoutMs).toBe(23_000);
+    expect(spec.killTimeoutMs / 1000).toBeLessThan(spec.terminationGracePeriodSeconds(5));
+    expect(spec.terminationGracePeriodSeconds(5)).toBe(30);
+  });
+
+  it("keeps Node's keep-alive longer than the 60 s idle timeout of Nginx and load balancers", () => {
+    expect(spec.upstreamIdleTimeoutSeconds).toBe(60);
+    expect(spec.keepAliveTimeoutMs).toBe(65_000);
+    expect(spec.headersTimeoutMs).toBeGreaterThan(spec.keepAliveTimeoutMs);
+  });
+
+  it("resolves worker counts: auto follows the cores, a number is kept", () => {
+    expect(spec.workerCount(6)).toBe(6);
+    expect(spec.pm2Instances).toBe("max");
+    const fixed = NodeServiceSpec.parse({ workers: 3 });
+    expect(fixed.workerCount(16)).toBe(3);
+    expect(fixed.pm2Instances).toBe(3);
+    expect(fixed.forkPorts(3)).toEqual([3000, 3001, 3002]);
+  });
+
+  it("restarts on memory before the kernel would, at 90% of memoryMiB", () => {
+    expect(spec.maxMemoryRestart).toBe("900M");
+  });
+
+  it("gives every process the derived settings and the user's variables, derived ones winning", () => {
+    const withEnv = NodeServiceSpec.parse({ env: { LOG_LEVEL: "debug", NODE_ENV: "staging" } });
+    expect(withEnv.appEnv(3001)).toEqual({
+      NODE_ENV: "staging",
+      LOG_LEVEL: "debug",
+      PORT: "3001",
+      HOST: "127.0.0.1",
+      SHUTDOWN_GRACE_SECONDS: "10",
+      KEEP_ALIVE_TIMEOUT_MS: "65000",
+      HEADERS_TIMEOUT_MS: "66000",
+    });
+  });
+
+  it("uses /health for liveness and /ready for readiness by default", () => {
+    const defaults = NodeServiceSpec.parse(undefined);
+    expect([defaults.name, defaults.port, defaults.healthPath, defaults.readyPath]).toEqual(["hello-node", 3000, "/health", "/ready"]);
+  });
+
+  it("rejects bad props with the field, the value and what is allowed", () => {
+    expect(() => NodeServiceSpec.parse({ port: 80, readyPath: "/health", env: { PORT: "1" } }, "code")).toThrow(
+      new ConfigError("code", [
+        "service.port: 80 is not allowed: must be a whole number 1024-65535 (the port the Node process listens on; ports below 1024 need root)",
+        'service.readyPath: "/health" is not allowed: must differ from service.healthPath (liveness and readiness answer different questions)',
+        'service.env.PORT: "1" is not allowed: is set by NodeScale from the spec (reserved: PORT, HOST, WORKERS, SHUTDOWN_GRACE_SECONDS, KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS); change the matching service field instead',
+      ]).message,
+    );
+  });
+});
