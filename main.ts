@@ -1,14 +1,20 @@
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { App } from "./constructs/cdk";
+import { bundleApp } from "./constructs/vm/bundle";
 import { exitOnConfigError } from "./stacks/cli-errors";
 import { loadConfig } from "./stacks/config";
 import { LocalStack } from "./stacks/local";
+import { VmPm2Stack } from "./stacks/vm-pm2";
+import { VmPm2DoStack } from "./stacks/vm-pm2-do";
 
 // Runs compiled from dist/, so the project root is one level up.
 const projectRoot = resolve(__dirname, "..");
 const app = new App();
 exitOnConfigError(() => {
   const loaded = loadConfig();
+  const bundle = bundleApp(join(projectRoot, "app"));
   new LocalStack(app, "local", { loaded, projectRoot, instance: process.env.NODESCALE_LOCAL_INSTANCE || undefined });
+  new VmPm2Stack(app, "vm-pm2", { loaded, bundle });
+  new VmPm2DoStack(app, "vm-pm2-do", { loaded, bundle });
 });
 app.synth();

@@ -12,6 +12,7 @@ export {
   Fn,
   LocalBackend,
   S3Backend,
+  TerraformAsset,
   TerraformOutput,
   TerraformStack,
   TerraformVariable,

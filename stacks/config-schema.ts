@@ -48,6 +48,10 @@ const awsVm = z.strictObject({
     .string()
     .regex(/^vpc-[0-9a-f]{8,17}$/, { error: 'must be a VPC id such as "vpc-0abc1234"' })
     .optional(),
+  subnetId: z
+    .string()
+    .regex(/^subnet-[0-9a-f]{8,17}$/, { error: 'must be a public subnet id such as "subnet-0abc1234"' })
+    .optional(),
   rootVolumeGiB: int(8, 1024, "root volume size").default(20),
 });
 
@@ -160,6 +164,14 @@ export const configSchema = z
     }
     if (k.tlsSecretName && !k.host) {
       issue(["kubernetes", "tlsSecretName"], k.tlsSecretName, "needs kubernetes.host: a certificate is issued for a name");
+    }
+    const aws = config.vm.aws;
+    if ((aws.vpcId === undefined) !== (aws.subnetId === undefined)) {
+      issue(
+        ["vm", "aws", aws.vpcId ? "subnetId" : "vpcId"],
+        aws.vpcId ?? aws.subnetId,
+        "vm.aws.vpcId and vm.aws.subnetId go together: an existing VPC and its public subnet",
+      );
     }
     const s = config.service;
     if (config.vm.mode === "fork") {

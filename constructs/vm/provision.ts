@@ -7,10 +7,11 @@ import { NODE_LINUX_X64_SHA256, NODE_VERSION, PM2_VERSION } from "./versions";
 export const VM_BASE = "/opt/nodescale";
 
 export interface ProvisionOptions {
-  /** SHA-256 of the app bundle (tar.gz); the provision script refuses a bundle that does not match. */
-  readonly bundleSha256: string;
-  /** Shell lines that write the bundle to "${bundle}.partial" (from S3, or inline). */
-  readonly fetchBundle: string;
+  /**
+   * Shell text that sets BUNDLE_SHA256 and defines `fetch_bundle DEST` (from S3, or inline).
+   * The script refuses a bundle whose SHA-256 does not match.
+   */
+  readonly bundleSource: string;
   /** Host name Nginx answers to. @default "_" */
   readonly serverName?: string;
 }
@@ -23,8 +24,7 @@ export function renderProvisionScript(spec: NodeServiceSpec, plan: ProcessPlan, 
     nodeVersion: NODE_VERSION,
     nodeSha256: NODE_LINUX_X64_SHA256,
     pm2Version: PM2_VERSION,
-    bundleSha256: options.bundleSha256,
-    fetchBundle: options.fetchBundle,
+    bundleSource: options.bundleSource,
     ecosystem: renderEcosystem(spec, plan, { appDir: `${VM_BASE}/current`, logDir: "/var/log/nodescale" }),
     reloadScript: renderReloadScript(spec, plan, { ecosystemFile }),
     nginxSite: renderNginxSite(spec, plan, {

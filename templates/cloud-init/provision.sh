@@ -11,9 +11,18 @@ readonly APP_USER="nodescale"
 readonly BASE="/opt/nodescale"
 readonly PM2_HOME_DIR="/var/lib/nodescale/.pm2"
 readonly LOG_DIR="/var/log/nodescale"
-readonly BUNDLE_SHA256="{{bundleSha256}}"
 
 log() { echo "nodescale-provision: $*"; }
+
+# cloud-init and a redeploy (SSM) may both run this script: one at a time.
+install -d -m 0755 "${BASE}" "${BASE}/bin"
+exec 9>/var/lock/nodescale-provision.lock
+flock 9
+# Keep a copy, so a redeploy can run the same steps again.
+if [ "$(readlink -f "$0")" != "${BASE}/bin/provision.sh" ]; then install -m 0700 "$0" "${BASE}/bin/provision.sh"; fi
+
+# Where the app bundle comes from; defines BUNDLE_SHA256 and fetch_bundle DEST.
+{{bundleSource}}
 
 log "packages"
 if ! command -v nginx >/dev/null 2>&1 || ! command -v xz >/dev/null 2>&1 || ! command -v logrotate >/dev/null 2>&1; then
@@ -37,13 +46,13 @@ fi
 
 log "user and folders"
 id -u "${APP_USER}" >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/nodescale --shell /usr/sbin/nologin "${APP_USER}"
-install -d -o root -g root -m 0755 "${BASE}" "${BASE}/bin" "${BASE}/releases"
+install -d -o root -g root -m 0755 "${BASE}/releases"
 install -d -o "${APP_USER}" -g "${APP_USER}" -m 0750 "${LOG_DIR}" "${PM2_HOME_DIR}"
 
 log "app bundle ${BUNDLE_SHA256}"
 bundle="${BASE}/releases/${BUNDLE_SHA256}.tar.gz"
 if [ ! -f "${bundle}" ]; then
-{{fetchBundle}}
+  fetch_bundle "${bundle}.partial"
   echo "${BUNDLE_SHA256}  ${bundle}.partial" | sha256sum --check --strict -
   mv "${bundle}.partial" "${bundle}"
 fi

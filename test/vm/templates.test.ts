@@ -128,8 +128,7 @@ describe("reload and provision scripts", () => {
 
   it("renders a provision script that shellcheck passes and that verifies what it downloads", () => {
     const script = renderProvisionScript(spec, cluster, {
-      bundleSha256: "ab".repeat(32),
-      fetchBundle: '  curl -fsSL "https://example.invalid/bundle" -o "${bundle}.partial"',
+      bundleSource: `BUNDLE_SHA256="${"ab".repeat(32)}"\nfetch_bundle() { curl -fsSL "https://example.invalid/bundle" -o "$1"; }`,
     });
     expect(script).toMatchSnapshot();
     expect(shellcheck(script)).toBe("");

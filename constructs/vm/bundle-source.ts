@@ -1,0 +1,35 @@
+import type { AppBundle } from "./bundle";
+
+/** Instance tags (read through IMDSv2) that point an EC2 machine at its current release. */
+export const BUNDLE_URI_TAG = "NodeScaleBundle";
+export const BUNDLE_SHA_TAG = "NodeScaleBundleSha256";
+
+/**
+ * EC2: the release is named by instance tags, so a new app version changes tags (in place) and not the
+ * user data; the bundle itself comes from S3 through the instance role, with no 16 KiB limit.
+ */
+export function s3BundleSource(): string {
+  return [
+    `imds_token="$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')"`,
+    `instance_tag() { curl -fsS -H "X-aws-ec2-metadata-token: \${imds_token}" "http://169.254.169.254/latest/meta-data/tags/instance/$1"; }`,
+    `BUNDLE_URI="$(instance_tag ${BUNDLE_URI_TAG})"`,
+    `BUNDLE_SHA256="$(instance_tag ${BUNDLE_SHA_TAG})"`,
+    "fetch_bundle() {",
+    "  command -v aws >/dev/null 2>&1 || snap install aws-cli --classic",
+    `  aws s3 cp --only-show-errors "\${BUNDLE_URI}" "$1"`,
+    "}",
+  ].join("\n");
+}
+
+/** Droplets: the bundle travels inside the user data (DigitalOcean allows 64 KiB). */
+export function inlineBundleSource(bundle: AppBundle): string {
+  const lines = bundle.data.toString("base64").match(/.{1,76}/g) ?? [];
+  return [
+    `BUNDLE_SHA256="${bundle.sha256}"`,
+    "fetch_bundle() {",
+    `  base64 -d > "$1" <<'NODESCALE_BUNDLE'`,
+    ...lines,
+    "NODESCALE_BUNDLE",
+    "}",
+  ].join("\n");
+}
