@@ -3,6 +3,8 @@ import { App } from "./constructs/cdk";
 import { bundleApp } from "./constructs/vm/bundle";
 import { exitOnConfigError } from "./stacks/cli-errors";
 import { loadConfig } from "./stacks/config";
+import { DoksStack } from "./stacks/doks";
+import { EksStack } from "./stacks/eks";
 import { LocalStack } from "./stacks/local";
 import { VmPm2Stack } from "./stacks/vm-pm2";
 import { VmPm2DoStack } from "./stacks/vm-pm2-do";
@@ -16,5 +18,7 @@ exitOnConfigError(() => {
   new LocalStack(app, "local", { loaded, projectRoot, instance: process.env.NODESCALE_LOCAL_INSTANCE || undefined });
   new VmPm2Stack(app, "vm-pm2", { loaded, bundle });
   new VmPm2DoStack(app, "vm-pm2-do", { loaded, bundle });
+  new EksStack(app, "eks", { loaded, projectRoot, releaseId: bundle.sha256 });
+  new DoksStack(app, "doks", { loaded, projectRoot, releaseId: bundle.sha256 });
 });
 app.synth();

@@ -16,6 +16,8 @@ export interface HealthOptions {
   readonly concurrency?: number;
   /** Fail unless at least this many distinct processes answered the burst. */
   readonly expectWorkers?: number;
+  /** Fail unless at least this many distinct hosts (pods, machines) answered the burst. */
+  readonly expectHostnames?: number;
 }
 
 export interface HealthReport {
@@ -29,6 +31,7 @@ export interface HealthReport {
   readonly distinctPids: number;
   readonly distinctHostnames: number;
   readonly expectWorkers?: number;
+  readonly expectHostnames?: number;
 }
 
 interface Answer {
@@ -73,7 +76,14 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
   const timeoutSeconds = options.timeoutSeconds ?? 60;
   const started = performance.now();
   const waited = () => round((performance.now() - started) / 1000);
-  const empty = { url: options.url, statusCounts: {}, distinctPids: 0, distinctHostnames: 0, expectWorkers: options.expectWorkers };
+  const empty = {
+    url: options.url,
+    statusCounts: {},
+    distinctPids: 0,
+    distinctHostnames: 0,
+    expectWorkers: options.expectWorkers,
+    expectHostnames: options.expectHostnames,
+  };
 
   let delayMs = 250;
   let last = "no attempt yet";
@@ -142,6 +152,7 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
     distinctPids: pids.size,
     distinctHostnames: hosts.size,
     expectWorkers: options.expectWorkers,
+    expectHostnames: options.expectHostnames,
   };
   if (failures.length > 0) {
     const [status, count] = failures[0];
@@ -154,6 +165,13 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
       problem: `only ${pids.size} distinct process(es) answered ${total} requests; expected ${options.expectWorkers}`,
     };
   }
+  if (options.expectHostnames !== undefined && hosts.size < options.expectHostnames) {
+    return {
+      ...report,
+      healthy: false,
+      problem: `only ${hosts.size} distinct host(s) answered ${total} requests; expected ${options.expectHostnames}`,
+    };
+  }
   return { ...report, healthy: true };
 }
 
@@ -164,8 +182,9 @@ export function formatReport(report: HealthReport): string {
     .map(([status, count]) => `${count} x ${status}`)
     .join(", ");
   const expected = report.expectWorkers !== undefined ? ` (expected ${report.expectWorkers})` : "";
+  const expectedHosts = report.expectHostnames !== undefined ? ` (expected ${report.expectHostnames})` : "";
   return [
     `HEALTHY ${report.url}: /health and /ready answered 200 after ${report.waitedSeconds} s`,
-    `  burst: ${statuses}; p50 ${report.p50Ms} ms, p95 ${report.p95Ms} ms; ${report.distinctPids} distinct pid(s)${expected}, ${report.distinctHostnames} hostname(s)`,
+    `  burst: ${statuses}; p50 ${report.p50Ms} ms, p95 ${report.p95Ms} ms; ${report.distinctPids} distinct pid(s)${expected}, ${report.distinctHostnames} hostname(s)${expectedHosts}`,
   ].join("\n");
 }

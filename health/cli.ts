@@ -1,7 +1,8 @@
 import { parseArgs } from "node:util";
 import { checkHealth, formatReport } from "./check";
 
-const USAGE = "usage: nodescale-health --url URL [--expect-workers N] [--timeout SECONDS] [--health-path P] [--ready-path P] [--json]";
+const USAGE =
+  "usage: nodescale-health --url URL [--expect-workers N] [--expect-hostnames N] [--timeout SECONDS] [--requests N] [--health-path P] [--ready-path P] [--json]";
 
 function positiveInt(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
       options: {
         url: { type: "string" },
         "expect-workers": { type: "string" },
+        "expect-hostnames": { type: "string" },
         timeout: { type: "string" },
         "health-path": { type: "string" },
         "ready-path": { type: "string" },
@@ -38,6 +40,7 @@ async function main(): Promise<void> {
   const report = await checkHealth({
     url,
     expectWorkers: positiveInt("expect-workers", values["expect-workers"] as string | undefined),
+    expectHostnames: positiveInt("expect-hostnames", values["expect-hostnames"] as string | undefined),
     timeoutSeconds: positiveInt("timeout", values.timeout as string | undefined),
     burstRequests: positiveInt("requests", values.requests as string | undefined),
     healthPath: values["health-path"] as string | undefined,

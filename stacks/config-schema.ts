@@ -68,8 +68,9 @@ const eks = z.strictObject({
   region: slug("us-east-1", "an AWS region such as us-east-1"),
   version: z
     .string()
-    .regex(/^1\.\d{2}$/, { error: 'must be a Kubernetes minor version such as "1.34"' })
-    .default("1.34"),
+    .regex(/^1\.\d{2}$/, { error: 'must be a Kubernetes minor version such as "1.35"' })
+    // In EKS standard support as of 2026-11; bump deliberately, one minor at a time.
+    .default("1.35"),
   nodeInstanceType: slug("t3.medium", "an EC2 instance type such as t3.medium"),
   minNodes: int(1, 100, "node group lower bound").default(2),
   desiredNodes: int(1, 100, "node group starting size").default(2),
@@ -84,8 +85,8 @@ const doks = z.strictObject({
   region: slug("nyc3", "a DigitalOcean region slug such as nyc3"),
   versionPrefix: z
     .string()
-    .regex(/^1\.\d{2}\.$/, { error: 'must be a Kubernetes minor version prefix such as "1.34."' })
-    .default("1.34."),
+    .regex(/^1\.\d{2}\.$/, { error: 'must be a Kubernetes minor version prefix such as "1.35."' })
+    .default("1.35."),
   nodeSize: slug("s-2vcpu-4gb", "a Droplet size slug such as s-2vcpu-4gb"),
   minNodes: int(1, 100, "node pool lower bound").default(2),
   maxNodes: int(1, 100, "node pool upper bound").default(5),

@@ -15,6 +15,11 @@ export interface PostDeployHealthCheckProps {
    */
   readonly expectWorkers?: number;
   /**
+   * Fail unless this many distinct hosts (pods) answer the burst.
+   * @default - no host count is required
+   */
+  readonly expectHostnames?: number;
+  /**
    * How long the service has to become healthy.
    * @default 180
    */
@@ -52,8 +57,13 @@ export class PostDeployHealthCheck extends Construct {
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
       throw new Error(`PostDeployHealthCheck timeoutSeconds: ${timeoutSeconds} is not allowed: must be a whole number of seconds >= 1`);
     }
-    if (props.expectWorkers !== undefined && (!Number.isInteger(props.expectWorkers) || props.expectWorkers < 1)) {
-      throw new Error(`PostDeployHealthCheck expectWorkers: ${props.expectWorkers} is not allowed: must be a whole number >= 1`);
+    for (const [field, value] of [
+      ["expectWorkers", props.expectWorkers],
+      ["expectHostnames", props.expectHostnames],
+    ] as const) {
+      if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+        throw new Error(`PostDeployHealthCheck ${field}: ${value} is not allowed: must be a whole number >= 1`);
+      }
     }
     const args = [
       `--url "$NODESCALE_URL"`,
@@ -61,6 +71,7 @@ export class PostDeployHealthCheck extends Construct {
       `--health-path ${props.spec.healthPath}`,
       `--ready-path ${props.spec.readyPath}`,
       ...(props.expectWorkers !== undefined ? [`--expect-workers ${props.expectWorkers}`] : []),
+      ...(props.expectHostnames !== undefined ? [`--expect-hostnames ${props.expectHostnames}`] : []),
     ];
     this.resource = new DataResource(this, "Run", {
       input: { url: props.url },

@@ -1,0 +1,44 @@
+import { Image } from "@cdktf/provider-docker/lib/image";
+import { RegistryImage } from "@cdktf/provider-docker/lib/registry-image";
+import { Construct } from "../cdk";
+
+export interface AppImageProps {
+  /** Repository to push to, e.g. the ECR repository URL or registry.digitalocean.com/<registry>/<name>. */
+  readonly repository: string;
+  /** Fixed tag: the release's content hash, so the same app is never pushed twice under new names. */
+  readonly tag: string;
+  /** Build context (the project root). */
+  readonly contextDir: string;
+  /**
+   * Dockerfile, relative to the context.
+   * @default "templates/docker/Dockerfile"
+   */
+  readonly dockerfile?: string;
+}
+
+/** Builds the bundled app with the Docker provider and pushes it; needs a Docker daemon where you deploy. */
+export class AppImage extends Construct {
+  readonly imageRef: string;
+  readonly pushed: RegistryImage;
+
+  constructor(scope: Construct, id: string, props: AppImageProps) {
+    super(scope, id);
+    const dockerfile = props.dockerfile ?? "templates/docker/Dockerfile";
+    if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(props.tag) || props.tag === "latest") {
+      throw new Error(`AppImage tag: ${JSON.stringify(props.tag)} is not allowed: a fixed tag (letters, digits, . _ -), not "latest"`);
+    }
+    this.imageRef = `${props.repository}:${props.tag}`;
+    const image = new Image(this, "Build", {
+      name: this.imageRef,
+      buildAttribute: {
+        context: props.contextDir,
+        dockerfile,
+        platform: "linux/amd64",
+        label: { "org.opencontainers.image.revision": props.tag },
+      },
+      triggers: { tag: props.tag },
+      keepLocally: true,
+    });
+    this.pushed = new RegistryImage(this, "Push", { name: image.name, keepRemotely: true, triggers: { tag: props.tag } });
+  }
+}

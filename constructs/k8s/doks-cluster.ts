@@ -1,0 +1,89 @@
+import { ContainerRegistry } from "@cdktf/provider-digitalocean/lib/container-registry";
+import { DataDigitaloceanKubernetesVersions } from "@cdktf/provider-digitalocean/lib/data-digitalocean-kubernetes-versions";
+import { KubernetesCluster } from "@cdktf/provider-digitalocean/lib/kubernetes-cluster";
+import { Vpc } from "@cdktf/provider-digitalocean/lib/vpc";
+import { Construct } from "../cdk";
+
+export interface DoksNodeClusterProps {
+  /** Cluster name. */
+  readonly name: string;
+  /** Region slug, e.g. "nyc3". */
+  readonly region: string;
+  /** Minor version prefix, e.g. "1.34.": the newest DOKS patch of that minor is used, the minor stays pinned. */
+  readonly versionPrefix: string;
+  /**
+   * Node size slug.
+   * @default "s-2vcpu-4gb"
+   */
+  readonly nodeSize?: string;
+  /** @default 2 */
+  readonly minNodes?: number;
+  /** @default 5 */
+  readonly maxNodes?: number;
+  /**
+   * Highly available control plane (billed).
+   * @default false
+   */
+  readonly haControlPlane?: boolean;
+  /**
+   * CIDR of the cluster's VPC.
+   * @default "10.41.0.0/20"
+   */
+  readonly vpcCidr?: string;
+  /** @default "sunday" */
+  readonly maintenanceDay?: string;
+  /** @default "04:00" */
+  readonly maintenanceStartTime?: string;
+  /**
+   * Create a container registry (one per account) and wire it to the cluster.
+   * @default true
+   */
+  readonly createRegistry?: boolean;
+}
+
+/** A DOKS cluster in its own VPC: pinned minor, patch auto-upgrades in a maintenance window, autoscaled nodes. */
+export class DoksNodeCluster extends Construct {
+  readonly cluster: KubernetesCluster;
+  readonly registry?: ContainerRegistry;
+
+  constructor(scope: Construct, id: string, props: DoksNodeClusterProps) {
+    super(scope, id);
+    const nodeSize = props.nodeSize ?? "s-2vcpu-4gb";
+    const minNodes = props.minNodes ?? 2;
+    const maxNodes = props.maxNodes ?? 5;
+    const haControlPlane = props.haControlPlane ?? false;
+    const vpcCidr = props.vpcCidr ?? "10.41.0.0/20";
+    const maintenanceDay = props.maintenanceDay ?? "sunday";
+    const maintenanceStartTime = props.maintenanceStartTime ?? "04:00";
+    const createRegistry = props.createRegistry ?? true;
+    if (!/^1\.\d{2}\.$/.test(props.versionPrefix)) {
+      throw new Error(
+        `DoksNodeCluster versionPrefix: ${JSON.stringify(props.versionPrefix)} is not allowed: a minor version prefix such as "1.34."`,
+      );
+    }
+    if (!Number.isInteger(minNodes) || minNodes < 1 || maxNodes < minNodes) {
+      throw new Error(`DoksNodeCluster minNodes: ${minNodes} is not allowed: must be a whole number from 1 to maxNodes (${maxNodes})`);
+    }
+
+    const vpc = new Vpc(this, "Vpc", { name: `${props.name}-vpc`, region: props.region, ipRange: vpcCidr });
+    const versions = new DataDigitaloceanKubernetesVersions(this, "Versions", { versionPrefix: props.versionPrefix });
+    if (createRegistry) {
+      this.registry = new ContainerRegistry(this, "Registry", { name: props.name, subscriptionTierSlug: "basic", region: props.region });
+    }
+    this.cluster = new KubernetesCluster(this, "Cluster", {
+      name: props.name,
+      region: props.region,
+      version: versions.latestVersion,
+      vpcUuid: vpc.id,
+      autoUpgrade: true,
+      surgeUpgrade: true,
+      ha: haControlPlane,
+      registryIntegration: createRegistry,
+      maintenancePolicy: { day: maintenanceDay, startTime: maintenanceStartTime },
+      // No node_count: the autoscaler owns it, so an apply never fights it.
+      nodePool: { name: `${props.name}-pool`, size: nodeSize, autoScale: true, minNodes, maxNodes, tags: ["nodescale"] },
+      tags: ["nodescale", props.name],
+      dependsOn: this.registry ? [this.registry] : [],
+    });
+  }
+}

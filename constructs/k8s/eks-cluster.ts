@@ -1,0 +1,273 @@
+import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
+import { DataAwsAvailabilityZones } from "@cdktf/provider-aws/lib/data-aws-availability-zones";
+import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
+import { EcrLifecyclePolicy } from "@cdktf/provider-aws/lib/ecr-lifecycle-policy";
+import { EcrRepository } from "@cdktf/provider-aws/lib/ecr-repository";
+import { Eip } from "@cdktf/provider-aws/lib/eip";
+import { EksAddon } from "@cdktf/provider-aws/lib/eks-addon";
+import { EksCluster } from "@cdktf/provider-aws/lib/eks-cluster";
+import { EksNodeGroup } from "@cdktf/provider-aws/lib/eks-node-group";
+import { FlowLog } from "@cdktf/provider-aws/lib/flow-log";
+import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
+import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment";
+import { InternetGateway } from "@cdktf/provider-aws/lib/internet-gateway";
+import { KmsKey } from "@cdktf/provider-aws/lib/kms-key";
+import { NatGateway } from "@cdktf/provider-aws/lib/nat-gateway";
+import { RouteTable } from "@cdktf/provider-aws/lib/route-table";
+import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-association";
+import { Subnet } from "@cdktf/provider-aws/lib/subnet";
+import { Vpc } from "@cdktf/provider-aws/lib/vpc";
+import { Construct, Fn } from "../cdk";
+
+/** The five EKS control-plane log types. */
+export const EKS_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
+/** Add-ons every node needs; EKS picks each one's default version for the cluster version. */
+export const EKS_CORE_ADDONS = ["vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"];
+
+export interface EksNodeClusterProps {
+  /** Cluster name (also the prefix of its resources). */
+  readonly name: string;
+  /** Kubernetes minor version, pinned, e.g. "1.34". */
+  readonly version: string;
+  /**
+   * Availability zones the VPC spans (at least two).
+   * @default 2
+   */
+  readonly zones?: number;
+  /**
+   * VPC CIDR; each zone gets a public and a private /20.
+   * @default "10.40.0.0/16"
+   */
+  readonly vpcCidr?: string;
+  /**
+   * One NAT gateway for the VPC (cheaper) or one per zone (survives a zone outage).
+   * @default "single"
+   */
+  readonly natGateways?: "single" | "perZone";
+  /**
+   * CIDRs allowed to reach the public API endpoint; empty turns the public endpoint off.
+   * @default []
+   */
+  readonly publicAccessCidrs?: readonly string[];
+  /**
+   * Node instance type.
+   * @default "t3.medium"
+   */
+  readonly nodeInstanceType?: string;
+  /** @default 2 */
+  readonly minNodes?: number;
+  /** @default 2 */
+  readonly desiredNodes?: number;
+  /** @default 5 */
+  readonly maxNodes?: number;
+  /**
+   * Days to keep control-plane and flow logs.
+   * @default 30
+   */
+  readonly logRetentionDays?: number;
+}
+
+/**
+ * An EKS cluster in its own VPC: private nodes, KMS-encrypted secrets, all control-plane logs, flow logs,
+ * the core add-ons, and an ECR repository for the app image.
+ */
+export class EksNodeCluster extends Construct {
+  readonly cluster: EksCluster;
+  readonly nodeGroup: EksNodeGroup;
+  readonly repository: EcrRepository;
+  readonly addons: EksAddon[];
+  readonly natGateways: NatGateway[];
+
+  constructor(scope: Construct, id: string, props: EksNodeClusterProps) {
+    super(scope, id);
+    const zones = props.zones ?? 2;
+    const vpcCidr = props.vpcCidr ?? "10.40.0.0/16";
+    const natMode = props.natGateways ?? "single";
+    const publicAccessCidrs = props.publicAccessCidrs ?? [];
+    const nodeInstanceType = props.nodeInstanceType ?? "t3.medium";
+    const minNodes = props.minNodes ?? 2;
+    const desiredNodes = props.desiredNodes ?? 2;
+    const maxNodes = props.maxNodes ?? 5;
+    const logRetentionDays = props.logRetentionDays ?? 30;
+    const fail = (field: string, value: unknown, allowed: string) => {
+      throw new Error(`EksNodeCluster ${field}: ${JSON.stringify(value)} is not allowed: ${allowed}`);
+    };
+    if (!Number.isInteger(zones) || zones < 2 || zones > 6) fail("zones", zones, "must be a whole number 2-6 (EKS needs two zones)");
+    if (!/^1\.\d{2}$/.test(props.version)) fail("version", props.version, 'must be a Kubernetes minor version such as "1.34"');
+    if (!(minNodes <= desiredNodes && desiredNodes <= maxNodes)) {
+      fail("desiredNodes", desiredNodes, `must lie within minNodes (${minNodes}) and maxNodes (${maxNodes})`);
+    }
+    if (publicAccessCidrs.includes("0.0.0.0/0"))
+      fail("publicAccessCidrs", publicAccessCidrs, "must not include 0.0.0.0/0: list the addresses that deploy");
+    const name = props.name;
+    const tags = { "nodescale:cluster": name };
+
+    const az = new DataAwsAvailabilityZones(this, "Zones", { state: "available" });
+    const vpc = new Vpc(this, "Vpc", {
+      cidrBlock: vpcCidr,
+      enableDnsHostnames: true,
+      enableDnsSupport: true,
+      tags: { ...tags, Name: name },
+    });
+    const flowLogGroup = new CloudwatchLogGroup(this, "FlowLogGroup", {
+      name: `/nodescale/${name}/vpc-flow-logs`,
+      retentionInDays: logRetentionDays,
+    });
+    const flowAssume = new DataAwsIamPolicyDocument(this, "FlowLogAssume", {
+      statement: [{ actions: ["sts:AssumeRole"], principals: [{ type: "Service", identifiers: ["vpc-flow-logs.amazonaws.com"] }] }],
+    });
+    const flowRole = new IamRole(this, "FlowLogRole", { namePrefix: `${name}-flow-`, assumeRolePolicy: flowAssume.json });
+    const flowWrite = new DataAwsIamPolicyDocument(this, "FlowLogWrite", {
+      statement: [
+        {
+          actions: ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
+          resources: [flowLogGroup.arn, `${flowLogGroup.arn}:*`],
+        },
+      ],
+    });
+    new IamRolePolicy(this, "FlowLogPolicy", { role: flowRole.id, policy: flowWrite.json });
+    new FlowLog(this, "FlowLog", { vpcId: vpc.id, trafficType: "ALL", logDestination: flowLogGroup.arn, iamRoleArn: flowRole.arn, tags });
+
+    const igw = new InternetGateway(this, "Igw", { vpcId: vpc.id, tags });
+    const publicRoutes = new RouteTable(this, "PublicRoutes", {
+      vpcId: vpc.id,
+      route: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }],
+      tags,
+    });
+    const publicSubnets: Subnet[] = [];
+    const privateSubnets: Subnet[] = [];
+    this.natGateways = [];
+    for (let i = 0; i < zones; i++) {
+      const zone = Fn.element(az.names, i);
+      const pub = new Subnet(this, `Public${i}`, {
+        vpcId: vpc.id,
+        cidrBlock: Fn.cidrsubnet(vpcCidr, 4, i),
+        availabilityZone: zone,
+        tags: { ...tags, Name: `${name}-public-${i}`, "kubernetes.io/role/elb": "1" },
+      });
+      new RouteTableAssociation(this, `Public${i}Routes`, { subnetId: pub.id, routeTableId: publicRoutes.id });
+      publicSubnets.push(pub);
+      if (natMode === "perZone" || i === 0) {
+        const eip = new Eip(this, `Nat${i}Ip`, { domain: "vpc", tags });
+        this.natGateways.push(
+          new NatGateway(this, `Nat${i}`, { allocationId: eip.id, subnetId: pub.id, tags: { ...tags, Name: `${name}-nat-${i}` } }),
+        );
+      }
+      const priv = new Subnet(this, `Private${i}`, {
+        vpcId: vpc.id,
+        cidrBlock: Fn.cidrsubnet(vpcCidr, 4, 8 + i),
+        availabilityZone: zone,
+        tags: { ...tags, Name: `${name}-private-${i}`, "kubernetes.io/role/internal-elb": "1" },
+      });
+      const nat = this.natGateways[natMode === "perZone" ? i : 0];
+      const routes = new RouteTable(this, `Private${i}RouteTable`, {
+        vpcId: vpc.id,
+        route: [{ cidrBlock: "0.0.0.0/0", natGatewayId: nat.id }],
+        tags,
+      });
+      new RouteTableAssociation(this, `Private${i}Routes`, { subnetId: priv.id, routeTableId: routes.id });
+      privateSubnets.push(priv);
+    }
+
+    const secretsKey = new KmsKey(this, "SecretsKey", {
+      description: `EKS secrets encryption for ${name}`,
+      enableKeyRotation: true,
+      deletionWindowInDays: 30,
+      tags,
+    });
+    const clusterAssume = new DataAwsIamPolicyDocument(this, "ClusterAssume", {
+      statement: [{ actions: ["sts:AssumeRole", "sts:TagSession"], principals: [{ type: "Service", identifiers: ["eks.amazonaws.com"] }] }],
+    });
+    const clusterRole = new IamRole(this, "ClusterRole", { namePrefix: `${name}-cluster-`, assumeRolePolicy: clusterAssume.json, tags });
+    const clusterPolicy = new IamRolePolicyAttachment(this, "ClusterPolicy", {
+      role: clusterRole.name,
+      policyArn: "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
+    });
+    // Created first so its retention applies; EKS would otherwise create it with no expiry.
+    const controlPlaneLogs = new CloudwatchLogGroup(this, "ControlPlaneLogs", {
+      name: `/aws/eks/${name}/cluster`,
+      retentionInDays: logRetentionDays,
+    });
+
+    this.cluster = new EksCluster(this, "Cluster", {
+      name,
+      version: props.version,
+      roleArn: clusterRole.arn,
+      vpcConfig: {
+        subnetIds: [...privateSubnets, ...publicSubnets].map((s) => s.id),
+        endpointPrivateAccess: true,
+        endpointPublicAccess: publicAccessCidrs.length > 0,
+        publicAccessCidrs: publicAccessCidrs.length > 0 ? [...publicAccessCidrs] : undefined,
+      },
+      enabledClusterLogTypes: EKS_LOG_TYPES,
+      encryptionConfig: { provider: { keyArn: secretsKey.arn }, resources: ["secrets"] },
+      accessConfig: { authenticationMode: "API", bootstrapClusterCreatorAdminPermissions: true },
+      upgradePolicy: { supportType: "STANDARD" },
+      tags,
+      dependsOn: [clusterPolicy, controlPlaneLogs],
+    });
+
+    const nodeAssume = new DataAwsIamPolicyDocument(this, "NodeAssume", {
+      statement: [{ actions: ["sts:AssumeRole"], principals: [{ type: "Service", identifiers: ["ec2.amazonaws.com"] }] }],
+    });
+    const nodeRole = new IamRole(this, "NodeRole", { namePrefix: `${name}-node-`, assumeRolePolicy: nodeAssume.json, tags });
+    const nodePolicies = [
+      "AmazonEKSWorkerNodePolicy",
+      "AmazonEKS_CNI_Policy",
+      "AmazonEC2ContainerRegistryReadOnly",
+      "AmazonSSMManagedInstanceCore",
+    ].map(
+      (policy) =>
+        new IamRolePolicyAttachment(this, `Node${policy}`, { role: nodeRole.name, policyArn: `arn:aws:iam::aws:policy/${policy}` }),
+    );
+    this.nodeGroup = new EksNodeGroup(this, "Nodes", {
+      clusterName: this.cluster.name,
+      nodeGroupNamePrefix: `${name}-`,
+      nodeRoleArn: nodeRole.arn,
+      subnetIds: privateSubnets.map((s) => s.id),
+      instanceTypes: [nodeInstanceType],
+      amiType: "AL2023_x86_64_STANDARD",
+      capacityType: "ON_DEMAND",
+      scalingConfig: { minSize: minNodes, desiredSize: desiredNodes, maxSize: maxNodes },
+      updateConfig: { maxUnavailable: 1 },
+      tags,
+      // The cluster autoscaler (or a person) changes the size; an apply must not undo it.
+      lifecycle: { ignoreChanges: ["scaling_config[0].desired_size"], createBeforeDestroy: true },
+      dependsOn: nodePolicies,
+    });
+
+    this.addons = EKS_CORE_ADDONS.map(
+      (addon) =>
+        new EksAddon(this, `Addon${addon.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase())}`, {
+          clusterName: this.cluster.name,
+          addonName: addon,
+          resolveConflictsOnCreate: "OVERWRITE",
+          resolveConflictsOnUpdate: "OVERWRITE",
+          dependsOn: addon === "coredns" ? [this.nodeGroup] : [],
+        }),
+    );
+
+    this.repository = new EcrRepository(this, "Repository", {
+      name,
+      imageTagMutability: "IMMUTABLE",
+      imageScanningConfiguration: { scanOnPush: true },
+      encryptionConfiguration: [{ encryptionType: "KMS" }],
+      forceDelete: false,
+      tags,
+    });
+    new EcrLifecyclePolicy(this, "RepositoryLifecycle", {
+      repository: this.repository.name,
+      policy: JSON.stringify({
+        rules: [
+          {
+            rulePriority: 1,
+            description: "keep the last 30 images",
+            selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: 30 },
+            action: { type: "expire" },
+          },
+        ],
+      }),
+    });
+  }
+}

@@ -1,0 +1,292 @@
+import { DeploymentV1 } from "@cdktf/provider-kubernetes/lib/deployment-v1";
+import { HorizontalPodAutoscalerV2 } from "@cdktf/provider-kubernetes/lib/horizontal-pod-autoscaler-v2";
+import { IngressV1 } from "@cdktf/provider-kubernetes/lib/ingress-v1";
+import { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1";
+import { NetworkPolicyV1 } from "@cdktf/provider-kubernetes/lib/network-policy-v1";
+import { PodDisruptionBudgetV1 } from "@cdktf/provider-kubernetes/lib/pod-disruption-budget-v1";
+import { ServiceV1 } from "@cdktf/provider-kubernetes/lib/service-v1";
+import { Construct, type ITerraformDependable } from "../cdk";
+import type { NodeServiceSpec } from "../service/spec";
+
+/** A pinned image: a fixed tag or a digest, never `latest`, never untagged. */
+const PINNED_IMAGE = /^[^\s@]+(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[a-f0-9]{64})$/;
+
+export interface NodeWorkloadProps {
+  readonly spec: NodeServiceSpec;
+  /** Container image, pinned by tag or digest. */
+  readonly image: string;
+  /**
+   * Namespace created for the workload.
+   * @default spec.name
+   */
+  readonly namespace?: string;
+  /**
+   * Fewest pods; 2 or more keeps the service up through a node drain.
+   * @default 2
+   */
+  readonly minReplicas?: number;
+  /**
+   * Most pods the HorizontalPodAutoscaler may run.
+   * @default 10
+   */
+  readonly maxReplicas?: number;
+  /**
+   * Average CPU utilisation (of requests) the autoscaler aims at, 1-100.
+   * @default 70
+   */
+  readonly targetCpuPercent?: number;
+  /**
+   * How long the autoscaler waits before scaling down, so a brief dip does not drop pods.
+   * @default 300
+   */
+  readonly scaleDownStabilizationSeconds?: number;
+  /**
+   * Delay before the app is told to stop, so endpoints and load balancers stop routing to the pod first.
+   * @default 5
+   */
+  readonly preStopSeconds?: number;
+  /**
+   * Pod termination grace period; must exceed preStopSeconds + spec.shutdownGraceSeconds.
+   * @default spec.terminationGracePeriodSeconds(preStopSeconds)
+   */
+  readonly terminationGracePeriodSeconds?: number;
+  /**
+   * Ingress class.
+   * @default "nginx"
+   */
+  readonly ingressClassName?: string;
+  /**
+   * Namespace of the ingress controller, the only source of traffic the NetworkPolicy admits.
+   * @default "ingress-nginx"
+   */
+  readonly ingressControllerNamespace?: string;
+  /**
+   * Host name the Ingress answers to.
+   * @default - any host
+   */
+  readonly host?: string;
+  /**
+   * Secret holding the TLS certificate for `host`.
+   * @default - no TLS on the Ingress
+   */
+  readonly tlsSecretName?: string;
+  /**
+   * UID (and GID) the container runs as.
+   * @default 10001
+   */
+  readonly runAsUser?: number;
+  /**
+   * Resources that must exist before the workload (the cluster's add-ons, the ingress controller, the image).
+   * @default []
+   */
+  readonly dependsOn?: ITerraformDependable[];
+}
+
+/**
+ * One Node.js process per pod: Deployment, Service, Ingress, HPA, PDB and NetworkPolicy with secure,
+ * zero-downtime defaults, rendered with the Kubernetes provider's typed resources.
+ */
+export class NodeWorkload extends Construct {
+  readonly namespace: NamespaceV1;
+  readonly deployment: DeploymentV1;
+  readonly service: ServiceV1;
+  readonly ingress: IngressV1;
+  readonly hpa: HorizontalPodAutoscalerV2;
+  readonly pdb: PodDisruptionBudgetV1;
+  readonly networkPolicy: NetworkPolicyV1;
+  readonly terminationGracePeriodSeconds: number;
+
+  constructor(scope: Construct, id: string, props: NodeWorkloadProps) {
+    super(scope, id);
+    const spec = props.spec;
+    const namespaceName = props.namespace ?? spec.name;
+    const minReplicas = props.minReplicas ?? 2;
+    const maxReplicas = props.maxReplicas ?? 10;
+    const targetCpuPercent = props.targetCpuPercent ?? 70;
+    const scaleDownStabilizationSeconds = props.scaleDownStabilizationSeconds ?? 300;
+    const preStopSeconds = props.preStopSeconds ?? 5;
+    const terminationGracePeriodSeconds = props.terminationGracePeriodSeconds ?? spec.terminationGracePeriodSeconds(preStopSeconds);
+    const ingressClassName = props.ingressClassName ?? "nginx";
+    const ingressControllerNamespace = props.ingressControllerNamespace ?? "ingress-nginx";
+    const runAsUser = props.runAsUser ?? 10001;
+    const dependsOn = props.dependsOn ?? [];
+
+    const fail = (field: string, value: unknown, allowed: string) => {
+      throw new Error(`NodeWorkload ${field}: ${JSON.stringify(value)} is not allowed: ${allowed}`);
+    };
+    if (!PINNED_IMAGE.test(props.image) || props.image.endsWith(":latest")) {
+      fail("image", props.image, 'pin it by a fixed tag or a digest (not "latest", not untagged)');
+    }
+    if (!Number.isInteger(minReplicas) || minReplicas < 1) fail("minReplicas", minReplicas, "must be a whole number >= 1");
+    if (!Number.isInteger(maxReplicas) || maxReplicas < minReplicas)
+      fail("maxReplicas", maxReplicas, `must be a whole number >= minReplicas (${minReplicas})`);
+    if (!Number.isInteger(targetCpuPercent) || targetCpuPercent < 1 || targetCpuPercent > 100) {
+      fail("targetCpuPercent", targetCpuPercent, "must be a whole number 1-100");
+    }
+    if (!Number.isInteger(preStopSeconds) || preStopSeconds < 0) fail("preStopSeconds", preStopSeconds, "must be a whole number >= 0");
+    if (terminationGracePeriodSeconds <= preStopSeconds + spec.shutdownGraceSeconds) {
+      fail(
+        "terminationGracePeriodSeconds",
+        terminationGracePeriodSeconds,
+        `must exceed preStopSeconds + service.shutdownGraceSeconds (${preStopSeconds} + ${spec.shutdownGraceSeconds} = ${preStopSeconds + spec.shutdownGraceSeconds}), or in-flight requests are killed`,
+      );
+    }
+    if (props.tlsSecretName !== undefined && props.host === undefined)
+      fail("tlsSecretName", props.tlsSecretName, "needs a host to issue the certificate for");
+    if (!Number.isInteger(runAsUser) || runAsUser < 1000)
+      fail("runAsUser", runAsUser, "must be a whole number >= 1000 (a non-system user)");
+    this.terminationGracePeriodSeconds = terminationGracePeriodSeconds;
+
+    const labels = { "app.kubernetes.io/name": spec.name, "app.kubernetes.io/managed-by": "nodescale" };
+    const selector = { "app.kubernetes.io/name": spec.name };
+
+    this.namespace = new NamespaceV1(this, "Namespace", {
+      metadata: {
+        name: namespaceName,
+        labels: { ...labels, "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest" },
+      },
+      dependsOn,
+    });
+    const namespace = this.namespace.metadata.name;
+    const meta = { name: spec.name, namespace, labels };
+    const env = Object.entries(spec.appEnv(spec.port, "0.0.0.0")).map(([name, value]) => ({ name, value }));
+    const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+      httpGet: { path, port: "http" },
+      periodSeconds,
+      failureThreshold,
+      timeoutSeconds: 2,
+    });
+
+    this.deployment = new DeploymentV1(this, "Deployment", {
+      metadata: meta,
+      // No `replicas`: the HPA owns the count, so an apply never resets it.
+      spec: {
+        selector: { matchLabels: selector },
+        revisionHistoryLimit: 5,
+        strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: "0", maxSurge: "25%" } },
+        template: {
+          metadata: { labels },
+          spec: {
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            terminationGracePeriodSeconds,
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: String(runAsUser),
+              runAsGroup: String(runAsUser),
+              fsGroup: String(runAsUser),
+              seccompProfile: { type: "RuntimeDefault" },
+            },
+            topologySpreadConstraint: [
+              {
+                maxSkew: 1,
+                topologyKey: "topology.kubernetes.io/zone",
+                whenUnsatisfiable: "ScheduleAnyway",
+                labelSelector: [{ matchLabels: selector }],
+              },
+              {
+                maxSkew: 1,
+                topologyKey: "kubernetes.io/hostname",
+                whenUnsatisfiable: "ScheduleAnyway",
+                labelSelector: [{ matchLabels: selector }],
+              },
+            ],
+            container: [
+              {
+                name: "app",
+                image: props.image,
+                imagePullPolicy: "IfNotPresent",
+                // One process per pod: the HPA scales, not an in-pod cluster.
+                command: ["node", "dist/main.js"],
+                port: [{ name: "http", containerPort: spec.port, protocol: "TCP" }],
+                env,
+                resources: {
+                  requests: { cpu: `${spec.cpuMillicores}m`, memory: `${spec.memoryMiB}Mi` },
+                  limits: { memory: `${spec.memoryMiB}Mi` },
+                },
+                readinessProbe: probe(spec.readyPath, 5, 2),
+                livenessProbe: probe(spec.healthPath, 10, 3),
+                startupProbe: probe(spec.healthPath, 2, 30),
+                lifecycle: { preStop: [{ exec: { command: ["sleep", String(preStopSeconds)] } }] },
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  runAsNonRoot: true,
+                  capabilities: { drop: ["ALL"] },
+                },
+                volumeMount: [{ name: "tmp", mountPath: "/tmp" }],
+              },
+            ],
+            volume: [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }],
+          },
+        },
+      },
+      waitForRollout: true,
+    });
+
+    this.service = new ServiceV1(this, "Service", {
+      metadata: meta,
+      spec: { type: "ClusterIP", selector, port: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }] },
+    });
+
+    this.ingress = new IngressV1(this, "Ingress", {
+      metadata: {
+        ...meta,
+        annotations: {
+          "nginx.ingress.kubernetes.io/proxy-body-size": `${spec.maxBodySizeMiB}m`,
+          // Retry idempotent requests on another pod when one is going away.
+          "nginx.ingress.kubernetes.io/proxy-next-upstream": "error timeout",
+          "nginx.ingress.kubernetes.io/proxy-next-upstream-tries": "3",
+        },
+      },
+      spec: {
+        ingressClassName,
+        rule: [
+          {
+            host: props.host,
+            http: {
+              path: [{ path: "/", pathType: "Prefix", backend: { service: { name: this.service.metadata.name, port: { name: "http" } } } }],
+            },
+          },
+        ],
+        tls: props.tlsSecretName && props.host ? [{ hosts: [props.host], secretName: props.tlsSecretName }] : undefined,
+      },
+      waitForLoadBalancer: true,
+    });
+
+    this.hpa = new HorizontalPodAutoscalerV2(this, "Autoscaler", {
+      metadata: meta,
+      spec: {
+        scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: this.deployment.metadata.name },
+        minReplicas,
+        maxReplicas,
+        metric: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: targetCpuPercent } } }],
+        behavior: {
+          scaleDown: [
+            { stabilizationWindowSeconds: scaleDownStabilizationSeconds, policy: [{ type: "Percent", value: 50, periodSeconds: 60 }] },
+          ],
+          scaleUp: [{ stabilizationWindowSeconds: 0, policy: [{ type: "Percent", value: 100, periodSeconds: 30 }] }],
+        },
+      },
+    });
+
+    this.pdb = new PodDisruptionBudgetV1(this, "DisruptionBudget", {
+      metadata: meta,
+      spec: { selector: { matchLabels: selector }, maxUnavailable: "1" },
+    });
+
+    this.networkPolicy = new NetworkPolicyV1(this, "NetworkPolicy", {
+      metadata: { ...meta, name: `${spec.name}-ingress-only` },
+      spec: {
+        podSelector: { matchLabels: selector },
+        policyTypes: ["Ingress"],
+        ingress: [
+          {
+            from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ingressControllerNamespace } } }],
+            ports: [{ port: "http", protocol: "TCP" }],
+          },
+        ],
+      },
+    });
+  }
+}

@@ -1,0 +1,110 @@
+import { ContainerRegistryDockerCredentials } from "@cdktf/provider-digitalocean/lib/container-registry-docker-credentials";
+import { DigitaloceanProvider } from "@cdktf/provider-digitalocean/lib/provider";
+import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
+import { type Construct, Fn, type ITerraformDependable, TerraformOutput, TerraformStack } from "../constructs/cdk";
+import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
+import { AppImage } from "../constructs/k8s/app-image";
+import { ClusterAddons, INGRESS_NAMESPACE } from "../constructs/k8s/cluster-addons";
+import { DoksNodeCluster } from "../constructs/k8s/doks-cluster";
+import { NodeWorkload } from "../constructs/k8s/node-workload";
+import { configureBackend } from "./backend";
+import type { LoadedConfig } from "./config";
+import { configureClusterProviders } from "./kubernetes-providers";
+
+export interface DoksStackProps {
+  readonly loaded: LoadedConfig;
+  /** Project root: the Docker build context when the stack builds the image. */
+  readonly projectRoot: string;
+  /** Content hash of the app release, used as the image's fixed tag. */
+  readonly releaseId: string;
+}
+
+/** `cdktf deploy doks`: VPC, DOKS, DOCR, ingress-nginx, the app image and the workload, then a health check. */
+export class DoksStack extends TerraformStack {
+  readonly cluster: DoksNodeCluster;
+  readonly workload: NodeWorkload;
+
+  constructor(scope: Construct, id: string, props: DoksStackProps) {
+    super(scope, id);
+    const { config, spec } = props.loaded;
+    const k = config.kubernetes;
+    const d = k.doks;
+    configureBackend(this, config.state, id);
+    new DigitaloceanProvider(this, "DigitalOcean", {});
+
+    this.cluster = new DoksNodeCluster(this, "Cluster", {
+      name: spec.name,
+      region: d.region,
+      versionPrefix: d.versionPrefix,
+      nodeSize: d.nodeSize,
+      minNodes: d.minNodes,
+      maxNodes: d.maxNodes,
+      haControlPlane: d.haControlPlane,
+      vpcCidr: d.vpcCidr,
+      maintenanceDay: d.maintenanceDay,
+      maintenanceStartTime: d.maintenanceStartTime,
+      createRegistry: config.image === undefined,
+    });
+    const cluster = this.cluster.cluster;
+    const kubeConfig = cluster.kubeConfig.get(0);
+    configureClusterProviders(this, {
+      host: cluster.endpoint,
+      clusterCaCertificate: Fn.base64decode(kubeConfig.clusterCaCertificate),
+      token: kubeConfig.token,
+    });
+
+    const addons = new ClusterAddons(this, "Addons", {
+      loadBalancerAnnotations: { "service.beta.kubernetes.io/do-loadbalancer-name": `${spec.name}-ingress` },
+      dependsOn: [cluster],
+    });
+
+    let image = config.image;
+    const waitFor: ITerraformDependable[] = [addons.ingressNginx, ...(addons.metricsServer ? [addons.metricsServer] : [])];
+    const registry = this.cluster.registry;
+    if (image === undefined && registry) {
+      const credentials = new ContainerRegistryDockerCredentials(this, "RegistryCredentials", {
+        registryName: registry.name,
+        write: true,
+        expirySeconds: 3600,
+      });
+      new DockerProvider(this, "Docker", {
+        registryAuth: [{ address: "registry.digitalocean.com", configFileContent: credentials.dockerCredentials }],
+      });
+      const built = new AppImage(this, "Image", {
+        repository: `registry.digitalocean.com/${registry.name}/${spec.name}`,
+        tag: `r-${props.releaseId.slice(0, 12)}`,
+        contextDir: props.projectRoot,
+      });
+      image = built.imageRef;
+      waitFor.push(built.pushed);
+    }
+    if (image === undefined) throw new Error("DoksStack: no image: set `image` or let the stack create a registry");
+
+    this.workload = new NodeWorkload(this, "Workload", {
+      spec,
+      image,
+      minReplicas: k.minReplicas,
+      maxReplicas: k.maxReplicas,
+      targetCpuPercent: k.targetCpuPercent,
+      preStopSeconds: k.preStopSeconds,
+      host: k.host,
+      tlsSecretName: k.tlsSecretName,
+      ingressControllerNamespace: INGRESS_NAMESPACE,
+      dependsOn: waitFor,
+    });
+
+    const lb = `${this.workload.ingress.fqn}.status[0].load_balancer[0].ingress[0]`;
+    const url = `http://\${${lb}.ip}`;
+    new TerraformOutput(this, "url", { value: url, description: "Base URL of the service (the ingress-nginx load balancer)" });
+    new TerraformOutput(this, "cluster_name", { value: cluster.name });
+    new TerraformOutput(this, "kubeconfig_command", { value: `doctl kubernetes cluster kubeconfig save ${cluster.name}` });
+    new PostDeployHealthCheck(this, "HealthCheck", {
+      url,
+      spec,
+      expectHostnames: k.minReplicas,
+      timeoutSeconds: 600,
+      triggers: { image },
+      dependsOn: [this.workload.deployment, this.workload.ingress],
+    });
+  }
+}

@@ -1,0 +1,111 @@
+import { DataAwsEcrAuthorizationToken } from "@cdktf/provider-aws/lib/data-aws-ecr-authorization-token";
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
+import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
+import { Annotations, type Construct, Fn, type ITerraformDependable, TerraformOutput, TerraformStack } from "../constructs/cdk";
+import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
+import { AppImage } from "../constructs/k8s/app-image";
+import { ClusterAddons, INGRESS_NAMESPACE } from "../constructs/k8s/cluster-addons";
+import { EksNodeCluster } from "../constructs/k8s/eks-cluster";
+import { NodeWorkload } from "../constructs/k8s/node-workload";
+import { configureBackend } from "./backend";
+import type { LoadedConfig } from "./config";
+import { configureClusterProviders } from "./kubernetes-providers";
+
+export interface EksStackProps {
+  readonly loaded: LoadedConfig;
+  /** Project root: the Docker build context when the stack builds the image. */
+  readonly projectRoot: string;
+  /** Content hash of the app release, used as the image's fixed tag. */
+  readonly releaseId: string;
+}
+
+/** `cdktf deploy eks`: VPC, EKS, add-ons, ingress-nginx, the app image and the workload, then a health check. */
+export class EksStack extends TerraformStack {
+  readonly cluster: EksNodeCluster;
+  readonly workload: NodeWorkload;
+
+  constructor(scope: Construct, id: string, props: EksStackProps) {
+    super(scope, id);
+    const { config, spec } = props.loaded;
+    const k = config.kubernetes;
+    const e = k.eks;
+    configureBackend(this, config.state, id);
+    new AwsProvider(this, "Aws", { region: e.region, defaultTags: [{ tags: { "managed-by": "nodescale", "nodescale:stack": id } }] });
+
+    this.cluster = new EksNodeCluster(this, "Cluster", {
+      name: spec.name,
+      version: e.version,
+      zones: e.zones,
+      vpcCidr: e.vpcCidr,
+      natGateways: e.natGateways,
+      publicAccessCidrs: e.publicAccessCidrs,
+      nodeInstanceType: e.nodeInstanceType,
+      minNodes: e.minNodes,
+      desiredNodes: e.desiredNodes,
+      maxNodes: e.maxNodes,
+    });
+    if (e.publicAccessCidrs.length === 0) {
+      Annotations.of(this).addWarning(
+        "kubernetes.eks.publicAccessCidrs is empty, so the EKS API endpoint is private: run `cdktf deploy eks` from inside the VPC, or list your deploying machine's CIDR.",
+      );
+    }
+    const cluster = this.cluster.cluster;
+    configureClusterProviders(this, {
+      host: cluster.endpoint,
+      clusterCaCertificate: Fn.base64decode(cluster.certificateAuthority.get(0).data),
+      exec: { command: "aws", args: ["eks", "get-token", "--cluster-name", cluster.name, "--region", e.region] },
+    });
+
+    const addons = new ClusterAddons(this, "Addons", {
+      loadBalancerAnnotations: {
+        "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+        "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+        "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+      },
+      dependsOn: [this.cluster.nodeGroup, ...this.cluster.addons],
+    });
+
+    let image = config.image;
+    const waitFor: ITerraformDependable[] = [addons.ingressNginx, ...(addons.metricsServer ? [addons.metricsServer] : [])];
+    if (image === undefined) {
+      const auth = new DataAwsEcrAuthorizationToken(this, "EcrAuth", { registryId: this.cluster.repository.registryId });
+      new DockerProvider(this, "Docker", {
+        registryAuth: [{ address: Fn.replace(auth.proxyEndpoint, "https://", ""), username: auth.userName, password: auth.password }],
+      });
+      const built = new AppImage(this, "Image", {
+        repository: this.cluster.repository.repositoryUrl,
+        tag: `r-${props.releaseId.slice(0, 12)}`,
+        contextDir: props.projectRoot,
+      });
+      image = built.imageRef;
+      waitFor.push(built.pushed);
+    }
+
+    this.workload = new NodeWorkload(this, "Workload", {
+      spec,
+      image,
+      minReplicas: k.minReplicas,
+      maxReplicas: k.maxReplicas,
+      targetCpuPercent: k.targetCpuPercent,
+      preStopSeconds: k.preStopSeconds,
+      host: k.host,
+      tlsSecretName: k.tlsSecretName,
+      ingressControllerNamespace: INGRESS_NAMESPACE,
+      dependsOn: waitFor,
+    });
+
+    const lb = `${this.workload.ingress.fqn}.status[0].load_balancer[0].ingress[0]`;
+    const url = `http://\${${lb}.hostname}`;
+    new TerraformOutput(this, "url", { value: url, description: "Base URL of the service (the ingress-nginx load balancer)" });
+    new TerraformOutput(this, "cluster_name", { value: cluster.name });
+    new TerraformOutput(this, "kubeconfig_command", { value: `aws eks update-kubeconfig --name ${cluster.name} --region ${e.region}` });
+    new PostDeployHealthCheck(this, "HealthCheck", {
+      url,
+      spec,
+      expectHostnames: k.minReplicas,
+      timeoutSeconds: 600,
+      triggers: { image },
+      dependsOn: [this.workload.deployment, this.workload.ingress],
+    });
+  }
+}

@@ -1,0 +1,112 @@
+import { spawn } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { APP_DIST, freePort, get, killAll, ROOT, startNode, waitFor } from "../helpers/processes";
+
+const CLI = join(ROOT, "dist", "health", "cli.js");
+
+function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("exit", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; port: number }> {
+  const port = await freePort();
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return { server, port };
+}
+
+afterEach(killAll);
+
+describe("health CLI", () => {
+  it("passes a clustered app, counting the distinct processes that answered", async () => {
+    const port = await freePort();
+    startNode(join(APP_DIST, "cluster.js"), { PORT: String(port), WORKERS: "2" });
+    await waitFor("the app", async () => ((await get(port, "/ready")).status === 200 ? true : undefined));
+    const run = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-workers", "2"]);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`^HEALTHY http://127\\.0\\.0\\.1:${port}: /health and /ready answered 200 after [\\d.]+ s\\n`));
+    expect(run.stdout).toMatch(
+      / {2}burst: 200 x 200; p50 [\d.]+ ms, p95 [\d.]+ ms; 2 distinct pid\(s\) \(expected 2\), 1 hostname\(s\)\n$/,
+    );
+  });
+
+  it("fails when fewer processes or hosts answer than expected, and says how many did", async () => {
+    const port = await freePort();
+    startNode(join(APP_DIST, "main.js"), { PORT: String(port) });
+    await waitFor("the app", async () => ((await get(port, "/ready")).status === 200 ? true : undefined));
+    const workers = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-workers", "2", "--requests", "20", "--json"]);
+    expect(workers.status).toBe(1);
+    expect(JSON.parse(workers.stdout)).toMatchObject({
+      healthy: false,
+      problem: "only 1 distinct process(es) answered 20 requests; expected 2",
+    });
+    const hosts = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-hostnames", "3", "--requests", "20"]);
+    expect(hosts.status).toBe(1);
+    expect(hosts.stdout).toMatch(
+      /^UNHEALTHY http:\/\/127\.0\.0\.1:\d+: only 1 distinct host\(s\) answered 20 requests; expected 3 \(waited [\d.]+ s\)\n$/,
+    );
+  });
+
+  it("waits with backoff, then fails in one line naming the URL, the last status and the time waited", async () => {
+    const { server, port } = await listen((req, res) => {
+      res.statusCode = req.url === "/ready" ? 503 : 200;
+      res.end();
+    });
+    try {
+      const run = await runCli(["--url", `http://127.0.0.1:${port}`, "--timeout", "2"]);
+      expect(run.status).toBe(1);
+      expect(run.stdout).toMatch(
+        new RegExp(
+          `^UNHEALTHY http://127\\.0\\.0\\.1:${port}: not healthy: http://127\\.0\\.0\\.1:${port}/ready answered 503 \\(waited [12](\\.\\d)? s\\)\\n$`,
+        ),
+      );
+    } finally {
+      server.close();
+    }
+  });
+
+  it("names the connection error when nothing listens", async () => {
+    const port = await freePort();
+    const run = await runCli(["--url", `http://127.0.0.1:${port}`, "--timeout", "1"]);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain(`not healthy: http://127.0.0.1:${port}/health: connect ECONNREFUSED 127.0.0.1:${port}`);
+  });
+
+  it("fails the burst when the service answers errors after becoming ready", async () => {
+    const { server, port } = await listen((req, res) => {
+      res.statusCode = req.url === "/" ? 500 : 200;
+      res.end("{}");
+    });
+    try {
+      const run = await runCli(["--url", `http://127.0.0.1:${port}`, "--requests", "10", "--json"]);
+      expect(run.status).toBe(1);
+      expect(JSON.parse(run.stdout)).toMatchObject({
+        problem: `10 of 10 burst requests to http://127.0.0.1:${port}/ failed (500)`,
+        statusCounts: { 500: 10 },
+      });
+    } finally {
+      server.close();
+    }
+  });
+
+  it.each([
+    [[], "nodescale-health: --url must be an http(s) URL, got null"],
+    [["--url", "ftp://x"], 'nodescale-health: --url must be an http(s) URL, got "ftp://x"'],
+    [
+      ["--url", "http://127.0.0.1:1", "--expect-workers", "two"],
+      'nodescale-health: --expect-workers must be a whole number >= 1, got "two"',
+    ],
+  ])("refuses bad arguments %j with exit 2", async (args, message) => {
+    const run = await runCli(args);
+    expect(run.status).toBe(2);
+    expect(run.stderr.split("\n")[0]).toBe(message);
+  });
+});

@@ -1,0 +1,182 @@
+import { Testing } from "../../constructs/cdk";
+import { INGRESS_NGINX_CHART_VERSION, METRICS_SERVER_CHART_VERSION } from "../../constructs/k8s/cluster-addons";
+import { parseConfig } from "../../stacks/config";
+import { DoksStack } from "../../stacks/doks";
+import { EksStack } from "../../stacks/eks";
+
+type Resources = Record<string, Record<string, Record<string, unknown>>>;
+interface Synth {
+  resource: Resources;
+  data: Resources;
+  provider: Record<string, Record<string, unknown>[]>;
+  output: Record<string, { value: string }>;
+}
+
+const RELEASE = "a".repeat(64);
+
+function all(resources: Resources, type: string): Record<string, unknown>[] {
+  return Object.values(resources[type] ?? {});
+}
+function only(resources: Resources, type: string): Record<string, unknown> {
+  const found = all(resources, type);
+  if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
+  return found[0];
+}
+
+function synthEks(raw: unknown = {}) {
+  const stack = new EksStack(Testing.app(), "eks", { loaded: parseConfig(raw), projectRoot: "/project", releaseId: RELEASE });
+  const json = Testing.synth(stack, true);
+  return { stack, json, parsed: JSON.parse(json) as Synth };
+}
+function synthDoks(raw: unknown = {}) {
+  const stack = new DoksStack(Testing.app(), "doks", { loaded: parseConfig(raw), projectRoot: "/project", releaseId: RELEASE });
+  const json = Testing.synth(stack, true);
+  return { stack, json, parsed: JSON.parse(json) as Synth };
+}
+
+describe("eks stack", () => {
+  const { json, parsed } = synthEks({ kubernetes: { eks: { publicAccessCidrs: ["203.0.113.0/24"] } } });
+
+  it("matches the snapshot", () => {
+    expect(json).toMatchSnapshot();
+  });
+
+  it("spans two zones with public and private subnets and one NAT gateway by default", () => {
+    const subnets = all(parsed.resource, "aws_subnet");
+    expect(subnets).toHaveLength(4);
+    expect(subnets.filter((s) => (s.tags as Record<string, string>)["kubernetes.io/role/internal-elb"] === "1")).toHaveLength(2);
+    expect(all(parsed.resource, "aws_nat_gateway")).toHaveLength(1);
+    expect(only(parsed.resource, "aws_flow_log")).toMatchObject({ traffic_type: "ALL" });
+  });
+
+  it("puts a NAT gateway in every zone when asked", () => {
+    const perZone = synthEks({ kubernetes: { eks: { natGateways: "perZone", zones: 3 } } }).parsed;
+    expect(all(perZone.resource, "aws_nat_gateway")).toHaveLength(3);
+  });
+
+  it("pins the version, limits the public endpoint, logs everything and encrypts secrets with KMS", () => {
+    const cluster = only(parsed.resource, "aws_eks_cluster");
+    expect(cluster.version).toBe("1.35");
+    expect(cluster.vpc_config).toMatchObject({
+      endpoint_private_access: true,
+      endpoint_public_access: true,
+      public_access_cidrs: ["203.0.113.0/24"],
+    });
+    expect(cluster.enabled_cluster_log_types).toEqual(["api", "audit", "authenticator", "controllerManager", "scheduler"]);
+    expect(cluster.encryption_config).toMatchObject({ resources: ["secrets"] });
+    expect(only(parsed.resource, "aws_kms_key")).toMatchObject({ enable_key_rotation: true });
+  });
+
+  it("turns the public endpoint off when no CIDR is listed", () => {
+    const privateOnly = only(synthEks().parsed.resource, "aws_eks_cluster");
+    expect(privateOnly.vpc_config).toMatchObject({ endpoint_private_access: true, endpoint_public_access: false });
+    expect(privateOnly.vpc_config).not.toHaveProperty("public_access_cidrs");
+  });
+
+  it("runs nodes in private subnets with autoscaling bounds and no SSH", () => {
+    const nodes = only(parsed.resource, "aws_eks_node_group");
+    expect(nodes.scaling_config).toEqual({ min_size: 2, desired_size: 2, max_size: 5 });
+    expect(nodes).not.toHaveProperty("remote_access");
+    expect((nodes.subnet_ids as string[]).every((id) => id.includes("Private"))).toBe(true);
+  });
+
+  it("installs the core add-ons, metrics-server and ingress-nginx, pinned", () => {
+    expect(
+      all(parsed.resource, "aws_eks_addon")
+        .map((a) => a.addon_name)
+        .sort(),
+    ).toEqual(["coredns", "eks-pod-identity-agent", "kube-proxy", "vpc-cni"]);
+    const releases = Object.fromEntries(all(parsed.resource, "helm_release").map((r) => [r.chart, r.version]));
+    expect(releases).toEqual({ "metrics-server": METRICS_SERVER_CHART_VERSION, "ingress-nginx": INGRESS_NGINX_CHART_VERSION });
+  });
+
+  it("keeps images in an encrypted ECR repository with scan on push and immutable tags", () => {
+    expect(only(parsed.resource, "aws_ecr_repository")).toMatchObject({
+      image_tag_mutability: "IMMUTABLE",
+      image_scanning_configuration: { scan_on_push: true },
+      encryption_configuration: [{ encryption_type: "KMS" }],
+    });
+  });
+
+  it("builds and pushes the bundled app under a fixed tag when no image is configured", () => {
+    const image = only(parsed.resource, "docker_image");
+    expect(image.name).toMatch(/:r-aaaaaaaaaaaa$/);
+    expect(image.build).toMatchObject({ context: "/project", dockerfile: "templates/docker/Dockerfile" });
+    const container = (only(parsed.resource, "kubernetes_deployment_v1").spec as { template: { spec: { container: { image: string }[] } } })
+      .template.spec.container[0];
+    expect(container.image).toBe(image.name);
+  });
+
+  it("uses a configured image as it is, with no build and no Docker provider", () => {
+    const given = synthEks({ image: "ghcr.io/acme/api:2.0.0" }).parsed;
+    expect(given.resource.docker_image).toBeUndefined();
+    expect(given.provider.docker).toBeUndefined();
+    expect(JSON.stringify(given.resource.kubernetes_deployment_v1)).toContain('"image":"ghcr.io/acme/api:2.0.0"');
+  });
+
+  it("configures the Kubernetes and Helm providers from the cluster's own outputs", () => {
+    const kubernetes = parsed.provider.kubernetes[0];
+    expect(kubernetes.host).toMatch(/^\$\{aws_eks_cluster\.Cluster_\w+\.endpoint\}$/);
+    expect(kubernetes.exec).toEqual([expect.objectContaining({ command: "aws", args: expect.arrayContaining(["eks", "get-token"]) })]);
+    expect(parsed.provider.helm[0].kubernetes).toMatchObject({ host: kubernetes.host });
+  });
+
+  it("outputs url, cluster name and the kubeconfig command, and health-checks the url across pods", () => {
+    expect(parsed.output.url.value).toMatch(
+      /^http:\/\/\$\{kubernetes_ingress_v1\.Workload_Ingress_\w+\.status\[0\]\.load_balancer\[0\]\.ingress\[0\]\.hostname\}$/,
+    );
+    expect(parsed.output.kubeconfig_command.value).toContain("aws eks update-kubeconfig --name");
+    const check = Object.values(parsed.resource.terraform_data)[0] as { provisioner: { "local-exec": { command: string } }[] };
+    expect(check.provisioner[0]["local-exec"].command).toContain("--expect-hostnames 2");
+  });
+});
+
+describe("doks stack", () => {
+  const { json, parsed } = synthDoks({ kubernetes: { doks: { haControlPlane: true } } });
+
+  it("matches the snapshot", () => {
+    expect(json).toMatchSnapshot();
+  });
+
+  it("pins the minor version and upgrades patches in a maintenance window with surge", () => {
+    expect(only(parsed.data, "digitalocean_kubernetes_versions")).toMatchObject({ version_prefix: "1.35." });
+    expect(only(parsed.resource, "digitalocean_kubernetes_cluster")).toMatchObject({
+      auto_upgrade: true,
+      surge_upgrade: true,
+      ha: true,
+      registry_integration: true,
+      maintenance_policy: { day: "sunday", start_time: "04:00" },
+    });
+  });
+
+  it("autoscales the node pool and sets no fixed node count", () => {
+    const pool = only(parsed.resource, "digitalocean_kubernetes_cluster").node_pool as Record<string, unknown>;
+    expect(pool).toMatchObject({ auto_scale: true, min_nodes: 2, max_nodes: 5 });
+    expect(pool).not.toHaveProperty("node_count");
+  });
+
+  it("runs in its own VPC with a registry wired to the cluster", () => {
+    expect(only(parsed.resource, "digitalocean_vpc")).toMatchObject({ ip_range: "10.41.0.0/20" });
+    expect(only(parsed.resource, "digitalocean_container_registry")).toMatchObject({ subscription_tier_slug: "basic" });
+    expect(only(parsed.resource, "docker_image").name).toMatch(
+      /^registry\.digitalocean\.com\/\$\{digitalocean_container_registry\.\w+\.name\}\/hello-node:r-aaaaaaaaaaaa$/,
+    );
+  });
+
+  it("runs the same workload as EKS: same security context, probes and autoscaler", () => {
+    const eks = synthEks().parsed;
+    const pick = (p: Synth) => {
+      const d = only(p.resource, "kubernetes_deployment_v1") as { spec: { template: { spec: Record<string, unknown> } } };
+      const { container, ...pod } = d.spec.template.spec;
+      const { image: _image, ...rest } = (container as Record<string, unknown>[])[0];
+      return { pod, container: rest, hpa: only(p.resource, "kubernetes_horizontal_pod_autoscaler_v2").spec };
+    };
+    expect(pick(parsed)).toEqual(pick(eks));
+  });
+
+  it("outputs the load balancer's IP as the url and ends with a health check", () => {
+    expect(parsed.output.url.value).toMatch(/\.ingress\[0\]\.ip\}$/);
+    expect(parsed.output.kubeconfig_command.value).toMatch(/^doctl kubernetes cluster kubeconfig save /);
+    expect(all(parsed.resource, "terraform_data")).toHaveLength(1);
+  });
+});

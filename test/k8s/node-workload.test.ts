@@ -1,0 +1,155 @@
+import { Testing } from "../../constructs/cdk";
+import { NodeWorkload, type NodeWorkloadProps } from "../../constructs/k8s/node-workload";
+import { NodeServiceSpec } from "../../constructs/service/spec";
+
+const spec = NodeServiceSpec.parse({ name: "orders", port: 3000, shutdownGraceSeconds: 10, memoryMiB: 256, cpuMillicores: 200 });
+const IMAGE = "ghcr.io/acme/orders:1.4.2";
+
+type Resources = Record<string, Record<string, Record<string, unknown>>>;
+
+function synth(props: Partial<NodeWorkloadProps> = {}): { json: string; resource: Resources } {
+  const json = Testing.synthScope((scope) => {
+    new NodeWorkload(scope, "Workload", { spec, image: IMAGE, ...props });
+  });
+  return { json, resource: (JSON.parse(json) as { resource: Resources }).resource };
+}
+
+function only(resource: Resources, type: string): Record<string, unknown> {
+  const all = Object.values(resource[type] ?? {});
+  if (all.length !== 1) throw new Error(`expected one ${type}, found ${all.length}`);
+  return all[0];
+}
+
+const { json, resource } = synth();
+const deployment = only(resource, "kubernetes_deployment_v1") as { spec: Record<string, unknown>; wait_for_rollout: boolean };
+const podSpec = (deployment.spec.template as { spec: Record<string, unknown> }).spec;
+const container = (podSpec.container as Record<string, unknown>[])[0];
+
+describe("NodeWorkload", () => {
+  it("matches the snapshot", () => {
+    expect(json).toMatchSnapshot();
+  });
+
+  it("leaves replicas to the HPA: the Deployment sets none", () => {
+    expect(deployment.spec).not.toHaveProperty("replicas");
+    expect(only(resource, "kubernetes_horizontal_pod_autoscaler_v2").spec).toMatchObject({
+      min_replicas: 2,
+      max_replicas: 10,
+      scale_target_ref: {
+        api_version: "apps/v1",
+        kind: "Deployment",
+        name: expect.stringMatching(/^\$\{kubernetes_deployment_v1\.Workload_Deployment_[0-9A-F]+\.metadata\[0\]\.name\}$/),
+      },
+      metric: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", average_utilization: 70 } } }],
+      behavior: { scale_down: [{ stabilization_window_seconds: 300 }] },
+    });
+  });
+
+  it("rolls out with no pod unavailable and waits for the rollout", () => {
+    expect(deployment.spec.strategy).toEqual({ type: "RollingUpdate", rolling_update: { max_unavailable: "0", max_surge: "25%" } });
+    expect(deployment.wait_for_rollout).toBe(true);
+  });
+
+  it("runs one Node process per pod with a pinned image", () => {
+    expect(container).toMatchObject({ image: IMAGE, command: ["node", "dist/main.js"], port: [{ container_port: 3000, name: "http" }] });
+    expect(container.env).toContainEqual({ name: "HOST", value: "0.0.0.0" });
+    expect(container.env).toContainEqual({ name: "SHUTDOWN_GRACE_SECONDS", value: "10" });
+  });
+
+  it("probes readiness on /ready and liveness on /health", () => {
+    expect(container.readiness_probe).toMatchObject({ http_get: { path: "/ready", port: "http" } });
+    expect(container.liveness_probe).toMatchObject({ http_get: { path: "/health", port: "http" } });
+  });
+
+  it("sets requests and a memory limit from the spec", () => {
+    expect(container.resources).toEqual({ requests: { cpu: "200m", memory: "256Mi" }, limits: { memory: "256Mi" } });
+  });
+
+  it("locks the pod down by default", () => {
+    expect(podSpec.automount_service_account_token).toBe(false);
+    expect(podSpec.security_context).toEqual({
+      run_as_non_root: true,
+      run_as_user: "10001",
+      run_as_group: "10001",
+      fs_group: "10001",
+      seccomp_profile: { type: "RuntimeDefault" },
+    });
+    expect(container.security_context).toEqual({
+      allow_privilege_escalation: false,
+      read_only_root_filesystem: true,
+      run_as_non_root: true,
+      capabilities: { drop: ["ALL"] },
+    });
+    expect(container.volume_mount).toEqual([{ name: "tmp", mount_path: "/tmp" }]);
+    expect(podSpec.volume).toEqual([{ name: "tmp", empty_dir: { size_limit: "64Mi" } }]);
+    expect(
+      (only(resource, "kubernetes_namespace_v1").metadata as { labels: Record<string, string> }).labels[
+        "pod-security.kubernetes.io/enforce"
+      ],
+    ).toBe("restricted");
+  });
+
+  it("drains before it stops: preStop delay, then the app's grace, inside the termination grace period", () => {
+    expect(container.lifecycle).toEqual({ pre_stop: [{ exec: { command: ["sleep", "5"] } }] });
+    expect(podSpec.termination_grace_period_seconds).toBe(20);
+  });
+
+  it("spreads pods across zones and nodes", () => {
+    const keys = (podSpec.topology_spread_constraint as { topology_key: string }[]).map((c) => c.topology_key);
+    expect(keys).toEqual(["topology.kubernetes.io/zone", "kubernetes.io/hostname"]);
+  });
+
+  it("exposes a ClusterIP Service behind an nginx Ingress, with optional host and TLS", () => {
+    expect(only(resource, "kubernetes_service_v1").spec).toMatchObject({ type: "ClusterIP" });
+    expect(only(resource, "kubernetes_ingress_v1").spec).toMatchObject({ ingress_class_name: "nginx" });
+    const tls = only(synth({ host: "api.example.com", tlsSecretName: "api-tls" }).resource, "kubernetes_ingress_v1").spec as Record<
+      string,
+      unknown
+    >;
+    expect(tls.tls).toEqual([{ hosts: ["api.example.com"], secret_name: "api-tls" }]);
+    expect((tls.rule as { host: string }[])[0].host).toBe("api.example.com");
+  });
+
+  it("keeps a disruption budget and admits traffic only from the ingress controller's namespace", () => {
+    expect(only(resource, "kubernetes_pod_disruption_budget_v1").spec).toMatchObject({ max_unavailable: "1" });
+    expect(only(resource, "kubernetes_network_policy_v1").spec).toMatchObject({
+      policy_types: ["Ingress"],
+      ingress: [{ from: [{ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": "ingress-nginx" } } }] }],
+    });
+  });
+
+  it.each<[string, Partial<NodeWorkloadProps>, string]>([
+    [
+      "an unpinned image",
+      { image: "ghcr.io/acme/orders" },
+      'NodeWorkload image: "ghcr.io/acme/orders" is not allowed: pin it by a fixed tag or a digest (not "latest", not untagged)',
+    ],
+    [
+      "the latest tag",
+      { image: "ghcr.io/acme/orders:latest" },
+      'NodeWorkload image: "ghcr.io/acme/orders:latest" is not allowed: pin it by a fixed tag or a digest (not "latest", not untagged)',
+    ],
+    [
+      "min > max replicas",
+      { minReplicas: 5, maxReplicas: 3 },
+      "NodeWorkload maxReplicas: 3 is not allowed: must be a whole number >= minReplicas (5)",
+    ],
+    ["zero replicas", { minReplicas: 0 }, "NodeWorkload minReplicas: 0 is not allowed: must be a whole number >= 1"],
+    ["a CPU target of 0", { targetCpuPercent: 0 }, "NodeWorkload targetCpuPercent: 0 is not allowed: must be a whole number 1-100"],
+    ["a CPU target over 100", { targetCpuPercent: 150 }, "NodeWorkload targetCpuPercent: 150 is not allowed: must be a whole number 1-100"],
+    ["a negative preStop", { preStopSeconds: -1 }, "NodeWorkload preStopSeconds: -1 is not allowed: must be a whole number >= 0"],
+    [
+      "a grace period shorter than the drain",
+      { terminationGracePeriodSeconds: 12, preStopSeconds: 5 },
+      "NodeWorkload terminationGracePeriodSeconds: 12 is not allowed: must exceed preStopSeconds + service.shutdownGraceSeconds (5 + 10 = 15), or in-flight requests are killed",
+    ],
+    [
+      "TLS without a host",
+      { tlsSecretName: "tls" },
+      'NodeWorkload tlsSecretName: "tls" is not allowed: needs a host to issue the certificate for',
+    ],
+    ["a system UID", { runAsUser: 0 }, "NodeWorkload runAsUser: 0 is not allowed: must be a whole number >= 1000 (a non-system user)"],
+  ])("refuses %s, quoting the value", (_, props, message) => {
+    expect(() => synth(props)).toThrow(new Error(message));
+  });
+});
