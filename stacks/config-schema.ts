@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { serviceSchema } from "../constructs/service/schema";
+import { WORLD_CIDRS } from "../constructs/vm/ssh";
 
 const CIDR_V4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
 const CIDR_V6 = /^[0-9a-fA-F:]+:[0-9a-fA-F:]*\/(12[0-8]|1[01]\d|[1-9]?\d)$/;
-const WORLD = ["0.0.0.0/0", "::/0"];
 const SLUG = /^[a-z0-9][a-z0-9.-]*$/;
 
 const int = (min: number, max: number, what: string) =>
@@ -26,7 +26,7 @@ const cidr = z
 /** SSH from the whole internet is refused outright: use SSM / the DO console, or name your own address. */
 const sshCidrs = z
   .array(
-    cidr.refine((v) => !WORLD.includes(v), {
+    cidr.refine((v) => !WORLD_CIDRS.includes(v), {
       error: "opens SSH to the whole internet; list your own addresses (for example your office /32), or none and use SSM",
     }),
   )

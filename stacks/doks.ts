@@ -1,15 +1,15 @@
 import { ContainerRegistryDockerCredentials } from "@cdktf/provider-digitalocean/lib/container-registry-docker-credentials";
 import { DigitaloceanProvider } from "@cdktf/provider-digitalocean/lib/provider";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
-import { type Construct, Fn, type ITerraformDependable, TerraformOutput, TerraformStack } from "../constructs/cdk";
-import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
+import { type Construct, Fn, type ITerraformDependable, TerraformStack } from "../constructs/cdk";
 import { AppImage } from "../constructs/k8s/app-image";
-import { ClusterAddons, INGRESS_NAMESPACE } from "../constructs/k8s/cluster-addons";
+import { ClusterAddons } from "../constructs/k8s/cluster-addons";
 import { DoksNodeCluster } from "../constructs/k8s/doks-cluster";
-import { NodeWorkload } from "../constructs/k8s/node-workload";
+import type { NodeWorkload } from "../constructs/k8s/node-workload";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { configureClusterProviders } from "./kubernetes-providers";
+import { addKubernetesService, releaseTag } from "./kubernetes-service";
 
 export interface DoksStackProps {
   readonly loaded: LoadedConfig;
@@ -72,7 +72,7 @@ export class DoksStack extends TerraformStack {
       });
       const built = new AppImage(this, "Image", {
         repository: `registry.digitalocean.com/${registry.name}/${spec.name}`,
-        tag: `r-${props.releaseId.slice(0, 12)}`,
+        tag: releaseTag(props.releaseId),
         contextDir: props.projectRoot,
       });
       image = built.imageRef;
@@ -80,31 +80,13 @@ export class DoksStack extends TerraformStack {
     }
     if (image === undefined) throw new Error("DoksStack: no image: set `image` or let the stack create a registry");
 
-    this.workload = new NodeWorkload(this, "Workload", {
-      spec,
+    this.workload = addKubernetesService(this, {
+      loaded: props.loaded,
       image,
-      minReplicas: k.minReplicas,
-      maxReplicas: k.maxReplicas,
-      targetCpuPercent: k.targetCpuPercent,
-      preStopSeconds: k.preStopSeconds,
-      host: k.host,
-      tlsSecretName: k.tlsSecretName,
-      ingressControllerNamespace: INGRESS_NAMESPACE,
+      loadBalancerAddress: "ip",
+      clusterName: cluster.name,
+      kubeconfigCommand: `doctl kubernetes cluster kubeconfig save ${cluster.name}`,
       dependsOn: waitFor,
-    });
-
-    const lb = `${this.workload.ingress.fqn}.status[0].load_balancer[0].ingress[0]`;
-    const url = `http://\${${lb}.ip}`;
-    new TerraformOutput(this, "url", { value: url, description: "Base URL of the service (the ingress-nginx load balancer)" });
-    new TerraformOutput(this, "cluster_name", { value: cluster.name });
-    new TerraformOutput(this, "kubeconfig_command", { value: `doctl kubernetes cluster kubeconfig save ${cluster.name}` });
-    new PostDeployHealthCheck(this, "HealthCheck", {
-      url,
-      spec,
-      expectHostnames: k.minReplicas,
-      timeoutSeconds: 600,
-      triggers: { image },
-      dependsOn: [this.workload.deployment, this.workload.ingress],
     });
   }
 }

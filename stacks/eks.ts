@@ -1,15 +1,15 @@
 import { DataAwsEcrAuthorizationToken } from "@cdktf/provider-aws/lib/data-aws-ecr-authorization-token";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
-import { Annotations, type Construct, Fn, type ITerraformDependable, TerraformOutput, TerraformStack } from "../constructs/cdk";
-import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
+import { Annotations, type Construct, Fn, type ITerraformDependable, TerraformStack } from "../constructs/cdk";
 import { AppImage } from "../constructs/k8s/app-image";
-import { ClusterAddons, INGRESS_NAMESPACE } from "../constructs/k8s/cluster-addons";
+import { ClusterAddons } from "../constructs/k8s/cluster-addons";
 import { EksNodeCluster } from "../constructs/k8s/eks-cluster";
-import { NodeWorkload } from "../constructs/k8s/node-workload";
+import type { NodeWorkload } from "../constructs/k8s/node-workload";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { configureClusterProviders } from "./kubernetes-providers";
+import { addKubernetesService, releaseTag } from "./kubernetes-service";
 
 export interface EksStackProps {
   readonly loaded: LoadedConfig;
@@ -74,38 +74,20 @@ export class EksStack extends TerraformStack {
       });
       const built = new AppImage(this, "Image", {
         repository: this.cluster.repository.repositoryUrl,
-        tag: `r-${props.releaseId.slice(0, 12)}`,
+        tag: releaseTag(props.releaseId),
         contextDir: props.projectRoot,
       });
       image = built.imageRef;
       waitFor.push(built.pushed);
     }
 
-    this.workload = new NodeWorkload(this, "Workload", {
-      spec,
+    this.workload = addKubernetesService(this, {
+      loaded: props.loaded,
       image,
-      minReplicas: k.minReplicas,
-      maxReplicas: k.maxReplicas,
-      targetCpuPercent: k.targetCpuPercent,
-      preStopSeconds: k.preStopSeconds,
-      host: k.host,
-      tlsSecretName: k.tlsSecretName,
-      ingressControllerNamespace: INGRESS_NAMESPACE,
+      loadBalancerAddress: "hostname",
+      clusterName: cluster.name,
+      kubeconfigCommand: `aws eks update-kubeconfig --name ${cluster.name} --region ${e.region}`,
       dependsOn: waitFor,
-    });
-
-    const lb = `${this.workload.ingress.fqn}.status[0].load_balancer[0].ingress[0]`;
-    const url = `http://\${${lb}.hostname}`;
-    new TerraformOutput(this, "url", { value: url, description: "Base URL of the service (the ingress-nginx load balancer)" });
-    new TerraformOutput(this, "cluster_name", { value: cluster.name });
-    new TerraformOutput(this, "kubeconfig_command", { value: `aws eks update-kubeconfig --name ${cluster.name} --region ${e.region}` });
-    new PostDeployHealthCheck(this, "HealthCheck", {
-      url,
-      spec,
-      expectHostnames: k.minReplicas,
-      timeoutSeconds: 600,
-      triggers: { image },
-      dependsOn: [this.workload.deployment, this.workload.ingress],
     });
   }
 }

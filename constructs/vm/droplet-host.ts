@@ -8,6 +8,7 @@ import type { AppBundle } from "./bundle";
 import { inlineBundleSource } from "./bundle-source";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { renderProvisionScript } from "./provision";
+import { assertSshNotWorldOpen } from "./ssh";
 
 /** DigitalOcean's user-data limit. */
 export const DROPLET_USER_DATA_LIMIT_BYTES = 64 * 1024;
@@ -63,11 +64,7 @@ export class DropletNodeHost extends Construct {
     const size = props.size ?? "s-1vcpu-2gb";
     const sshKeyFingerprints = props.sshKeyFingerprints ?? [];
     const sshCidrs = props.sshCidrs ?? [];
-    for (const cidr of sshCidrs) {
-      if (cidr === "0.0.0.0/0" || cidr === "::/0") {
-        throw new Error(`DropletNodeHost sshCidrs: ${JSON.stringify(cidr)} is not allowed: SSH must not be open to the whole internet`);
-      }
-    }
+    assertSshNotWorldOpen("DropletNodeHost", sshCidrs);
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
     this.userData = renderProvisionScript(spec, this.plan, { bundleSource: inlineBundleSource(props.bundle) });

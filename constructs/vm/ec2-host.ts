@@ -24,6 +24,7 @@ import { BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3BundleSource } from "./bundle-source"
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { renderProvisionScript, VM_BASE } from "./provision";
 import { ReleaseBucket } from "./release-bucket";
+import { assertSshNotWorldOpen } from "./ssh";
 
 /** EC2 user data is limited to 16 KiB before base64. */
 export const EC2_USER_DATA_LIMIT_BYTES = 16 * 1024;
@@ -93,11 +94,7 @@ export class Ec2NodeHost extends Construct {
         `Ec2NodeHost vpcId/subnetId: ${JSON.stringify({ vpcId: props.vpcId, subnetId: props.subnetId })} is not allowed: give both (an existing VPC and its public subnet) or neither`,
       );
     }
-    for (const cidr of sshCidrs) {
-      if (cidr === "0.0.0.0/0" || cidr === "::/0") {
-        throw new Error(`Ec2NodeHost sshCidrs: ${JSON.stringify(cidr)} is not allowed: SSH must not be open to the whole internet`);
-      }
-    }
+    assertSshNotWorldOpen("Ec2NodeHost", sshCidrs);
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
     const name = spec.name;

@@ -1,5 +1,7 @@
 import { gunzipSync } from "node:zlib";
-import { Testing } from "../../constructs/cdk";
+import { type Construct, Testing } from "../../constructs/cdk";
+import { DropletNodeHost } from "../../constructs/vm/droplet-host";
+import { Ec2NodeHost } from "../../constructs/vm/ec2-host";
 import { parseConfig } from "../../stacks/config";
 import { VmPm2Stack } from "../../stacks/vm-pm2";
 import { VmPm2DoStack } from "../../stacks/vm-pm2-do";
@@ -184,6 +186,27 @@ describe("vm-pm2-do (DigitalOcean Droplet)", () => {
     const app = Testing.app();
     expect(() => new VmPm2DoStack(app, "vm-pm2-do", { loaded: parseConfig({}), bundle: big })).toThrow(
       /^DropletNodeHost user data: \d+ bytes is over DigitalOcean's limit of 65536 bytes; the app bundle is too large to send inline$/,
+    );
+  });
+});
+
+describe("VM host constructs used directly", () => {
+  const spec = parseConfig({}).spec;
+
+  it.each([
+    ["Ec2NodeHost", (scope: Construct) => new Ec2NodeHost(scope, "Host", { spec, bundle, sshCidrs: ["::/0"] })],
+    ["DropletNodeHost", (scope: Construct) => new DropletNodeHost(scope, "Host", { spec, bundle, sshCidrs: ["::/0"] })],
+  ])("%s refuses SSH open to the world, quoting the value", (owner, build) => {
+    expect(() => Testing.synthScope((scope) => void build(scope))).toThrow(
+      new Error(`${owner} sshCidrs: "::/0" is not allowed: SSH must not be open to the whole internet`),
+    );
+  });
+
+  it("Ec2NodeHost refuses a VPC without its subnet", () => {
+    expect(() => Testing.synthScope((scope) => void new Ec2NodeHost(scope, "Host", { spec, bundle, vpcId: "vpc-0abc1234" }))).toThrow(
+      new Error(
+        'Ec2NodeHost vpcId/subnetId: {"vpcId":"vpc-0abc1234"} is not allowed: give both (an existing VPC and its public subnet) or neither',
+      ),
     );
   });
 });
