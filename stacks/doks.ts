@@ -1,7 +1,7 @@
 import { ContainerRegistryDockerCredentials } from "@cdktf/provider-digitalocean/lib/container-registry-docker-credentials";
 import { DigitaloceanProvider } from "@cdktf/provider-digitalocean/lib/provider";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
-import { type Construct, Fn, type ITerraformDependable, TerraformStack } from "../constructs/cdk";
+import { type Construct, Fn, type ITerraformDependable } from "../constructs/cdk";
 import { AppImage } from "../constructs/k8s/app-image";
 import { ClusterAddons } from "../constructs/k8s/cluster-addons";
 import { DoksNodeCluster } from "../constructs/k8s/doks-cluster";
@@ -10,6 +10,7 @@ import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { configureClusterProviders } from "./kubernetes-providers";
 import { addKubernetesService, releaseTag } from "./kubernetes-service";
+import { NodeScaleStack } from "./nodescale-stack";
 
 export interface DoksStackProps {
   readonly loaded: LoadedConfig;
@@ -20,7 +21,7 @@ export interface DoksStackProps {
 }
 
 /** `cdktf deploy doks`: VPC, DOKS, DOCR, ingress-nginx, the app image and the workload, then a health check. */
-export class DoksStack extends TerraformStack {
+export class DoksStack extends NodeScaleStack {
   readonly cluster: DoksNodeCluster;
   readonly workload: NodeWorkload;
 

@@ -1,7 +1,7 @@
 import { DataAwsEcrAuthorizationToken } from "@cdktf/provider-aws/lib/data-aws-ecr-authorization-token";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
-import { Annotations, type Construct, Fn, type ITerraformDependable, TerraformStack } from "../constructs/cdk";
+import { Annotations, type Construct, Fn, type ITerraformDependable } from "../constructs/cdk";
 import { AppImage } from "../constructs/k8s/app-image";
 import { ClusterAddons } from "../constructs/k8s/cluster-addons";
 import { EksNodeCluster } from "../constructs/k8s/eks-cluster";
@@ -10,6 +10,7 @@ import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { configureClusterProviders } from "./kubernetes-providers";
 import { addKubernetesService, releaseTag } from "./kubernetes-service";
+import { NodeScaleStack } from "./nodescale-stack";
 
 export interface EksStackProps {
   readonly loaded: LoadedConfig;
@@ -20,7 +21,7 @@ export interface EksStackProps {
 }
 
 /** `cdktf deploy eks`: VPC, EKS, add-ons, ingress-nginx, the app image and the workload, then a health check. */
-export class EksStack extends TerraformStack {
+export class EksStack extends NodeScaleStack {
   readonly cluster: EksNodeCluster;
   readonly workload: NodeWorkload;
 

@@ -1,7 +1,8 @@
 import { join } from "node:path";
-import { type Construct, LocalBackend, TerraformOutput, TerraformStack } from "../constructs/cdk";
+import { type Construct, LocalBackend, TerraformOutput } from "../constructs/cdk";
 import { LocalTarget } from "../constructs/vm/local-target";
 import type { LoadedConfig } from "./config";
+import { NodeScaleStack } from "./nodescale-stack";
 
 export interface LocalStackProps {
   readonly loaded: LoadedConfig;
@@ -17,7 +18,7 @@ export interface LocalStackProps {
 }
 
 /** `cdktf deploy local`: the VM topology on loopback. Uses only Terraform's built-in terraform_data. */
-export class LocalStack extends TerraformStack {
+export class LocalStack extends NodeScaleStack {
   readonly target: LocalTarget;
 
   constructor(scope: Construct, id: string, props: LocalStackProps) {

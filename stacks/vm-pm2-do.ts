@@ -1,10 +1,11 @@
 import { DigitaloceanProvider } from "@cdktf/provider-digitalocean/lib/provider";
-import { type Construct, TerraformOutput, TerraformStack } from "../constructs/cdk";
+import { type Construct, TerraformOutput } from "../constructs/cdk";
 import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
 import type { AppBundle } from "../constructs/vm/bundle";
 import { DropletNodeHost } from "../constructs/vm/droplet-host";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
+import { NodeScaleStack } from "./nodescale-stack";
 
 export interface VmPm2DoStackProps {
   readonly loaded: LoadedConfig;
@@ -13,7 +14,7 @@ export interface VmPm2DoStackProps {
 }
 
 /** `cdktf deploy vm-pm2-do`: Nginx + PM2 on one Droplet. The token comes from DIGITALOCEAN_TOKEN. */
-export class VmPm2DoStack extends TerraformStack {
+export class VmPm2DoStack extends NodeScaleStack {
   readonly host: DropletNodeHost;
 
   constructor(scope: Construct, id: string, props: VmPm2DoStackProps) {

@@ -1,10 +1,11 @@
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
-import { type Construct, TerraformOutput, TerraformStack } from "../constructs/cdk";
+import { type Construct, TerraformOutput } from "../constructs/cdk";
 import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
 import type { AppBundle } from "../constructs/vm/bundle";
 import { Ec2NodeHost } from "../constructs/vm/ec2-host";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
+import { NodeScaleStack } from "./nodescale-stack";
 
 export interface VmPm2StackProps {
   readonly loaded: LoadedConfig;
@@ -13,7 +14,7 @@ export interface VmPm2StackProps {
 }
 
 /** `cdktf deploy vm-pm2`: Nginx + PM2 on one EC2 instance, ending with the post-deploy health check. */
-export class VmPm2Stack extends TerraformStack {
+export class VmPm2Stack extends NodeScaleStack {
   readonly host: Ec2NodeHost;
 
   constructor(scope: Construct, id: string, props: VmPm2StackProps) {
