@@ -15,7 +15,7 @@ const app = new App();
 exitOnConfigError(() => {
   const loaded = loadConfig();
   const bundle = bundleApp(join(projectRoot, "app"));
-  new LocalStack(app, "local", { loaded, projectRoot, instance: process.env.NODESCALE_LOCAL_INSTANCE || undefined });
+  new LocalStack(app, "local", { loaded, bundle, projectRoot, instance: process.env.NODESCALE_LOCAL_INSTANCE || undefined });
   new VmPm2Stack(app, "vm-pm2", { loaded, bundle });
   new VmPm2DoStack(app, "vm-pm2-do", { loaded, bundle });
   new EksStack(app, "eks", { loaded, projectRoot, releaseId: bundle.sha256 });

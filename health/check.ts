@@ -18,6 +18,8 @@ export interface HealthOptions {
   readonly expectWorkers?: number;
   /** Fail unless at least this many distinct hosts (pods, machines) answered the burst. */
   readonly expectHostnames?: number;
+  /** Wait until `/` reports this release, then fail if any burst answer comes from another one. */
+  readonly expectRelease?: string;
 }
 
 export interface HealthReport {
@@ -32,6 +34,9 @@ export interface HealthReport {
   readonly distinctHostnames: number;
   readonly expectWorkers?: number;
   readonly expectHostnames?: number;
+  readonly expectRelease?: string;
+  /** Releases seen in the burst, with how many answers each. */
+  readonly releases: Readonly<Record<string, number>>;
 }
 
 interface Answer {
@@ -83,6 +88,8 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
     distinctHostnames: 0,
     expectWorkers: options.expectWorkers,
     expectHostnames: options.expectHostnames,
+    expectRelease: options.expectRelease,
+    releases: {},
   };
 
   let delayMs = 250;
@@ -104,6 +111,19 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
         break;
       }
     }
+    if (allOk && options.expectRelease !== undefined) {
+      // A rollout may still be under way: the old release answering is "not yet", not "healthy".
+      try {
+        const seen = (JSON.parse((await get(new URL("/", base), 5_000)).body) as { release?: unknown }).release;
+        if (seen !== options.expectRelease) {
+          allOk = false;
+          last = `${new URL("/", base).href} still serves release ${JSON.stringify(seen ?? null)}, expected ${JSON.stringify(options.expectRelease)}`;
+        }
+      } catch (err) {
+        allOk = false;
+        last = `${new URL("/", base).href}: ${(err as Error).message}`;
+      }
+    }
     if (allOk) break;
     if (performance.now() - started + delayMs > timeoutSeconds * 1000) {
       return { ...empty, healthy: false, waitedSeconds: waited(), problem: `not healthy: ${last}` };
@@ -119,6 +139,7 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
   const latencies: number[] = [];
   const pids = new Set<number>();
   const hosts = new Set<string>();
+  const releases: Record<string, number> = {};
   let sent = 0;
   const lane = async () => {
     while (sent < total) {
@@ -128,9 +149,11 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
         statusCounts[answer.status] = (statusCounts[answer.status] ?? 0) + 1;
         latencies.push(answer.ms);
         try {
-          const body = JSON.parse(answer.body) as { pid?: unknown; hostname?: unknown };
+          const body = JSON.parse(answer.body) as { pid?: unknown; hostname?: unknown; release?: unknown };
           if (typeof body.pid === "number") pids.add(body.pid);
           if (typeof body.hostname === "string") hosts.add(body.hostname);
+          const release = typeof body.release === "string" ? body.release : "(none)";
+          releases[release] = (releases[release] ?? 0) + 1;
         } catch {
           // A non-JSON answer still counts by status; it just names no process.
         }
@@ -153,6 +176,8 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
     distinctHostnames: hosts.size,
     expectWorkers: options.expectWorkers,
     expectHostnames: options.expectHostnames,
+    expectRelease: options.expectRelease,
+    releases,
   };
   if (failures.length > 0) {
     const [status, count] = failures[0];
@@ -163,6 +188,15 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
       ...report,
       healthy: false,
       problem: `only ${pids.size} distinct process(es) answered ${total} requests; expected ${options.expectWorkers}`,
+    };
+  }
+  const otherReleases = Object.entries(releases).filter(([release]) => release !== options.expectRelease);
+  if (options.expectRelease !== undefined && otherReleases.length > 0) {
+    const stray = otherReleases.reduce((sum, [, count]) => sum + count, 0);
+    return {
+      ...report,
+      healthy: false,
+      problem: `${stray} of ${total} answers came from another release (${otherReleases.map(([r]) => JSON.stringify(r)).join(", ")}), expected ${JSON.stringify(options.expectRelease)}`,
     };
   }
   if (options.expectHostnames !== undefined && hosts.size < options.expectHostnames) {
@@ -183,8 +217,9 @@ export function formatReport(report: HealthReport): string {
     .join(", ");
   const expected = report.expectWorkers !== undefined ? ` (expected ${report.expectWorkers})` : "";
   const expectedHosts = report.expectHostnames !== undefined ? ` (expected ${report.expectHostnames})` : "";
+  const release = report.expectRelease !== undefined ? `; release ${report.expectRelease}` : "";
   return [
     `HEALTHY ${report.url}: /health and /ready answered 200 after ${report.waitedSeconds} s`,
-    `  burst: ${statuses}; p50 ${report.p50Ms} ms, p95 ${report.p95Ms} ms; ${report.distinctPids} distinct pid(s)${expected}, ${report.distinctHostnames} hostname(s)${expectedHosts}`,
+    `  burst: ${statuses}; p50 ${report.p50Ms} ms, p95 ${report.p95Ms} ms; ${report.distinctPids} distinct pid(s)${expected}, ${report.distinctHostnames} hostname(s)${expectedHosts}${release}`,
   ].join("\n");
 }

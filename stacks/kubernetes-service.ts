@@ -42,8 +42,8 @@ export function addKubernetesService(stack: Construct, options: KubernetesServic
     spec,
     // Proof the Service spreads load: at least minReplicas pods must answer through the Ingress.
     expectHostnames: k.minReplicas,
+    expectRelease: options.image,
     timeoutSeconds: 600,
-    triggers: { image: options.image },
     dependsOn: [workload.deployment, workload.ingress],
   });
   return workload;

@@ -1,11 +1,14 @@
 import { join } from "node:path";
 import { type Construct, LocalBackend, TerraformOutput } from "../constructs/cdk";
+import type { AppBundle } from "../constructs/vm/bundle";
 import { LocalTarget } from "../constructs/vm/local-target";
 import type { LoadedConfig } from "./config";
 import { NodeScaleStack } from "./nodescale-stack";
 
 export interface LocalStackProps {
   readonly loaded: LoadedConfig;
+  /** The built app; its hash is the release the local processes run and report. */
+  readonly bundle: AppBundle;
   /** Absolute path of the project; state and logs go under <projectRoot>/.nodescale/local. */
   readonly projectRoot: string;
   /** Cores for `workers: "auto"`. @default os.availableParallelism() */
@@ -35,6 +38,7 @@ export class LocalStack extends NodeScaleStack {
       mode: config.vm.mode,
       port: config.local.port,
       projectRoot: props.projectRoot,
+      release: props.bundle.sha256,
       cores: props.cores,
       instance,
     });

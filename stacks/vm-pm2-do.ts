@@ -40,8 +40,9 @@ export class VmPm2DoStack extends NodeScaleStack {
       url,
       spec,
       expectWorkers: this.host.plan.expectedProcesses,
+      expectRelease: props.bundle.sha256,
       timeoutSeconds: 900,
-      triggers: { release: props.bundle.sha256, droplet: this.host.droplet.id },
+      triggers: { droplet: this.host.droplet.id },
       dependsOn: [this.host.reservedIp],
     });
   }

@@ -41,9 +41,10 @@ export class VmPm2Stack extends NodeScaleStack {
       url,
       spec,
       expectWorkers: this.host.plan.expectedProcesses,
+      expectRelease: props.bundle.sha256,
       // A new machine installs Node.js, Nginx and PM2 first; a release rollout through SSM is quicker.
       timeoutSeconds: 900,
-      triggers: { release: props.bundle.sha256, instance: this.host.instance.id },
+      triggers: { instance: this.host.instance.id },
       dependsOn: [this.host.eip],
     });
   }

@@ -1,5 +1,7 @@
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { burnCpu } from "./cpu";
 import type { CpuPool } from "./cpu-pool";
 import type { AppSettings } from "./env";
@@ -12,6 +14,16 @@ export interface ServerState {
 function workerId(): string {
   // PM2 sets pm_id; Node's cluster sets NODE_UNIQUE_ID in workers it forks.
   return process.env.pm_id ?? process.env.NODESCALE_WORKER_ID ?? "0";
+}
+
+/** Which release this process runs: set by the deploy (NODESCALE_RELEASE) or written beside the code (RELEASE). */
+function readRelease(): string {
+  if (process.env.NODESCALE_RELEASE) return process.env.NODESCALE_RELEASE;
+  try {
+    return readFileSync(join(__dirname, "..", "RELEASE"), "utf8").trim() || "unknown";
+  } catch {
+    return "unknown";
+  }
 }
 
 function send(res: ServerResponse, status: number, body: unknown, state: ServerState): void {
@@ -37,6 +49,7 @@ function parseCpuMs(url: URL, maxCpuMs: number): number | string {
 
 export function createAppServer(settings: AppSettings, pool: CpuPool, state: ServerState): Server {
   const host = hostname();
+  const release = readRelease();
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -45,7 +58,7 @@ export function createAppServer(settings: AppSettings, pool: CpuPool, state: Ser
     }
     switch (url.pathname) {
       case "/":
-        send(res, 200, { service: "nodescale-sample", pid: process.pid, hostname: host, worker: workerId() }, state);
+        send(res, 200, { service: "nodescale-sample", pid: process.pid, hostname: host, worker: workerId(), release }, state);
         return;
       case "/health":
         send(res, 200, { status: "ok", pid: process.pid }, state);

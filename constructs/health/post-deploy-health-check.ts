@@ -20,6 +20,12 @@ export interface PostDeployHealthCheckProps {
    */
   readonly expectHostnames?: number;
   /**
+   * Wait until the service reports this release (its `/` answers `release`), and fail if any answer is older:
+   * a deploy is healthy only once the new code answers.
+   * @default - the release is not checked
+   */
+  readonly expectRelease?: string;
+  /**
    * How long the service has to become healthy.
    * @default 180
    */
@@ -72,17 +78,21 @@ export class PostDeployHealthCheck extends Construct {
       `--ready-path ${props.spec.readyPath}`,
       ...(props.expectWorkers !== undefined ? [`--expect-workers ${props.expectWorkers}`] : []),
       ...(props.expectHostnames !== undefined ? [`--expect-hostnames ${props.expectHostnames}`] : []),
+      ...(props.expectRelease !== undefined ? [`--expect-release "$NODESCALE_RELEASE"`] : []),
     ];
     this.resource = new DataResource(this, "Run", {
       input: { url: props.url },
-      triggersReplace: { url: props.url, ...triggers },
+      triggersReplace: { url: props.url, ...(props.expectRelease !== undefined ? { release: props.expectRelease } : {}), ...triggers },
       dependsOn,
       provisioners: [
         {
           type: "local-exec",
           workingDir: projectDir,
           // The URL travels in the environment, never spliced into the shell text.
-          environment: { NODESCALE_URL: props.url },
+          environment: {
+            NODESCALE_URL: props.url,
+            ...(props.expectRelease !== undefined ? { NODESCALE_RELEASE: props.expectRelease } : {}),
+          },
           command: `node dist/health/cli.js ${args.join(" ")}`,
         },
       ],

@@ -6,7 +6,15 @@ const URL_PATH = /^\/[A-Za-z0-9._~\-/]*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Variables the deploy sets from the spec; a user value would silently fight the derived one. */
-export const RESERVED_ENV = ["PORT", "HOST", "WORKERS", "SHUTDOWN_GRACE_SECONDS", "KEEP_ALIVE_TIMEOUT_MS", "HEADERS_TIMEOUT_MS"] as const;
+export const RESERVED_ENV = [
+  "PORT",
+  "HOST",
+  "WORKERS",
+  "SHUTDOWN_GRACE_SECONDS",
+  "KEEP_ALIVE_TIMEOUT_MS",
+  "HEADERS_TIMEOUT_MS",
+  "NODESCALE_RELEASE",
+] as const;
 
 const WORKERS_RULE = 'must be "auto" (one per CPU core) or a whole number 1-64';
 

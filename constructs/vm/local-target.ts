@@ -22,6 +22,11 @@ export interface LocalTargetProps {
   /** Absolute path of the NodeScale project (holds app/, node_modules/ and the state folder). */
   readonly projectRoot: string;
   /**
+   * Release id of the app code (its bundle's SHA-256): the processes report it, a new one triggers a rolling
+   * reload, and the health check waits until it answers.
+   */
+  readonly release: string;
+  /**
    * Cores used to resolve `workers: "auto"`.
    * @default os.availableParallelism()
    */
@@ -70,7 +75,7 @@ export class LocalTarget extends Construct {
     this.stateDir = join(props.projectRoot, ".nodescale", instance);
     const prefix = join(this.stateDir, "nginx");
     const ecosystemFile = join(this.stateDir, "ecosystem.config.js");
-    const ecosystemOptions = { appDir: join(props.projectRoot, "app"), logDir: join(this.stateDir, "logs") };
+    const ecosystemOptions = { appDir: join(props.projectRoot, "app"), logDir: join(this.stateDir, "logs"), release: props.release };
     this.files = {
       nginxConf: renderNginxMain({ prefix, siteFile: join(prefix, "site.conf") }),
       nginxSite: renderNginxSite(spec, this.plan, { listen: [`127.0.0.1:${port}`], accessLog: join(prefix, "logs", "access.log") }),
@@ -122,6 +127,7 @@ export class LocalTarget extends Construct {
       spec,
       expectWorkers: this.plan.expectedProcesses,
       timeoutSeconds: healthTimeoutSeconds,
+      expectRelease: props.release,
       triggers: { deploy_id: this.deployId },
       projectDir: props.projectRoot,
       dependsOn: [deploy],

@@ -58,6 +58,15 @@ export interface EcosystemOptions {
   readonly appDir: string;
   /** Folder for PM2's log files. */
   readonly logDir: string;
+  /**
+   * Release id the processes report (NODESCALE_RELEASE); a new id makes the reload pick up new code.
+   * @default - none: the app reads RELEASE beside its code
+   */
+  readonly release?: string;
+}
+
+function processEnv(spec: NodeServiceSpec, port: number, options: EcosystemOptions): Record<string, string> {
+  return { ...spec.appEnv(port), ...(options.release ? { NODESCALE_RELEASE: options.release } : {}) };
 }
 
 /** The PM2 apps of the plan: one cluster-mode app, or one fork-mode app per port. */
@@ -82,7 +91,7 @@ export function pm2Apps(spec: NodeServiceSpec, plan: ProcessPlan, options: Ecosy
         instances: plan.instances,
         out_file: `${options.logDir}/${spec.name}.out.log`,
         error_file: `${options.logDir}/${spec.name}.err.log`,
-        env: spec.appEnv(plan.ports[0]),
+        env: processEnv(spec, plan.ports[0], options),
       },
     ];
   }
@@ -93,7 +102,7 @@ export function pm2Apps(spec: NodeServiceSpec, plan: ProcessPlan, options: Ecosy
     instances: 1,
     out_file: `${options.logDir}/${spec.name}-${port}.out.log`,
     error_file: `${options.logDir}/${spec.name}-${port}.err.log`,
-    env: spec.appEnv(port),
+    env: processEnv(spec, port, options),
   }));
 }
 

@@ -60,6 +60,7 @@ release="${BASE}/releases/${BUNDLE_SHA256}"
 if [ ! -d "${release}" ]; then
   install -d -o root -g root -m 0755 "${release}.partial"
   tar -xzf "${bundle}" -C "${release}.partial" --no-same-owner
+  echo "${BUNDLE_SHA256}" > "${release}.partial/RELEASE"
   mv "${release}.partial" "${release}"
 fi
 ln -sfn "${release}" "${BASE}/current"

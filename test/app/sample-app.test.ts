@@ -28,10 +28,10 @@ async function startApp(script: string, env: Record<string, string> = {}) {
 }
 
 describe("sample app, single process", () => {
-  it("answers /, /health and /ready with JSON naming its process", async () => {
-    const { port, app } = await startApp(MAIN);
+  it("answers /, /health and /ready with JSON naming its process and release", async () => {
+    const { port, app } = await startApp(MAIN, { NODESCALE_RELEASE: "r-123" });
     const root = (await get(port, "/")).json();
-    expect(root).toMatchObject({ pid: app.child.pid, hostname: expect.any(String), worker: expect.any(String) });
+    expect(root).toMatchObject({ pid: app.child.pid, hostname: expect.any(String), worker: expect.any(String), release: "r-123" });
     expect((await get(port, "/health")).status).toBe(200);
     expect((await get(port, "/ready")).json()).toMatchObject({ status: "ready" });
     expect((await get(port, "/nope")).status).toBe(404);

@@ -53,7 +53,7 @@ describe("NodeServiceSpec derivations", () => {
       new ConfigError("code", [
         "service.port: 80 is not allowed: must be a whole number 1024-65535 (the port the Node process listens on; ports below 1024 need root)",
         'service.readyPath: "/health" is not allowed: must differ from service.healthPath (liveness and readiness answer different questions)',
-        'service.env.PORT: "1" is not allowed: is set by NodeScale from the spec (reserved: PORT, HOST, WORKERS, SHUTDOWN_GRACE_SECONDS, KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS); change the matching service field instead',
+        'service.env.PORT: "1" is not allowed: is set by NodeScale from the spec (reserved: PORT, HOST, WORKERS, SHUTDOWN_GRACE_SECONDS, KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS, NODESCALE_RELEASE); change the matching service field instead',
       ]).message,
     );
   });

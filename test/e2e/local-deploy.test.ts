@@ -111,7 +111,9 @@ describe("cdktf deploy local, end to end", () => {
     writeConfig("cluster", 2);
     const output = deploy();
     expect(output).toContain(`HEALTHY http://127.0.0.1:${localPort}: /health and /ready answered 200`);
-    expect(output).toMatch(/200 x 200; p50 [\d.]+ ms, p95 [\d.]+ ms; 2 distinct pid\(s\) \(expected 2\)/);
+    expect(output).toMatch(
+      /200 x 200; p50 [\d.]+ ms, p95 [\d.]+ ms; 2 distinct pid\(s\) \(expected 2\), 1 hostname\(s\); release [0-9a-f]{64}/,
+    );
   }, 180_000);
 
   it("passes the health CLI through Nginx with --expect-workers equal to the configured workers", () => {

@@ -73,6 +73,18 @@ describe("health CLI", () => {
     }
   });
 
+  it("waits for the expected release and fails naming the one still answering", async () => {
+    const port = await freePort();
+    startNode(join(APP_DIST, "main.js"), { PORT: String(port), NODESCALE_RELEASE: "r-old" });
+    await waitFor("the app", async () => ((await get(port, "/ready")).status === 200 ? true : undefined));
+    const stale = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-release", "r-new", "--timeout", "1"]);
+    expect(stale.status).toBe(1);
+    expect(stale.stdout).toContain(`not healthy: http://127.0.0.1:${port}/ still serves release "r-old", expected "r-new"`);
+    const current = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-release", "r-old", "--requests", "20", "--json"]);
+    expect(current.status).toBe(0);
+    expect(JSON.parse(current.stdout)).toMatchObject({ healthy: true, releases: { "r-old": 20 } });
+  });
+
   it("names the connection error when nothing listens", async () => {
     const port = await freePort();
     const run = await runCli(["--url", `http://127.0.0.1:${port}`, "--timeout", "1"]);

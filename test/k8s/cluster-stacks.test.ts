@@ -168,7 +168,9 @@ describe("doks stack", () => {
     const pick = (p: Synth) => {
       const d = only(p.resource, "kubernetes_deployment_v1") as { spec: { template: { spec: Record<string, unknown> } } };
       const { container, ...pod } = d.spec.template.spec;
-      const { image: _image, ...rest } = (container as Record<string, unknown>[])[0];
+      // The image, and so the release the pods report, differ by design: each cloud has its own registry.
+      const { image: _image, env, ...rest } = (container as Record<string, unknown>[])[0];
+      rest.env = (env as { name: string }[]).filter((e) => e.name !== "NODESCALE_RELEASE");
       return { pod, container: rest, hpa: only(p.resource, "kubernetes_horizontal_pod_autoscaler_v2").spec };
     };
     expect(pick(parsed)).toEqual(pick(eks));

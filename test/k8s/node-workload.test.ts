@@ -54,6 +54,7 @@ describe("NodeWorkload", () => {
     expect(container).toMatchObject({ image: IMAGE, command: ["node", "dist/main.js"], port: [{ container_port: 3000, name: "http" }] });
     expect(container.env).toContainEqual({ name: "HOST", value: "0.0.0.0" });
     expect(container.env).toContainEqual({ name: "SHUTDOWN_GRACE_SECONDS", value: "10" });
+    expect(container.env).toContainEqual({ name: "NODESCALE_RELEASE", value: IMAGE });
   });
 
   it("probes readiness on /ready and liveness on /health", () => {

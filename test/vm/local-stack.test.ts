@@ -1,6 +1,9 @@
 import { Testing } from "../../constructs/cdk";
 import { parseConfig } from "../../stacks/config";
 import { LocalStack } from "../../stacks/local";
+import { fixtureBundle } from "../helpers/fixtures";
+
+const bundle = fixtureBundle();
 
 interface Synth {
   resource: { terraform_data: Record<string, { input: Record<string, string>; provisioner: { "local-exec": Record<string, unknown> }[] }> };
@@ -8,9 +11,9 @@ interface Synth {
   terraform?: Record<string, unknown>;
 }
 
-function synthLocal(raw: unknown = {}) {
+function synthLocal(raw: unknown = {}, release = bundle) {
   const app = Testing.app();
-  const stack = new LocalStack(app, "local", { loaded: parseConfig(raw), projectRoot: "/project", cores: 2 });
+  const stack = new LocalStack(app, "local", { loaded: parseConfig(raw), bundle: release, projectRoot: "/project", cores: 2 });
   const json = Testing.synth(stack, true);
   return { stack, json, parsed: JSON.parse(json) as Synth };
 }
@@ -61,11 +64,18 @@ describe("local stack", () => {
     const check = byPrefix(parsed, "Target_HealthCheck");
     const exec = check.provisioner[0]["local-exec"];
     expect(exec.command).toBe(
-      'node dist/health/cli.js --url "$NODESCALE_URL" --timeout 60 --health-path /health --ready-path /ready --expect-workers 2',
+      'node dist/health/cli.js --url "$NODESCALE_URL" --timeout 60 --health-path /health --ready-path /ready --expect-workers 2 --expect-release "$NODESCALE_RELEASE"',
     );
-    expect(exec.environment).toEqual({ NODESCALE_URL: "http://127.0.0.1:8080" });
+    expect(exec.environment).toEqual({ NODESCALE_URL: "http://127.0.0.1:8080", NODESCALE_RELEASE: bundle.sha256 });
     expect((check as unknown as { triggers_replace: Record<string, string> }).triggers_replace.deploy_id).toBe(stack.target.deployId);
     expect((check as unknown as { depends_on: string[] }).depends_on).toEqual([expect.stringMatching(/^terraform_data\.Target_Deploy_/)]);
+  });
+
+  it("runs the app's release and redeploys (a rolling reload) when only the app code changed", () => {
+    const { stack } = synthLocal();
+    expect(stack.target.files.ecosystem).toContain(`"NODESCALE_RELEASE": "${bundle.sha256}"`);
+    const newer = { ...bundle, sha256: "f".repeat(64) };
+    expect(synthLocal({}, newer).stack.target.deployId).not.toBe(stack.target.deployId);
   });
 
   it("changes the deployment id, and so redeploys, when the rendered content changes", () => {
