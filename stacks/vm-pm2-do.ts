@@ -1,11 +1,11 @@
 import { DigitaloceanProvider } from "@cdktf/provider-digitalocean/lib/provider";
-import { type Construct, TerraformOutput } from "../constructs/cdk";
-import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
+import type { Construct } from "../constructs/cdk";
 import type { AppBundle } from "../constructs/vm/bundle";
 import { DropletNodeHost } from "../constructs/vm/droplet-host";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { NodeScaleStack } from "./nodescale-stack";
+import { addVmService } from "./vm-service";
 
 export interface VmPm2DoStackProps {
   readonly loaded: LoadedConfig;
@@ -32,17 +32,13 @@ export class VmPm2DoStack extends NodeScaleStack {
       sshKeyFingerprints: d.sshKeyFingerprints,
       sshCidrs: d.sshCidrs,
     });
-    const url = `http://${this.host.reservedIp.ipAddress}`;
-    new TerraformOutput(this, "url", { value: url, description: "Base URL of the service (Nginx on the reserved IP)" });
-    new TerraformOutput(this, "public_ip", { value: this.host.reservedIp.ipAddress });
-    new TerraformOutput(this, "droplet_id", { value: this.host.droplet.id });
-    new PostDeployHealthCheck(this, "HealthCheck", {
-      url,
+    addVmService(this, {
       spec,
-      expectWorkers: this.host.plan.expectedProcesses,
-      expectRelease: props.bundle.sha256,
-      timeoutSeconds: 900,
-      triggers: { droplet: this.host.droplet.id },
+      plan: this.host.plan,
+      bundle: props.bundle,
+      publicIp: this.host.reservedIp.ipAddress,
+      addressKind: "reserved IP",
+      machineOutput: ["droplet_id", this.host.droplet.id],
       dependsOn: [this.host.reservedIp],
     });
   }

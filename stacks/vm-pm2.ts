@@ -1,11 +1,11 @@
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
-import { type Construct, TerraformOutput } from "../constructs/cdk";
-import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
+import type { Construct } from "../constructs/cdk";
 import type { AppBundle } from "../constructs/vm/bundle";
 import { Ec2NodeHost } from "../constructs/vm/ec2-host";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { NodeScaleStack } from "./nodescale-stack";
+import { addVmService } from "./vm-service";
 
 export interface VmPm2StackProps {
   readonly loaded: LoadedConfig;
@@ -33,18 +33,13 @@ export class VmPm2Stack extends NodeScaleStack {
       subnetId: aws.subnetId,
       rootVolumeGiB: aws.rootVolumeGiB,
     });
-    const url = `http://${this.host.eip.publicIp}`;
-    new TerraformOutput(this, "url", { value: url, description: "Base URL of the service (Nginx on the Elastic IP)" });
-    new TerraformOutput(this, "public_ip", { value: this.host.eip.publicIp });
-    new TerraformOutput(this, "instance_id", { value: this.host.instance.id });
-    new PostDeployHealthCheck(this, "HealthCheck", {
-      url,
+    addVmService(this, {
       spec,
-      expectWorkers: this.host.plan.expectedProcesses,
-      expectRelease: props.bundle.sha256,
-      // A new machine installs Node.js, Nginx and PM2 first; a release rollout through SSM is quicker.
-      timeoutSeconds: 900,
-      triggers: { instance: this.host.instance.id },
+      plan: this.host.plan,
+      bundle: props.bundle,
+      publicIp: this.host.eip.publicIp,
+      addressKind: "Elastic IP",
+      machineOutput: ["instance_id", this.host.instance.id],
       dependsOn: [this.host.eip],
     });
   }

@@ -135,6 +135,7 @@ describe("reload and provision scripts", () => {
     expect(script).toContain('echo "${NODE_SHA256}  ${tmp}/node.tar.xz" | sha256sum --check --strict -');
     expect(script).toContain('echo "${BUNDLE_SHA256}  ${bundle}.partial" | sha256sum --check --strict -');
     expect(script).toContain("User=${APP_USER}");
+    expect(script).toContain('echo "${BUNDLE_SHA256}" > "${release}.partial/RELEASE"');
     expect(script).toMatch(/npm install --global .*"pm2@\$\{PM2_VERSION\}"/);
   });
 
