@@ -5,15 +5,16 @@ export const BUNDLE_URI_TAG = "NodeScaleBundle";
 export const BUNDLE_SHA_TAG = "NodeScaleBundleSha256";
 
 /**
- * EC2: the release is named by instance tags, so a new app version changes tags (in place) and not the
+ * EC2: the release is named by instance tags (or, for an SSM rollout, by NODESCALE_BUNDLE_URI/_SHA256), so a new app version changes tags (in place) and not the
  * user data; the bundle itself comes from S3 through the instance role, with no 16 KiB limit.
  */
 export function s3BundleSource(): string {
   return [
     `imds_token="$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')"`,
     `instance_tag() { curl -fsS -H "X-aws-ec2-metadata-token: \${imds_token}" "http://169.254.169.254/latest/meta-data/tags/instance/$1"; }`,
-    `BUNDLE_URI="$(instance_tag ${BUNDLE_URI_TAG})"`,
-    `BUNDLE_SHA256="$(instance_tag ${BUNDLE_SHA_TAG})"`,
+    // A rollout through SSM names the release itself; at boot the instance tags do.
+    `BUNDLE_URI="\${NODESCALE_BUNDLE_URI:-$(instance_tag ${BUNDLE_URI_TAG})}"`,
+    `BUNDLE_SHA256="\${NODESCALE_BUNDLE_SHA256:-$(instance_tag ${BUNDLE_SHA_TAG})}"`,
     "fetch_bundle() {",
     "  command -v aws >/dev/null 2>&1 || snap install aws-cli --classic",
     `  aws s3 cp --only-show-errors "\${BUNDLE_URI}" "$1"`,

@@ -202,7 +202,10 @@ export class Ec2NodeHost extends Construct {
       name: "AWS-RunShellScript",
       associationName: `${name}-rollout`,
       targets: [{ key: "InstanceIds", values: [this.instance.id] }],
-      parameters: { commands: `${VM_BASE}/bin/provision.sh # release ${props.bundle.sha256}` },
+      // The release travels in the command itself: instance tags can take a moment to reach IMDS.
+      parameters: {
+        commands: `NODESCALE_BUNDLE_URI=${releases.objectUri} NODESCALE_BUNDLE_SHA256=${props.bundle.sha256} ${VM_BASE}/bin/provision.sh`,
+      },
       maxErrors: "0",
       maxConcurrency: "1",
     });

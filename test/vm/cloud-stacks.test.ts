@@ -115,7 +115,13 @@ describe("vm-pm2 (AWS EC2)", () => {
   it("rolls a new release out in place through SSM, re-running the provision script", () => {
     const association = only(parsed.resource, "aws_ssm_association");
     expect(association).toMatchObject({ name: "AWS-RunShellScript", max_concurrency: "1", max_errors: "0" });
-    expect(association.parameters).toEqual({ commands: `/opt/nodescale/bin/provision.sh # release ${bundle.sha256}` });
+    expect(association.parameters).toEqual({
+      commands: expect.stringMatching(
+        new RegExp(
+          `^NODESCALE_BUNDLE_URI=s3://\\$\\{aws_s3_bucket\\.Host_Releases_Bucket_\\w+\\.bucket\\}/releases/${bundle.sha256}\\.tar\\.gz NODESCALE_BUNDLE_SHA256=${bundle.sha256} /opt/nodescale/bin/provision\\.sh$`,
+        ),
+      ),
+    });
   });
 
   it("outputs url, public IP and instance id, and ends with a health check on the url", () => {
