@@ -137,6 +137,18 @@ describe("vm-pm2 (AWS EC2)", () => {
     expect(only(existing.resource, "aws_instance").subnet_id).toBe("subnet-0abc1234");
   });
 
+  it("stores state in DigitalOcean Spaces through the S3 backend when an endpoint is given", () => {
+    const spaces = synthAws({
+      state: { backend: "s3", bucket: "acme-state", region: "us-east-1", endpoint: "https://nyc3.digitaloceanspaces.com" },
+    }).parsed;
+    expect(spaces.terraform?.backend?.s3).toMatchObject({
+      endpoints: { s3: "https://nyc3.digitaloceanspaces.com" },
+      skip_credentials_validation: true,
+      skip_requesting_account_id: true,
+      use_lockfile: true,
+    });
+  });
+
   it("stores state in S3 with a lock file when configured", () => {
     const remote = synthAws({ state: { backend: "s3", bucket: "acme-tf-state", region: "eu-west-1" } }).parsed;
     expect(remote.terraform?.backend?.s3).toEqual({
