@@ -1,4 +1,4 @@
-import { ConfigError } from "../constructs/service/errors";
+import { ConfigError, InvalidPropError } from "../constructs/service/errors";
 import { TemplateError } from "../constructs/vm/template";
 
 /** Runs `build`; a bad configuration prints its list of problems and exits 1 with no stack trace. */
@@ -6,7 +6,7 @@ export function exitOnConfigError<T>(build: () => T): T {
   try {
     return build();
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof TemplateError) {
+    if (err instanceof ConfigError || err instanceof TemplateError || err instanceof InvalidPropError) {
       process.stderr.write(`nodescale: invalid configuration\n${err.message}\n`);
       process.exit(1);
     }

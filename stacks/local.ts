@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { type Construct, LocalBackend, TerraformOutput } from "../constructs/cdk";
+import { invalidProp } from "../constructs/service/errors";
 import type { AppBundle } from "../constructs/vm/bundle";
 import { LocalTarget } from "../constructs/vm/local-target";
 import type { LoadedConfig } from "./config";
@@ -29,7 +30,7 @@ export class LocalStack extends NodeScaleStack {
     const { config, spec } = props.loaded;
     const instance = props.instance ?? "local";
     if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(instance)) {
-      throw new Error(`LocalStack instance: ${JSON.stringify(instance)} is not allowed: lower-case letters, digits and '-', at most 41`);
+      invalidProp("LocalStack", "instance", instance, "lower-case letters, digits and '-', at most 41");
     }
     // Absolute paths: the state and the scripts are found whatever output folder cdktf synthesizes into.
     new LocalBackend(this, { path: join(props.projectRoot, ".nodescale", `${instance}.tfstate`) });

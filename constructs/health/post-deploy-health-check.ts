@@ -1,4 +1,5 @@
 import { Construct, DataResource, type ITerraformDependable } from "../cdk";
+import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 
 /** cdktf runs Terraform in cdktf.out/stacks/<stack>; the health CLI lives at the project root. */
@@ -61,14 +62,14 @@ export class PostDeployHealthCheck extends Construct {
     const dependsOn = props.dependsOn ?? [];
     const projectDir = props.projectDir ?? PROJECT_ROOT_FROM_STACK_DIR;
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
-      throw new Error(`PostDeployHealthCheck timeoutSeconds: ${timeoutSeconds} is not allowed: must be a whole number of seconds >= 1`);
+      invalidProp("PostDeployHealthCheck", "timeoutSeconds", timeoutSeconds, "must be a whole number of seconds >= 1");
     }
     for (const [field, value] of [
       ["expectWorkers", props.expectWorkers],
       ["expectHostnames", props.expectHostnames],
     ] as const) {
       if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
-        throw new Error(`PostDeployHealthCheck ${field}: ${value} is not allowed: must be a whole number >= 1`);
+        invalidProp("PostDeployHealthCheck", field, value, "must be a whole number >= 1");
       }
     }
     const args = [

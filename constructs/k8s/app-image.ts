@@ -1,6 +1,7 @@
 import { Image } from "@cdktf/provider-docker/lib/image";
 import { RegistryImage } from "@cdktf/provider-docker/lib/registry-image";
 import { Construct } from "../cdk";
+import { invalidProp } from "../service/errors";
 
 export interface AppImageProps {
   /** Repository to push to, e.g. the ECR repository URL or registry.digitalocean.com/<registry>/<name>. */
@@ -25,7 +26,7 @@ export class AppImage extends Construct {
     super(scope, id);
     const dockerfile = props.dockerfile ?? "templates/docker/Dockerfile";
     if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(props.tag) || props.tag === "latest") {
-      throw new Error(`AppImage tag: ${JSON.stringify(props.tag)} is not allowed: a fixed tag (letters, digits, . _ -), not "latest"`);
+      invalidProp("AppImage", "tag", props.tag, 'a fixed tag (letters, digits, . _ -), not "latest"');
     }
     this.imageRef = `${props.repository}:${props.tag}`;
     const image = new Image(this, "Build", {

@@ -3,13 +3,14 @@ import { DataDigitaloceanKubernetesVersions } from "@cdktf/provider-digitalocean
 import { KubernetesCluster } from "@cdktf/provider-digitalocean/lib/kubernetes-cluster";
 import { Vpc } from "@cdktf/provider-digitalocean/lib/vpc";
 import { Construct } from "../cdk";
+import { invalidProp } from "../service/errors";
 
 export interface DoksNodeClusterProps {
   /** Cluster name. */
   readonly name: string;
   /** Region slug, e.g. "nyc3". */
   readonly region: string;
-  /** Minor version prefix, e.g. "1.34.": the newest DOKS patch of that minor is used, the minor stays pinned. */
+  /** Minor version prefix, e.g. "1.35.": the newest DOKS patch of that minor is used, the minor stays pinned. */
   readonly versionPrefix: string;
   /**
    * Node size slug.
@@ -57,12 +58,10 @@ export class DoksNodeCluster extends Construct {
     const maintenanceStartTime = props.maintenanceStartTime ?? "04:00";
     const createRegistry = props.createRegistry ?? true;
     if (!/^1\.\d{2}\.$/.test(props.versionPrefix)) {
-      throw new Error(
-        `DoksNodeCluster versionPrefix: ${JSON.stringify(props.versionPrefix)} is not allowed: a minor version prefix such as "1.34."`,
-      );
+      invalidProp("DoksNodeCluster", "versionPrefix", props.versionPrefix, 'a minor version prefix such as "1.35."');
     }
     if (!Number.isInteger(minNodes) || minNodes < 1 || maxNodes < minNodes) {
-      throw new Error(`DoksNodeCluster minNodes: ${minNodes} is not allowed: must be a whole number from 1 to maxNodes (${maxNodes})`);
+      invalidProp("DoksNodeCluster", "minNodes", minNodes, `must be a whole number from 1 to maxNodes (${maxNodes})`);
     }
 
     const vpc = new Vpc(this, "Vpc", { name: `${props.name}-vpc`, region: props.region, ipRange: vpcCidr });

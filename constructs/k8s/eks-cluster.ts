@@ -19,6 +19,7 @@ import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-assoc
 import { Subnet } from "@cdktf/provider-aws/lib/subnet";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc";
 import { Construct, Fn } from "../cdk";
+import { invalidProp } from "../service/errors";
 
 /** The five EKS control-plane log types. */
 export const EKS_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
@@ -28,7 +29,7 @@ export const EKS_CORE_ADDONS = ["vpc-cni", "kube-proxy", "coredns", "eks-pod-ide
 export interface EksNodeClusterProps {
   /** Cluster name (also the prefix of its resources). */
   readonly name: string;
-  /** Kubernetes minor version, pinned, e.g. "1.34". */
+  /** Kubernetes minor version, pinned, e.g. "1.35". */
   readonly version: string;
   /**
    * Availability zones the VPC spans (at least two).
@@ -90,11 +91,9 @@ export class EksNodeCluster extends Construct {
     const desiredNodes = props.desiredNodes ?? 2;
     const maxNodes = props.maxNodes ?? 5;
     const logRetentionDays = props.logRetentionDays ?? 30;
-    const fail = (field: string, value: unknown, allowed: string) => {
-      throw new Error(`EksNodeCluster ${field}: ${JSON.stringify(value)} is not allowed: ${allowed}`);
-    };
+    const fail = (field: string, value: unknown, allowed: string) => invalidProp("EksNodeCluster", field, value, allowed);
     if (!Number.isInteger(zones) || zones < 2 || zones > 6) fail("zones", zones, "must be a whole number 2-6 (EKS needs two zones)");
-    if (!/^1\.\d{2}$/.test(props.version)) fail("version", props.version, 'must be a Kubernetes minor version such as "1.34"');
+    if (!/^1\.\d{2}$/.test(props.version)) fail("version", props.version, 'must be a Kubernetes minor version such as "1.35"');
     if (!(minNodes <= desiredNodes && desiredNodes <= maxNodes)) {
       fail("desiredNodes", desiredNodes, `must lie within minNodes (${minNodes}) and maxNodes (${maxNodes})`);
     }

@@ -6,6 +6,7 @@ import { NetworkPolicyV1 } from "@cdktf/provider-kubernetes/lib/network-policy-v
 import { PodDisruptionBudgetV1 } from "@cdktf/provider-kubernetes/lib/pod-disruption-budget-v1";
 import { ServiceV1 } from "@cdktf/provider-kubernetes/lib/service-v1";
 import { Construct, type ITerraformDependable } from "../cdk";
+import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 
 /** A pinned image: a fixed tag or a digest, never `latest`, never untagged. */
@@ -111,9 +112,7 @@ export class NodeWorkload extends Construct {
     const runAsUser = props.runAsUser ?? 10001;
     const dependsOn = props.dependsOn ?? [];
 
-    const fail = (field: string, value: unknown, allowed: string) => {
-      throw new Error(`NodeWorkload ${field}: ${JSON.stringify(value)} is not allowed: ${allowed}`);
-    };
+    const fail = (field: string, value: unknown, allowed: string) => invalidProp("NodeWorkload", field, value, allowed);
     if (!PINNED_IMAGE.test(props.image) || props.image.endsWith(":latest")) {
       fail("image", props.image, 'pin it by a fixed tag or a digest (not "latest", not untagged)');
     }

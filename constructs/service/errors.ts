@@ -95,3 +95,16 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], input: unkno
   }
   return lines;
 }
+
+/** A construct prop that cannot work: thrown in the constructor, before anything reaches Terraform. */
+export class InvalidPropError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidPropError";
+  }
+}
+
+/** Throws `<Owner> <field>: <value> is not allowed: <what is allowed>`. */
+export function invalidProp(owner: string, field: string, value: unknown, allowed: string): never {
+  throw new InvalidPropError(`${owner} ${field}: ${JSON.stringify(value)} is not allowed: ${allowed}`);
+}

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
+import { InvalidPropError } from "../service/errors";
 
 /** The app as shipped to a VM: a deterministic tar.gz of package.json and the built dist/. */
 export interface AppBundle {
@@ -41,12 +42,13 @@ function listFiles(dir: string): string[] {
 export function bundleApp(appDir: string): AppBundle {
   const dist = join(appDir, "dist");
   if (!existsSync(join(dist, "main.js"))) {
-    throw new Error(`the app is not built: ${join(dist, "main.js")} is missing (run "npm run build")`);
+    throw new InvalidPropError(`the app is not built: ${join(dist, "main.js")} is missing (run "npm run build")`);
   }
   const files = [join(appDir, "package.json"), ...listFiles(dist)].map((f) => relative(appDir, f));
   const chunks: Buffer[] = [];
   for (const file of files) {
-    if (Buffer.byteLength(file) > 99) throw new Error(`bundle path too long for tar: ${file}`);
+    if (Buffer.byteLength(file) > 99)
+      throw new InvalidPropError(`app bundle: path ${JSON.stringify(file)} is too long for a tar header (99 bytes)`);
     const body = readFileSync(join(appDir, file));
     chunks.push(tarHeader(file, body.length), body, Buffer.alloc((512 - (body.length % 512)) % 512, 0));
   }

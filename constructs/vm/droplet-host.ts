@@ -3,6 +3,7 @@ import { Firewall } from "@cdktf/provider-digitalocean/lib/firewall";
 import { ReservedIp } from "@cdktf/provider-digitalocean/lib/reserved-ip";
 import { ReservedIpAssignment } from "@cdktf/provider-digitalocean/lib/reserved-ip-assignment";
 import { Construct, Token } from "../cdk";
+import { InvalidPropError } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import type { AppBundle } from "./bundle";
 import { inlineBundleSource } from "./bundle-source";
@@ -70,7 +71,7 @@ export class DropletNodeHost extends Construct {
     this.userData = renderProvisionScript(spec, this.plan, { bundleSource: inlineBundleSource(props.bundle) });
     const size_ = Buffer.byteLength(this.userData);
     if (size_ > DROPLET_USER_DATA_LIMIT_BYTES) {
-      throw new Error(
+      throw new InvalidPropError(
         `DropletNodeHost user data: ${size_} bytes is over DigitalOcean's limit of ${DROPLET_USER_DATA_LIMIT_BYTES} bytes; the app bundle is too large to send inline`,
       );
     }

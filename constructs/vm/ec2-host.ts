@@ -18,6 +18,7 @@ import { Vpc } from "@cdktf/provider-aws/lib/vpc";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
 import { Construct } from "../cdk";
+import { InvalidPropError, invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import type { AppBundle } from "./bundle";
 import { BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3BundleSource } from "./bundle-source";
@@ -90,8 +91,11 @@ export class Ec2NodeHost extends Construct {
     const rootVolumeGiB = props.rootVolumeGiB ?? 20;
     const vpcCidr = props.vpcCidr ?? "10.30.0.0/16";
     if ((props.vpcId === undefined) !== (props.subnetId === undefined)) {
-      throw new Error(
-        `Ec2NodeHost vpcId/subnetId: ${JSON.stringify({ vpcId: props.vpcId, subnetId: props.subnetId })} is not allowed: give both (an existing VPC and its public subnet) or neither`,
+      invalidProp(
+        "Ec2NodeHost",
+        "vpcId/subnetId",
+        { vpcId: props.vpcId, subnetId: props.subnetId },
+        "give both (an existing VPC and its public subnet) or neither",
       );
     }
     assertSshNotWorldOpen("Ec2NodeHost", sshCidrs);
@@ -103,7 +107,9 @@ export class Ec2NodeHost extends Construct {
     const script = renderProvisionScript(spec, this.plan, { bundleSource: s3BundleSource() });
     const gzipped = gzipSync(Buffer.from(script, "utf8"), { level: 9 });
     if (gzipped.length > EC2_USER_DATA_LIMIT_BYTES) {
-      throw new Error(`Ec2NodeHost user data: ${gzipped.length} bytes gzipped is over EC2's limit of ${EC2_USER_DATA_LIMIT_BYTES} bytes`);
+      throw new InvalidPropError(
+        `Ec2NodeHost user data: ${gzipped.length} bytes gzipped is over EC2's limit of ${EC2_USER_DATA_LIMIT_BYTES} bytes`,
+      );
     }
     this.userData = script;
 

@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { Construct, DataResource } from "../cdk";
 import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
+import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { pm2Apps, renderEcosystem, renderNginxMain, renderNginxSite, renderReloadScript } from "./render";
@@ -64,10 +65,10 @@ export class LocalTarget extends Construct {
     const healthTimeoutSeconds = props.healthTimeoutSeconds ?? 60;
     const instance = props.instance ?? "local";
     if (!props.projectRoot.startsWith("/")) {
-      throw new Error(`LocalTarget projectRoot: ${JSON.stringify(props.projectRoot)} is not allowed: must be an absolute path`);
+      invalidProp("LocalTarget", "projectRoot", props.projectRoot, "must be an absolute path");
     }
     if (!Number.isInteger(port) || port < 1024 || port > 65535) {
-      throw new Error(`LocalTarget port: ${port} is not allowed: must be a whole number 1024-65535`);
+      invalidProp("LocalTarget", "port", port, "must be a whole number 1024-65535");
     }
 
     const spec = props.spec;

@@ -1,3 +1,4 @@
+import { InvalidPropError } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 
 export type VmMode = "cluster" | "fork";
@@ -20,7 +21,7 @@ export interface ProcessPlan {
 export function processPlan(spec: NodeServiceSpec, mode: VmMode, cores?: number): ProcessPlan {
   if (mode === "fork") {
     if (spec.workers === "auto" && cores === undefined) {
-      throw new Error(
+      throw new InvalidPropError(
         `service.workers: "auto" is not allowed with vm.mode "fork" on a machine whose core count is unknown; set a number 1-64`,
       );
     }

@@ -1,3 +1,5 @@
+import { invalidProp } from "../service/errors";
+
 /** CIDRs that mean "the whole internet". */
 export const WORLD_CIDRS: readonly string[] = ["0.0.0.0/0", "::/0"];
 
@@ -5,7 +7,7 @@ export const WORLD_CIDRS: readonly string[] = ["0.0.0.0/0", "::/0"];
 export function assertSshNotWorldOpen(owner: string, sshCidrs: readonly string[]): void {
   for (const cidr of sshCidrs) {
     if (WORLD_CIDRS.includes(cidr)) {
-      throw new Error(`${owner} sshCidrs: ${JSON.stringify(cidr)} is not allowed: SSH must not be open to the whole internet`);
+      invalidProp(owner, "sshCidrs", cidr, "SSH must not be open to the whole internet");
     }
   }
 }

@@ -96,6 +96,20 @@ describe("nodescale.config.json validation", () => {
     expect(JSON.parse(readFileSync(join(ROOT, "nodescale.config.json"), "utf8")).$schema).toBe("./nodescale.schema.json");
   });
 
+  it("reports a construct's refusal the same way: one clean line, exit 1", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nodescale-config-"));
+    const file = join(dir, "open-api.json");
+    writeFileSync(file, JSON.stringify({ kubernetes: { eks: { publicAccessCidrs: ["0.0.0.0/0"] } } }));
+    const run = spawnSync(process.execPath, [join(ROOT, "dist", "main.js")], {
+      env: { ...process.env, NODESCALE_CONFIG: file },
+      encoding: "utf8",
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(
+      'nodescale: invalid configuration\nEksNodeCluster publicAccessCidrs: ["0.0.0.0/0"] is not allowed: must not include 0.0.0.0/0: list the addresses that deploy\n',
+    );
+  });
+
   it("makes `cdktf synth` exit 1 with the list of problems and no stack trace", () => {
     const dir = mkdtempSync(join(tmpdir(), "nodescale-config-"));
     const file = join(dir, "bad.json");
