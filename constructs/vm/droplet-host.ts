@@ -69,10 +69,10 @@ export class DropletNodeHost extends Construct {
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
     this.userData = renderProvisionScript(spec, this.plan, { bundleSource: inlineBundleSource(props.bundle) });
-    const size_ = Buffer.byteLength(this.userData);
-    if (size_ > DROPLET_USER_DATA_LIMIT_BYTES) {
+    const userDataBytes = Buffer.byteLength(this.userData);
+    if (userDataBytes > DROPLET_USER_DATA_LIMIT_BYTES) {
       throw new InvalidPropError(
-        `DropletNodeHost user data: ${size_} bytes is over DigitalOcean's limit of ${DROPLET_USER_DATA_LIMIT_BYTES} bytes; the app bundle is too large to send inline`,
+        `DropletNodeHost user data: ${userDataBytes} bytes is over DigitalOcean's limit of ${DROPLET_USER_DATA_LIMIT_BYTES} bytes; the app bundle is too large to send inline`,
       );
     }
     const tag = `nodescale-${spec.name}`;
