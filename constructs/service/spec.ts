@@ -92,8 +92,12 @@ export class NodeServiceSpec {
     return preStopSeconds + this.shutdownGraceSeconds + KUBELET_MARGIN_SECONDS;
   }
 
-  /** Environment every deployed process gets: derived settings first, the user's own variables added. */
-  appEnv(port: number = this.port, host = "127.0.0.1"): Record<string, string> {
+  /**
+   * Environment every deployed process gets: the user's variables, then the derived settings, which win.
+   * @param release when given, the process reports it as its release (NODESCALE_RELEASE); otherwise the app
+   * reads RELEASE beside its code.
+   */
+  appEnv(port: number = this.port, host = "127.0.0.1", release?: string): Record<string, string> {
     return {
       NODE_ENV: "production",
       ...this.env,
@@ -102,6 +106,7 @@ export class NodeServiceSpec {
       SHUTDOWN_GRACE_SECONDS: String(this.shutdownGraceSeconds),
       KEEP_ALIVE_TIMEOUT_MS: String(this.keepAliveTimeoutMs),
       HEADERS_TIMEOUT_MS: String(this.headersTimeoutMs),
+      ...(release !== undefined ? { NODESCALE_RELEASE: release } : {}),
     };
   }
 }

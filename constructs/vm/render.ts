@@ -65,10 +65,6 @@ export interface EcosystemOptions {
   readonly release?: string;
 }
 
-function processEnv(spec: NodeServiceSpec, port: number, options: EcosystemOptions): Record<string, string> {
-  return { ...spec.appEnv(port), ...(options.release ? { NODESCALE_RELEASE: options.release } : {}) };
-}
-
 /** The PM2 apps of the plan: one cluster-mode app, or one fork-mode app per port. */
 export function pm2Apps(spec: NodeServiceSpec, plan: ProcessPlan, options: EcosystemOptions): Record<string, unknown>[] {
   const common = {
@@ -91,7 +87,7 @@ export function pm2Apps(spec: NodeServiceSpec, plan: ProcessPlan, options: Ecosy
         instances: plan.instances,
         out_file: `${options.logDir}/${spec.name}.out.log`,
         error_file: `${options.logDir}/${spec.name}.err.log`,
-        env: processEnv(spec, plan.ports[0], options),
+        env: spec.appEnv(plan.ports[0], undefined, options.release),
       },
     ];
   }
@@ -102,7 +98,7 @@ export function pm2Apps(spec: NodeServiceSpec, plan: ProcessPlan, options: Ecosy
     instances: 1,
     out_file: `${options.logDir}/${spec.name}-${port}.out.log`,
     error_file: `${options.logDir}/${spec.name}-${port}.err.log`,
-    env: processEnv(spec, port, options),
+    env: spec.appEnv(port, undefined, options.release),
   }));
 }
 

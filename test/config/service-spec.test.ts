@@ -41,6 +41,7 @@ describe("NodeServiceSpec derivations", () => {
       KEEP_ALIVE_TIMEOUT_MS: "65000",
       HEADERS_TIMEOUT_MS: "66000",
     });
+    expect(withEnv.appEnv(3001, "0.0.0.0", "r-1")).toMatchObject({ HOST: "0.0.0.0", NODESCALE_RELEASE: "r-1" });
   });
 
   it("uses /health for liveness and /ready for readiness by default", () => {
