@@ -92,41 +92,37 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
     releases: {},
   };
 
-  let delayMs = 250;
-  let last = "no attempt yet";
-  for (;;) {
-    let allOk = true;
+  const root = new URL("/", base);
+  // Why the service is not ready yet, or undefined once liveness, readiness (and the release) are right.
+  const notReadyBecause = async (): Promise<string | undefined> => {
     for (const path of [healthPath, readyPath]) {
       const target = new URL(path, base);
       try {
         const answer = await get(target, 5_000);
-        if (answer.status !== 200) {
-          allOk = false;
-          last = `${target.href} answered ${answer.status}`;
-          break;
-        }
+        if (answer.status !== 200) return `${target.href} answered ${answer.status}`;
       } catch (err) {
-        allOk = false;
-        last = `${target.href}: ${(err as Error).message}`;
-        break;
+        return `${target.href}: ${(err as Error).message}`;
       }
     }
-    if (allOk && options.expectRelease !== undefined) {
-      // A rollout may still be under way: the old release answering is "not yet", not "healthy".
-      try {
-        const seen = (JSON.parse((await get(new URL("/", base), 5_000)).body) as { release?: unknown }).release;
-        if (seen !== options.expectRelease) {
-          allOk = false;
-          last = `${new URL("/", base).href} still serves release ${JSON.stringify(seen ?? null)}, expected ${JSON.stringify(options.expectRelease)}`;
-        }
-      } catch (err) {
-        allOk = false;
-        last = `${new URL("/", base).href}: ${(err as Error).message}`;
+    if (options.expectRelease === undefined) return undefined;
+    // A rollout may still be under way: the old release answering is "not yet", not "healthy".
+    try {
+      const seen = (JSON.parse((await get(root, 5_000)).body) as { release?: unknown }).release;
+      if (seen !== options.expectRelease) {
+        return `${root.href} still serves release ${JSON.stringify(seen ?? null)}, expected ${JSON.stringify(options.expectRelease)}`;
       }
+    } catch (err) {
+      return `${root.href}: ${(err as Error).message}`;
     }
-    if (allOk) break;
+    return undefined;
+  };
+
+  let delayMs = 250;
+  for (;;) {
+    const problem = await notReadyBecause();
+    if (problem === undefined) break;
     if (performance.now() - started + delayMs > timeoutSeconds * 1000) {
-      return { ...empty, healthy: false, waitedSeconds: waited(), problem: `not healthy: ${last}` };
+      return { ...empty, healthy: false, waitedSeconds: waited(), problem: `not healthy: ${problem}` };
     }
     await sleep(delayMs);
     delayMs = Math.min(delayMs * 2, 2_000);
@@ -145,7 +141,7 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
     while (sent < total) {
       sent++;
       try {
-        const answer = await get(new URL("/", base), 10_000);
+        const answer = await get(root, 10_000);
         statusCounts[answer.status] = (statusCounts[answer.status] ?? 0) + 1;
         latencies.push(answer.ms);
         try {
@@ -181,7 +177,7 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
   };
   if (failures.length > 0) {
     const [status, count] = failures[0];
-    return { ...report, healthy: false, problem: `${count} of ${total} burst requests to ${new URL("/", base).href} failed (${status})` };
+    return { ...report, healthy: false, problem: `${count} of ${total} burst requests to ${root.href} failed (${status})` };
   }
   if (options.expectWorkers !== undefined && pids.size < options.expectWorkers) {
     return {
