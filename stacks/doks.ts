@@ -60,7 +60,7 @@ export class DoksStack extends NodeScaleStack {
     });
 
     let image = config.image;
-    const waitFor: ITerraformDependable[] = [addons.ingressNginx, ...(addons.metricsServer ? [addons.metricsServer] : [])];
+    const waitFor: ITerraformDependable[] = [...addons.installed];
     const registry = this.cluster.registry;
     if (image === undefined && registry) {
       const credentials = new ContainerRegistryDockerCredentials(this, "RegistryCredentials", {

@@ -67,7 +67,7 @@ export class EksStack extends NodeScaleStack {
     });
 
     let image = config.image;
-    const waitFor: ITerraformDependable[] = [addons.ingressNginx, ...(addons.metricsServer ? [addons.metricsServer] : [])];
+    const waitFor: ITerraformDependable[] = [...addons.installed];
     if (image === undefined) {
       const auth = new DataAwsEcrAuthorizationToken(this, "EcrAuth", { registryId: this.cluster.repository.registryId });
       new DockerProvider(this, "Docker", {

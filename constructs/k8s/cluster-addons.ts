@@ -28,6 +28,8 @@ export interface ClusterAddonsProps {
 export class ClusterAddons extends Construct {
   readonly ingressNginx: Release;
   readonly metricsServer?: Release;
+  /** Every release installed here: what a workload waits for. */
+  readonly installed: Release[];
 
   constructor(scope: Construct, id: string, props: ClusterAddonsProps = {}) {
     super(scope, id);
@@ -70,5 +72,6 @@ export class ClusterAddons extends Construct {
       values: [JSON.stringify(values)],
       dependsOn,
     });
+    this.installed = [this.ingressNginx, ...(this.metricsServer ? [this.metricsServer] : [])];
   }
 }
