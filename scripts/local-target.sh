@@ -3,16 +3,22 @@
 # Everything lives under NODESCALE_DIR: Nginx with its own prefix, PM2 with its own PM2_HOME; nothing in /etc.
 set -euo pipefail
 
-action="${1:?usage: local-target.sh apply|destroy}"
+action="${1:?usage: local-target.sh apply|destroy|preflight}"
+
+say() { echo "nodescale local: $*"; }
+fail() { echo "nodescale local: $*" >&2; exit 1; }
+require_nginx() {
+  command -v nginx >/dev/null 2>&1 || fail "nginx is not installed. Install it first: 'sudo apt-get update && sudo apt-get install -y nginx' (Debian/Ubuntu) or 'brew install nginx' (macOS)."
+}
+# npm run local checks this before it builds, so the message is not buried in cdktf's output.
+if [ "${action}" = "preflight" ]; then require_nginx; exit 0; fi
+
 dir="${NODESCALE_DIR:?NODESCALE_DIR is not set}"
 root="${NODESCALE_ROOT:?NODESCALE_ROOT is not set}"
 deploy_id="${NODESCALE_DEPLOY_ID:?NODESCALE_DEPLOY_ID is not set}"
 pm2_bin="${root}/node_modules/.bin/pm2"
 nginx_args=(-p "${dir}/nginx" -c "${dir}/nginx/nginx.conf" -e "${dir}/nginx/logs/error.log")
 export PM2_HOME="${dir}/pm2"
-
-say() { echo "nodescale local: $*"; }
-fail() { echo "nodescale local: $*" >&2; exit 1; }
 
 nginx_pid() {
   local pid
@@ -37,7 +43,7 @@ running_apps() {
 }
 
 apply() {
-  command -v nginx >/dev/null 2>&1 || fail "nginx is not installed. Install it first: 'sudo apt-get update && sudo apt-get install -y nginx' (Debian/Ubuntu) or 'brew install nginx' (macOS)."
+  require_nginx
   [ -x "${pm2_bin}" ] || fail "PM2 is missing at ${pm2_bin}; run 'npm ci' in ${root}."
   [ -f "${root}/app/dist/main.js" ] || fail "the app is not built (${root}/app/dist/main.js is missing); run 'npm run build'."
 
@@ -107,5 +113,5 @@ destroy() {
 case "${action}" in
   apply) apply ;;
   destroy) destroy ;;
-  *) fail "unknown action ${action}; use apply or destroy" ;;
+  *) fail "unknown action ${action}; use apply, destroy or preflight" ;;
 esac

@@ -3,9 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CHECKPOINT_DISABLE=1
-command -v nginx >/dev/null 2>&1 || {
-  echo "nodescale local: nginx is not installed. Install it first: 'sudo apt-get update && sudo apt-get install -y nginx' (Debian/Ubuntu) or 'brew install nginx' (macOS)." >&2
-  exit 1
-}
+bash scripts/local-target.sh preflight
 npm run --silent build
 npx cdktf deploy local --auto-approve --outputs-file .nodescale/local-outputs.json

@@ -20,12 +20,23 @@ describe("local target script", () => {
     expect(spawnSync("test", ["-e", dir]).status).toBe(1);
   });
 
+  it("gives npm run local the same message before anything is built", () => {
+    const run = spawnSync("bash", [join(ROOT, "scripts", "local-target.sh"), "preflight"], {
+      env: { PATH: `${dirname(process.execPath)}:/bin` },
+      encoding: "utf8",
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(
+      "nodescale local: nginx is not installed. Install it first: 'sudo apt-get update && sudo apt-get install -y nginx' (Debian/Ubuntu) or 'brew install nginx' (macOS).\n",
+    );
+  });
+
   it("refuses an unknown action", () => {
     const run = spawnSync("bash", [join(ROOT, "scripts", "local-target.sh"), "upgrade"], {
       env: { PATH: process.env.PATH, NODESCALE_DIR: "/nonexistent", NODESCALE_ROOT: ROOT, NODESCALE_DEPLOY_ID: "x" },
       encoding: "utf8",
     });
     expect(run.status).toBe(1);
-    expect(run.stderr).toBe("nodescale local: unknown action upgrade; use apply or destroy\n");
+    expect(run.stderr).toBe("nodescale local: unknown action upgrade; use apply, destroy or preflight\n");
   });
 });
