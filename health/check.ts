@@ -18,6 +18,8 @@ export interface HealthOptions {
   readonly expectWorkers?: number;
   /** Fail unless at least this many distinct hosts (pods, machines) answered the burst. */
   readonly expectHostnames?: number;
+  /** Fail unless at least this many distinct machines (the `machine` each answer names) answered the burst. */
+  readonly expectMachines?: number;
   /** Wait until `/` reports this release, then fail if any burst answer comes from another one. */
   readonly expectRelease?: string;
 }
@@ -32,8 +34,10 @@ export interface HealthReport {
   readonly p95Ms?: number;
   readonly distinctPids: number;
   readonly distinctHostnames: number;
+  readonly distinctMachines: number;
   readonly expectWorkers?: number;
   readonly expectHostnames?: number;
+  readonly expectMachines?: number;
   readonly expectRelease?: string;
   /** Releases seen in the burst, with how many answers each. */
   readonly releases: Readonly<Record<string, number>>;
@@ -86,8 +90,10 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
     statusCounts: {},
     distinctPids: 0,
     distinctHostnames: 0,
+    distinctMachines: 0,
     expectWorkers: options.expectWorkers,
     expectHostnames: options.expectHostnames,
+    expectMachines: options.expectMachines,
     expectRelease: options.expectRelease,
     releases: {},
   };
@@ -129,12 +135,30 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
   }
   const waitedSeconds = waited();
 
+  // A rollout still under way (an old release or a machine not yet in rotation) is "not yet"; bad statuses
+  // are a verdict at once.
+  for (;;) {
+    const { report, problem, converging } = await burst(root, options, waitedSeconds);
+    if (problem === undefined) return { ...report, healthy: true };
+    if (!converging || performance.now() - started + 2_000 > timeoutSeconds * 1000) {
+      return { ...report, waitedSeconds: converging ? waited() : waitedSeconds, healthy: false, problem };
+    }
+    await sleep(2_000);
+  }
+}
+
+async function burst(
+  root: URL,
+  options: HealthOptions,
+  waitedSeconds: number,
+): Promise<{ report: Omit<HealthReport, "healthy" | "problem">; problem?: string; converging: boolean }> {
   const total = options.burstRequests ?? 200;
   const concurrency = Math.max(1, Math.min(options.concurrency ?? 16, total));
   const statusCounts: Record<string, number> = {};
   const latencies: number[] = [];
   const pids = new Set<number>();
   const hosts = new Set<string>();
+  const machines = new Set<string>();
   const releases: Record<string, number> = {};
   let sent = 0;
   const lane = async () => {
@@ -145,9 +169,10 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
         statusCounts[answer.status] = (statusCounts[answer.status] ?? 0) + 1;
         latencies.push(answer.ms);
         try {
-          const body = JSON.parse(answer.body) as { pid?: unknown; hostname?: unknown; release?: unknown };
+          const body = JSON.parse(answer.body) as { pid?: unknown; hostname?: unknown; machine?: unknown; release?: unknown };
           if (typeof body.pid === "number") pids.add(body.pid);
           if (typeof body.hostname === "string") hosts.add(body.hostname);
+          if (typeof body.machine === "string") machines.add(body.machine);
           const release = typeof body.release === "string" ? body.release : "(none)";
           releases[release] = (releases[release] ?? 0) + 1;
         } catch {
@@ -170,39 +195,48 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
     p95Ms: latencies.length ? round(percentile(latencies, 95)) : undefined,
     distinctPids: pids.size,
     distinctHostnames: hosts.size,
+    distinctMachines: machines.size,
     expectWorkers: options.expectWorkers,
     expectHostnames: options.expectHostnames,
+    expectMachines: options.expectMachines,
     expectRelease: options.expectRelease,
     releases,
   };
   if (failures.length > 0) {
     const [status, count] = failures[0];
-    return { ...report, healthy: false, problem: `${count} of ${total} burst requests to ${root.href} failed (${status})` };
-  }
-  if (options.expectWorkers !== undefined && pids.size < options.expectWorkers) {
-    return {
-      ...report,
-      healthy: false,
-      problem: `only ${pids.size} distinct process(es) answered ${total} requests; expected ${options.expectWorkers}`,
-    };
+    return { report, converging: false, problem: `${count} of ${total} burst requests to ${root.href} failed (${status})` };
   }
   const otherReleases = Object.entries(releases).filter(([release]) => release !== options.expectRelease);
   if (options.expectRelease !== undefined && otherReleases.length > 0) {
     const stray = otherReleases.reduce((sum, [, count]) => sum + count, 0);
     return {
-      ...report,
-      healthy: false,
+      report,
+      converging: true,
       problem: `${stray} of ${total} answers came from another release (${otherReleases.map(([r]) => JSON.stringify(r)).join(", ")}), expected ${JSON.stringify(options.expectRelease)}`,
+    };
+  }
+  if (options.expectWorkers !== undefined && pids.size < options.expectWorkers) {
+    return {
+      report,
+      converging: true,
+      problem: `only ${pids.size} distinct process(es) answered ${total} requests; expected ${options.expectWorkers}`,
+    };
+  }
+  if (options.expectMachines !== undefined && machines.size < options.expectMachines) {
+    return {
+      report,
+      converging: true,
+      problem: `only ${machines.size} distinct machine(s) answered ${total} requests; expected ${options.expectMachines}`,
     };
   }
   if (options.expectHostnames !== undefined && hosts.size < options.expectHostnames) {
     return {
-      ...report,
-      healthy: false,
+      report,
+      converging: true,
       problem: `only ${hosts.size} distinct host(s) answered ${total} requests; expected ${options.expectHostnames}`,
     };
   }
-  return { ...report, healthy: true };
+  return { report, converging: false };
 }
 
 /** One human line (two when healthy: the verdict and the burst figures). */
@@ -213,9 +247,11 @@ export function formatReport(report: HealthReport): string {
     .join(", ");
   const expected = report.expectWorkers !== undefined ? ` (expected ${report.expectWorkers})` : "";
   const expectedHosts = report.expectHostnames !== undefined ? ` (expected ${report.expectHostnames})` : "";
+  const machines = report.distinctMachines > 0 ? `, ${report.distinctMachines} machine(s)` : "";
+  const expectedMachines = report.expectMachines !== undefined ? ` (expected ${report.expectMachines})` : "";
   const release = report.expectRelease !== undefined ? `; release ${report.expectRelease}` : "";
   return [
     `HEALTHY ${report.url}: /health and /ready answered 200 after ${report.waitedSeconds} s`,
-    `  burst: ${statuses}; p50 ${report.p50Ms} ms, p95 ${report.p95Ms} ms; ${report.distinctPids} distinct pid(s)${expected}, ${report.distinctHostnames} hostname(s)${expectedHosts}${release}`,
+    `  burst: ${statuses}; p50 ${report.p50Ms} ms, p95 ${report.p95Ms} ms; ${report.distinctPids} distinct pid(s)${expected}, ${report.distinctHostnames} hostname(s)${expectedHosts}${machines}${expectedMachines}${release}`,
   ].join("\n");
 }

@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { checkHealth, formatReport } from "./check";
 
 const USAGE =
-  "usage: nodescale-health --url URL [--expect-workers N] [--expect-hostnames N] [--expect-release ID] [--timeout SECONDS] [--requests N] [--health-path P] [--ready-path P] [--json]";
+  "usage: nodescale-health --url URL [--expect-workers N] [--expect-hostnames N] [--expect-machines N] [--expect-release ID] [--timeout SECONDS] [--requests N] [--health-path P] [--ready-path P] [--json]";
 
 function positiveInt(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
@@ -21,6 +21,7 @@ async function main(): Promise<void> {
         url: { type: "string" },
         "expect-workers": { type: "string" },
         "expect-hostnames": { type: "string" },
+        "expect-machines": { type: "string" },
         "expect-release": { type: "string" },
         timeout: { type: "string" },
         "health-path": { type: "string" },
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
     url,
     expectWorkers: positiveInt("expect-workers", values["expect-workers"] as string | undefined),
     expectHostnames: positiveInt("expect-hostnames", values["expect-hostnames"] as string | undefined),
+    expectMachines: positiveInt("expect-machines", values["expect-machines"] as string | undefined),
     expectRelease: values["expect-release"] as string | undefined,
     timeoutSeconds: positiveInt("timeout", values.timeout as string | undefined),
     burstRequests: positiveInt("requests", values.requests as string | undefined),

@@ -122,12 +122,21 @@ export const configSchema = z
   .strictObject({
     $schema: z.string().optional(),
     service: serviceSchema.prefault({}),
-    local: z.strictObject({ port: int(1024, 65535, "the loopback port Nginx listens on").default(8080) }).prefault({}),
+    local: z
+      .strictObject({
+        port: int(1024, 65535, "the loopback port the service is reached on").default(8080),
+        machines: int(1, 16, "simulated machines; 2 or more run behind a local load balancer").default(1),
+      })
+      .prefault({}),
     vm: z
       .strictObject({
         mode: z
           .enum(["cluster", "fork"], { error: '"cluster" (PM2 cluster on one port) or "fork" (one process per port)' })
           .default("cluster"),
+        machines: int(1, 100, "machines; 2 or more run behind a load balancer").default(1),
+        minMachines: int(1, 100, "fewest machines the CPU autoscaling keeps; default: machines").optional(),
+        maxMachines: int(1, 100, "most machines the CPU autoscaling may run; default: machines").optional(),
+        targetCpuPercent: int(10, 90, "average CPU utilisation the machine autoscaling aims at").default(60),
         aws: awsVm.prefault({}),
         digitalocean: doVm.prefault({}),
       })
@@ -173,6 +182,18 @@ export const configSchema = z
         aws.vpcId ?? aws.subnetId,
         "vm.aws.vpcId and vm.aws.subnetId go together: an existing VPC and its public subnet",
       );
+    }
+    const vm = config.vm;
+    const minMachines = vm.minMachines ?? vm.machines;
+    const maxMachines = vm.maxMachines ?? vm.machines;
+    if (minMachines > vm.machines || vm.machines > maxMachines) {
+      issue(["vm", "machines"], vm.machines, `must lie within vm.minMachines (${minMachines}) and vm.maxMachines (${maxMachines})`);
+    }
+    if (vm.machines === 1 && maxMachines > 1) {
+      issue(["vm", "maxMachines"], maxMachines, "needs vm.machines >= 2: autoscaling runs behind a load balancer, which one machine does not have");
+    }
+    if (vm.machines > 1 && aws.vpcId !== undefined) {
+      issue(["vm", "aws", "vpcId"], aws.vpcId, "is for one machine; with vm.machines >= 2 NodeScale creates the VPC, its public subnets over two zones and the load balancer");
     }
     const s = config.service;
     if (config.vm.mode === "fork") {

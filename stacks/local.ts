@@ -1,5 +1,6 @@
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { type Construct, LocalBackend, TerraformOutput } from "../constructs/cdk";
+import { App, type Construct, LocalBackend, TerraformOutput } from "../constructs/cdk";
 import { invalidProp } from "../constructs/service/errors";
 import type { AppBundle } from "../constructs/vm/bundle";
 import { LocalTarget } from "../constructs/vm/local-target";
@@ -8,9 +9,9 @@ import { NodeScaleStack } from "./nodescale-stack";
 
 export interface LocalStackProps {
   readonly loaded: LoadedConfig;
-  /** The built app; its hash is the release the local processes run and report. */
+  /** The built app; its hash is the release every local machine runs and reports. */
   readonly bundle: AppBundle;
-  /** Absolute path of the project; state and logs go under <projectRoot>/.nodescale/local. */
+  /** Absolute path of the project; state and logs go under <projectRoot>/.nodescale/<instance>. */
   readonly projectRoot: string;
   /** Cores for `workers: "auto"`. @default os.availableParallelism() */
   readonly cores?: number;
@@ -19,6 +20,25 @@ export interface LocalStackProps {
    * @default "local"
    */
   readonly instance?: string;
+}
+
+/**
+ * Terraform caches the backend it was initialised with in the stack's synth folder, which every instance
+ * (and a moved checkout) shares; when that cache names another state file, `terraform init` would stop with
+ * "Backend configuration changed". Forgetting the cache is `terraform init -reconfigure`: each instance's
+ * state file stays where it is, and nothing is migrated between them.
+ */
+export function forgetOtherLocalBackend(stackDir: string, statePath: string): boolean {
+  const cache = join(stackDir, ".terraform", "terraform.tfstate");
+  if (!existsSync(cache)) return false;
+  try {
+    const cached = JSON.parse(readFileSync(cache, "utf8")) as { backend?: { type?: string; config?: { path?: string } } };
+    if (cached.backend?.type === "local" && cached.backend.config?.path === statePath) return false;
+  } catch {
+    // An unreadable cache is no better than none.
+  }
+  rmSync(cache, { force: true });
+  return true;
 }
 
 /** `cdktf deploy local`: the VM topology on loopback. Uses only Terraform's built-in terraform_data. */
@@ -32,18 +52,25 @@ export class LocalStack extends NodeScaleStack {
     if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(instance)) {
       invalidProp("LocalStack", "instance", instance, "lower-case letters, digits and '-', at most 41");
     }
-    // Absolute paths: the state and the scripts are found whatever output folder cdktf synthesizes into.
-    new LocalBackend(this, { path: join(props.projectRoot, ".nodescale", `${instance}.tfstate`) });
+    const statePath = join(props.projectRoot, ".nodescale", `${instance}.tfstate`);
+    new LocalBackend(this, { path: statePath });
+    forgetOtherLocalBackend(join(App.of(this).outdir, "stacks", id), statePath);
     this.target = new LocalTarget(this, "Target", {
       spec,
       mode: config.vm.mode,
       port: config.local.port,
+      machines: config.local.machines,
       projectRoot: props.projectRoot,
-      release: props.bundle.sha256,
+      bundle: props.bundle,
       cores: props.cores,
       instance,
     });
-    new TerraformOutput(this, "url", { value: this.target.url, description: "Base URL of the service (Nginx on loopback)" });
-    new TerraformOutput(this, "workers", { value: this.target.plan.expectedProcesses, description: "Node processes behind Nginx" });
+    const machines = this.target.deployment.machines.length;
+    new TerraformOutput(this, "url", {
+      value: this.target.url,
+      description: machines > 1 ? "Base URL of the service (the local load balancer)" : "Base URL of the service (Nginx on loopback)",
+    });
+    new TerraformOutput(this, "workers", { value: this.target.plan.expectedProcesses, description: "Node processes per machine" });
+    new TerraformOutput(this, "machines", { value: machines, description: "Simulated machines" });
   }
 }

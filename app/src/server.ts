@@ -49,6 +49,8 @@ function parseCpuMs(url: URL, maxCpuMs: number): number | string {
 
 export function createAppServer(settings: AppSettings, pool: CpuPool, state: ServerState): Server {
   const host = hostname();
+  // Which machine answered: named by the deploy where several share one host (the local stack), else the host.
+  const machine = process.env.NODESCALE_MACHINE || host;
   const release = readRelease();
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://localhost");
@@ -58,7 +60,7 @@ export function createAppServer(settings: AppSettings, pool: CpuPool, state: Ser
     }
     switch (url.pathname) {
       case "/":
-        send(res, 200, { service: "nodescale-sample", pid: process.pid, hostname: host, worker: workerId(), release }, state);
+        send(res, 200, { service: "nodescale-sample", pid: process.pid, hostname: host, machine, worker: workerId(), release }, state);
         return;
       case "/health":
         send(res, 200, { status: "ok", pid: process.pid }, state);

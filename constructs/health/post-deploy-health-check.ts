@@ -1,4 +1,4 @@
-import { Construct, DataResource, type ITerraformDependable } from "../cdk";
+import { Construct, DataResource, Fn, type ITerraformDependable } from "../cdk";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 
@@ -21,6 +21,12 @@ export interface PostDeployHealthCheckProps {
    */
   readonly expectHostnames?: number;
   /**
+   * Fail unless this many distinct machines (the `machine` field of `GET /`) answer the burst: every machine
+   * behind the load balancer is in rotation.
+   * @default - no machine count is required
+   */
+  readonly expectMachines?: number;
+  /**
    * Wait until the service reports this release (its `/` answers `release`), and fail if any answer is older:
    * a deploy is healthy only once the new code answers.
    * @default - the release is not checked
@@ -37,6 +43,13 @@ export interface PostDeployHealthCheckProps {
    */
   readonly triggers?: Readonly<Record<string, string>>;
   /**
+   * Run the check on every apply, also when nothing changed: a deploy that exits 0 then always means the
+   * service is healthy now, not that it was healthy when it last changed. Turn off only for a stack whose
+   * apply cannot reach the service.
+   * @default true
+   */
+  readonly runOnEveryApply?: boolean;
+  /**
    * Where the project (and so dist/health/cli.js) is, absolute or relative to the stack's Terraform folder.
    * @default "../../.." (cdktf.out/stacks/<stack> back to the project)
    */
@@ -50,7 +63,7 @@ export interface PostDeployHealthCheckProps {
 
 /**
  * Runs the health CLI through terraform_data + local-exec once the deploy is applied; a non-zero exit fails
- * `cdktf deploy`. It re-runs whenever `triggers` (the deployed content) change.
+ * `cdktf deploy`. It runs on every apply (and whenever `triggers`, the deployed content, change).
  */
 export class PostDeployHealthCheck extends Construct {
   readonly resource: DataResource;
@@ -61,12 +74,14 @@ export class PostDeployHealthCheck extends Construct {
     const triggers = props.triggers ?? {};
     const dependsOn = props.dependsOn ?? [];
     const projectDir = props.projectDir ?? PROJECT_ROOT_FROM_STACK_DIR;
+    const runOnEveryApply = props.runOnEveryApply ?? true;
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
       invalidProp("PostDeployHealthCheck", "timeoutSeconds", timeoutSeconds, "must be a whole number of seconds >= 1");
     }
     for (const [field, value] of [
       ["expectWorkers", props.expectWorkers],
       ["expectHostnames", props.expectHostnames],
+      ["expectMachines", props.expectMachines],
     ] as const) {
       if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
         invalidProp("PostDeployHealthCheck", field, value, "must be a whole number >= 1");
@@ -79,11 +94,18 @@ export class PostDeployHealthCheck extends Construct {
       `--ready-path ${props.spec.readyPath}`,
       ...(props.expectWorkers !== undefined ? [`--expect-workers ${props.expectWorkers}`] : []),
       ...(props.expectHostnames !== undefined ? [`--expect-hostnames ${props.expectHostnames}`] : []),
+      ...(props.expectMachines !== undefined ? [`--expect-machines ${props.expectMachines}`] : []),
       ...(props.expectRelease !== undefined ? [`--expect-release "$NODESCALE_RELEASE"`] : []),
     ];
     this.resource = new DataResource(this, "Run", {
       input: { url: props.url },
-      triggersReplace: { url: props.url, ...(props.expectRelease !== undefined ? { release: props.expectRelease } : {}), ...triggers },
+      triggersReplace: {
+        url: props.url,
+        ...(props.expectRelease !== undefined ? { release: props.expectRelease } : {}),
+        ...triggers,
+        // A new value on every apply, so "No changes" can never skip the check.
+        ...(runOnEveryApply ? { apply: Fn.timestamp() } : {}),
+      },
       dependsOn,
       provisioners: [
         {

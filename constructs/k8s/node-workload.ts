@@ -149,7 +149,7 @@ export class NodeWorkload extends Construct {
     const namespace = this.namespace.metadata.name;
     const meta = { name: spec.name, namespace, labels };
     // The pods report their image as their release, so the post-deploy check can tell old pods from new.
-    const env = Object.entries(spec.appEnv(spec.port, "0.0.0.0", props.image)).map(([name, value]) => ({ name, value }));
+    const env = Object.entries(spec.appEnv(spec.port, "0.0.0.0", { release: props.image })).map(([name, value]) => ({ name, value }));
     const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
       httpGet: { path, port: "http" },
       periodSeconds,

@@ -14,6 +14,8 @@ export const RESERVED_ENV = [
   "KEEP_ALIVE_TIMEOUT_MS",
   "HEADERS_TIMEOUT_MS",
   "NODESCALE_RELEASE",
+  "NODESCALE_MACHINE",
+  "NODESCALE_APP_HASH",
 ] as const;
 
 const WORKERS_RULE = 'must be "auto" (one per CPU core) or a whole number 1-64';

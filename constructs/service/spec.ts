@@ -9,6 +9,22 @@ const KEEP_ALIVE_MARGIN_SECONDS = 5;
 const SUPERVISOR_MARGIN_SECONDS = 3;
 /** Room for the kubelet between the app's hard deadline and SIGKILL. */
 const KUBELET_MARGIN_SECONDS = 5;
+/** A load balancer keeps a draining machine a little longer than PM2 may take to stop a process. */
+const DRAIN_MARGIN_SECONDS = 2;
+
+/** Process-level values a deploy adds to the environment. */
+export interface AppEnvOptions {
+  /**
+   * Release the process reports (NODESCALE_RELEASE).
+   * @default - none: the app reads RELEASE beside its code
+   */
+  readonly release?: string;
+  /**
+   * Machine name the process reports (NODESCALE_MACHINE).
+   * @default - none: the app reports its host name
+   */
+  readonly machine?: string;
+}
 
 /** The provider-neutral service spec: validated once, then the single source of every derived value. */
 export class NodeServiceSpec {
@@ -82,6 +98,20 @@ export class NodeServiceSpec {
     return 10_000;
   }
 
+  /** How long a new process may take to answer the ready path before a deploy gives up on it. */
+  get readyTimeoutSeconds(): number {
+    return Math.ceil(this.listenTimeoutMs / 1000) + this.shutdownGraceSeconds;
+  }
+
+  /**
+   * Load balancer deregistration delay (ALB target group, the local load balancer's drain): longer than PM2's
+   * kill timeout, which is longer than the app's grace, so a machine leaves the rotation only after every
+   * request it accepted has had its full grace period.
+   */
+  get deregistrationDelaySeconds(): number {
+    return this.killTimeoutMs / 1000 + DRAIN_MARGIN_SECONDS;
+  }
+
   /** PM2 `max_memory_restart`: restart before the kernel's OOM killer would. */
   get maxMemoryRestart(): string {
     return `${Math.floor(this.memoryMiB * 0.9)}M`;
@@ -92,12 +122,8 @@ export class NodeServiceSpec {
     return preStopSeconds + this.shutdownGraceSeconds + KUBELET_MARGIN_SECONDS;
   }
 
-  /**
-   * Environment every deployed process gets: the user's variables, then the derived settings, which win.
-   * @param release when given, the process reports it as its release (NODESCALE_RELEASE); otherwise the app
-   * reads RELEASE beside its code.
-   */
-  appEnv(port: number = this.port, host = "127.0.0.1", release?: string): Record<string, string> {
+  /** Environment every deployed process gets: the user's variables, then the derived settings, which win. */
+  appEnv(port: number = this.port, host = "127.0.0.1", options: AppEnvOptions = {}): Record<string, string> {
     return {
       NODE_ENV: "production",
       ...this.env,
@@ -106,7 +132,8 @@ export class NodeServiceSpec {
       SHUTDOWN_GRACE_SECONDS: String(this.shutdownGraceSeconds),
       KEEP_ALIVE_TIMEOUT_MS: String(this.keepAliveTimeoutMs),
       HEADERS_TIMEOUT_MS: String(this.headersTimeoutMs),
-      ...(release !== undefined ? { NODESCALE_RELEASE: release } : {}),
+      ...(options.release !== undefined ? { NODESCALE_RELEASE: options.release } : {}),
+      ...(options.machine !== undefined ? { NODESCALE_MACHINE: options.machine } : {}),
     };
   }
 }

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
 import { InvalidPropError } from "../service/errors";
@@ -55,4 +56,16 @@ export function bundleApp(appDir: string): AppBundle {
   chunks.push(Buffer.alloc(1024, 0));
   const data = gzipSync(Buffer.concat(chunks), { level: 9 });
   return { data, sha256: createHash("sha256").update(data).digest("hex"), files };
+}
+
+/**
+ * The bundle as a file (a content-addressed cache under the system's temp folder), for a TerraformAsset to
+ * copy into the stack's synth folder so that Terraform ships exactly these bytes.
+ */
+export function bundleFile(bundle: AppBundle): string {
+  const dir = join(tmpdir(), "nodescale-bundles");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${bundle.sha256}.tar.gz`);
+  if (!existsSync(file)) writeFileSync(file, bundle.data);
+  return file;
 }

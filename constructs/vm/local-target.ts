@@ -1,12 +1,19 @@
-import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { Construct, DataResource } from "../cdk";
+import { Construct, DataResource, Fn, TerraformAsset } from "../cdk";
 import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
+import { type AppBundle, bundleFile } from "./bundle";
+import type { LocalDeployment } from "./local-runner";
+import { type MachineNginx, renderMachinePlan } from "./machine-plan";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
-import { pm2Apps, renderEcosystem, renderNginxMain, renderNginxSite, renderReloadScript } from "./render";
+import { renderLoadBalancerSite, renderNginxMain, renderNginxSite } from "./render";
+
+/** The runner of the local target's steps, relative to the project (cdktf runs the app from its build). */
+export const LOCAL_RUNNER = "dist/constructs/vm/local-runner.js";
+/** Simulated machines get loopback addresses 127.0.1.1 … 127.0.1.N, so each has the ports a cloud VM has. */
+export const MAX_LOCAL_MACHINES = 16;
 
 export interface LocalTargetProps {
   readonly spec: NodeServiceSpec;
@@ -16,17 +23,14 @@ export interface LocalTargetProps {
    */
   readonly mode?: VmMode;
   /**
-   * Loopback port Nginx listens on.
+   * Loopback port the service is reached on (the load balancer's, or the single machine's Nginx).
    * @default 8080
    */
   readonly port?: number;
-  /** Absolute path of the NodeScale project (holds app/, node_modules/ and the state folder). */
+  /** Absolute path of the NodeScale project (holds node_modules/, the build and the state folder). */
   readonly projectRoot: string;
-  /**
-   * Release id of the app code (its bundle's SHA-256): the processes report it, a new one triggers a rolling
-   * reload, and the health check waits until it answers.
-   */
-  readonly release: string;
+  /** The app release every machine runs and reports; a new one is rolled out machine by machine. */
+  readonly bundle: AppBundle;
   /**
    * Cores used to resolve `workers: "auto"`.
    * @default os.availableParallelism()
@@ -38,6 +42,12 @@ export interface LocalTargetProps {
    */
   readonly instance?: string;
   /**
+   * Simulated machines, each its own Nginx and PM2 as a cloud VM gets them; with 2 or more a local load
+   * balancer (Nginx) on `port` drains and health-checks them as the cloud's would.
+   * @default 1
+   */
+  readonly machines?: number;
+  /**
    * Seconds the post-deploy health check waits.
    * @default 60
    */
@@ -47,15 +57,19 @@ export interface LocalTargetProps {
 const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
 
 /**
- * The VM topology on this machine: Nginx (own prefix) in front of PM2 (own PM2_HOME) on 127.0.0.1, applied
- * by terraform_data + local-exec so no provider is downloaded. Redeploys are rolling reloads.
+ * The VM topology on this machine: one or several simulated machines (Nginx with its own prefix in front of
+ * PM2 with its own PM2_HOME, converged by the same machine agent a cloud VM runs), applied by terraform_data
+ * + local-exec so no provider is downloaded. Every apply converges and repairs, then health-checks.
  */
 export class LocalTarget extends Construct {
   readonly url: string;
   readonly plan: ProcessPlan;
   readonly stateDir: string;
-  readonly deployId: string;
-  readonly files: Readonly<Record<"nginxConf" | "nginxSite" | "ecosystem" | "reloadScript", string>>;
+  /** What the apply step converges to: every machine's plan and the load balancer. */
+  readonly deployment: LocalDeployment;
+  /** The terraform_data whose create runs the rollout and whose destroy stops everything. */
+  readonly deploy: DataResource;
+  readonly healthCheck: PostDeployHealthCheck;
 
   constructor(scope: Construct, id: string, props: LocalTargetProps) {
     super(scope, id);
@@ -64,74 +78,133 @@ export class LocalTarget extends Construct {
     const cores = props.cores ?? availableParallelism();
     const healthTimeoutSeconds = props.healthTimeoutSeconds ?? 60;
     const instance = props.instance ?? "local";
+    const machines = props.machines ?? 1;
     if (!props.projectRoot.startsWith("/")) {
       invalidProp("LocalTarget", "projectRoot", props.projectRoot, "must be an absolute path");
     }
     if (!Number.isInteger(port) || port < 1024 || port > 65535) {
       invalidProp("LocalTarget", "port", port, "must be a whole number 1024-65535");
     }
+    if (!Number.isInteger(machines) || machines < 1 || machines > MAX_LOCAL_MACHINES) {
+      invalidProp("LocalTarget", "machines", machines, `must be a whole number 1-${MAX_LOCAL_MACHINES}`);
+    }
 
     const spec = props.spec;
     this.plan = processPlan(spec, mode, cores);
     this.stateDir = join(props.projectRoot, ".nodescale", instance);
-    const prefix = join(this.stateDir, "nginx");
-    const ecosystemFile = join(this.stateDir, "ecosystem.config.js");
-    const ecosystemOptions = { appDir: join(props.projectRoot, "app"), logDir: join(this.stateDir, "logs"), release: props.release };
-    this.files = {
-      nginxConf: renderNginxMain({ prefix, siteFile: join(prefix, "site.conf") }),
-      nginxSite: renderNginxSite(spec, this.plan, { listen: [`127.0.0.1:${port}`], accessLog: join(prefix, "logs", "access.log") }),
-      ecosystem: renderEcosystem(spec, this.plan, ecosystemOptions),
-      reloadScript: renderReloadScript(spec, this.plan, { ecosystemFile }),
-    };
-    this.deployId = createHash("sha256").update(JSON.stringify(this.files)).digest("hex");
     this.url = `http://127.0.0.1:${port}`;
-    const apps = pm2Apps(spec, this.plan, ecosystemOptions).map((app) => app.name as string);
+    const pm2Bin = join(props.projectRoot, "node_modules", ".bin", "pm2");
 
-    const common = {
-      NODESCALE_DIR: "${self.input.dir}",
-      NODESCALE_ROOT: "${self.input.root}",
-      NODESCALE_DEPLOY_ID: "${self.input.deploy_id}",
+    const machineList = Array.from({ length: machines }, (_, i) => {
+      const name = `m${i + 1}`;
+      const baseDir = join(this.stateDir, "machines", name);
+      const host = machines === 1 ? "127.0.0.1" : `127.0.1.${i + 1}`;
+      const address = `${host}:${port}`;
+      const prefix = join(baseDir, "nginx");
+      const nginx: MachineNginx = {
+        kind: "prefix",
+        prefix,
+        conf: join(prefix, "nginx.conf"),
+        pidFile: join(prefix, "nginx.pid"),
+        upstreamFile: join(prefix, "upstream.conf"),
+        listen: address,
+      };
+      const site = join(prefix, "site.conf");
+      const plan = renderMachinePlan(spec, this.plan, {
+        machine: name,
+        reportMachine: true,
+        clientFacing: machines === 1,
+        host,
+        baseDir,
+        logDir: join(baseDir, "logs"),
+        pm2: { home: join(baseDir, "pm2"), bin: pm2Bin },
+        nginx,
+        files: [
+          { path: nginx.conf, content: renderNginxMain({ prefix, siteFile: site }) },
+          {
+            path: site,
+            content: renderNginxSite(spec, this.plan, {
+              listen: [address],
+              accessLog: join(prefix, "logs", "access.log"),
+              upstreamFile: nginx.upstreamFile,
+            }),
+          },
+        ],
+      });
+      return { name, address, plan };
+    });
+
+    const lbPrefix = join(this.stateDir, "load-balancer");
+    const lbNginx: MachineNginx = {
+      kind: "prefix",
+      prefix: lbPrefix,
+      conf: join(lbPrefix, "nginx.conf"),
+      pidFile: join(lbPrefix, "nginx.pid"),
+      upstreamFile: join(lbPrefix, "machines.conf"),
+      listen: `127.0.0.1:${port}`,
     };
-    const deploy = new DataResource(this, "Deploy", {
-      input: { dir: this.stateDir, root: props.projectRoot, deploy_id: this.deployId },
-      triggersReplace: { deploy_id: this.deployId },
-      // The new deployment reloads in place before the old one's destroy step runs (and sees it was superseded).
+    this.deployment = {
+      service: spec.name,
+      dir: this.stateDir,
+      address: `127.0.0.1:${port}`,
+      readyPath: spec.readyPath,
+      machines: machineList,
+      ...(machines > 1
+        ? {
+            loadBalancer: {
+              nginx: lbNginx,
+              drainSeconds: spec.deregistrationDelaySeconds,
+              files: [
+                { path: lbNginx.conf, content: renderNginxMain({ prefix: lbPrefix, siteFile: join(lbPrefix, "site.conf") }) },
+                {
+                  path: join(lbPrefix, "site.conf"),
+                  content: renderLoadBalancerSite(spec, {
+                    listen: [lbNginx.listen],
+                    machines,
+                    upstreamFile: lbNginx.upstreamFile,
+                    accessLog: join(lbPrefix, "logs", "access.log"),
+                  }),
+                },
+              ],
+            },
+          }
+        : {}),
+    };
+
+    const bundle = new TerraformAsset(this, "Bundle", { path: bundleFile(props.bundle) });
+    const common = { NODESCALE_DIR: "${self.input.dir}", NODESCALE_RUN_ID: "${self.input.run}" };
+    this.deploy = new DataResource(this, "Deploy", {
+      // A new run on every apply: the machines are converged (and drift repaired) even when nothing changed.
+      input: { dir: this.stateDir, run: Fn.timestamp() },
+      triggersReplace: { run: Fn.timestamp() },
+      // The new run converges in place before the old run's destroy step, which sees it was superseded.
       lifecycle: { createBeforeDestroy: true },
       provisioners: [
         {
           type: "local-exec",
           workingDir: props.projectRoot,
-          command: "bash scripts/local-target.sh apply",
+          command: `node ${LOCAL_RUNNER} apply`,
           environment: {
             ...common,
-            NODESCALE_PORT: String(port),
-            NODESCALE_APPS: apps.join(" "),
-            // Base64 keeps `${...}` in the files away from Terraform's string interpolation.
-            NGINX_CONF_B64: b64(this.files.nginxConf),
-            NGINX_SITE_B64: b64(this.files.nginxSite),
-            ECOSYSTEM_B64: b64(this.files.ecosystem),
-            RELOAD_B64: b64(this.files.reloadScript),
+            NODESCALE_BUNDLE: Fn.abspath(bundle.path),
+            NODESCALE_RELEASE: props.bundle.sha256,
+            // Base64 keeps `${...}` in the rendered files away from Terraform's string interpolation.
+            NODESCALE_DEPLOYMENT_B64: b64(JSON.stringify(this.deployment)),
           },
         },
-        {
-          type: "local-exec",
-          when: "destroy",
-          workingDir: props.projectRoot,
-          command: "bash scripts/local-target.sh destroy",
-          environment: common,
-        },
+        { type: "local-exec", when: "destroy", workingDir: props.projectRoot, command: `node ${LOCAL_RUNNER} destroy`, environment: common },
       ],
     });
 
-    new PostDeployHealthCheck(this, "HealthCheck", {
+    this.healthCheck = new PostDeployHealthCheck(this, "HealthCheck", {
       url: this.url,
       spec,
-      expectWorkers: this.plan.expectedProcesses,
+      expectWorkers: this.plan.expectedProcesses !== undefined ? this.plan.expectedProcesses * machines : undefined,
+      ...(machines > 1 ? { expectMachines: machines } : {}),
       timeoutSeconds: healthTimeoutSeconds,
-      expectRelease: props.release,
-      triggers: { deploy_id: this.deployId },
+      expectRelease: props.bundle.sha256,
       projectDir: props.projectRoot,
-      dependsOn: [deploy],
+      dependsOn: [this.deploy],
     });
   }
 }

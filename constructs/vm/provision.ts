@@ -1,36 +1,89 @@
 import type { NodeServiceSpec } from "../service/spec";
+import { type MachinePlan, machineAgentSource, renderMachinePlan } from "./machine-plan";
 import type { ProcessPlan } from "./plan";
-import { renderEcosystem, renderNginxSite, renderReloadScript } from "./render";
+import { renderNginxSite } from "./render";
 import { renderTemplate } from "./template";
 import { NODE_LINUX_X64_SHA256, NODE_VERSION, PM2_VERSION } from "./versions";
 
 export const VM_BASE = "/opt/nodescale";
+export const VM_USER = "nodescale";
+export const VM_PM2_HOME = "/var/lib/nodescale/.pm2";
+export const VM_LOG_DIR = "/var/log/nodescale";
+export const PM2_UNIT = "nodescale-pm2.service";
+/** Processes assumed for `workers: "auto"` when sizing the stop timeout (the core count is not known at synth). */
+const AUTO_WORKERS_STOP_ESTIMATE = 16;
+/** PM2 stops this many processes at a time (its CONCURRENT_ACTIONS default). */
+const PM2_STOP_PARALLELISM = 2;
 
 export interface ProvisionOptions {
   /**
    * Shell text that sets BUNDLE_SHA256 and defines `fetch_bundle DEST` (from S3, or inline).
-   * The script refuses a bundle whose SHA-256 does not match.
+   * The agent refuses a bundle whose SHA-256 does not match.
    */
   readonly bundleSource: string;
   /** Host name Nginx answers to. @default "_" */
   readonly serverName?: string;
 }
 
-/** The cloud-init user data for a VM: same Nginx site, ecosystem and reload script as the local target. Pure. */
+/** The machine agent's plan on a cloud VM: Nginx and PM2 as systemd services, PM2 as an unprivileged user. Pure. */
+export function renderVmMachinePlan(spec: NodeServiceSpec, plan: ProcessPlan, options: { readonly serverName?: string } = {}): MachinePlan {
+  const upstreamFile = `/etc/nginx/nodescale/${spec.name}.upstream.conf`;
+  return renderMachinePlan(spec, plan, {
+    machine: spec.name,
+    baseDir: VM_BASE,
+    logDir: VM_LOG_DIR,
+    pm2: { home: VM_PM2_HOME, bin: "/usr/local/bin/pm2", user: VM_USER, systemdUnit: PM2_UNIT },
+    nginx: { kind: "systemd", pidFile: "/run/nginx.pid", upstreamFile, listen: "port 80" },
+    files: [
+      {
+        path: `/etc/nginx/sites-available/${spec.name}.conf`,
+        content: renderNginxSite(spec, plan, {
+          listen: ["80 default_server", "[::]:80 default_server"],
+          serverName: options.serverName,
+          accessLog: "/var/log/nginx/access.log",
+          upstreamFile,
+        }),
+      },
+    ],
+  });
+}
+
+/** systemd's stop timeout for PM2: every process may need its whole kill timeout, two at a time, plus margin. */
+export function pm2StopTimeoutSeconds(spec: NodeServiceSpec, plan: ProcessPlan): number {
+  const processes = plan.expectedProcesses ?? AUTO_WORKERS_STOP_ESTIMATE;
+  return Math.ceil(processes / PM2_STOP_PARALLELISM) * (spec.killTimeoutMs / 1000) + 10;
+}
+
+/** The PM2 unit: supervised, restarted when killed, hardened. Pure. */
+export function renderPm2Unit(spec: NodeServiceSpec, plan: ProcessPlan): string {
+  return renderTemplate("systemd/nodescale-pm2.service", {
+    name: spec.name,
+    user: VM_USER,
+    pm2Home: VM_PM2_HOME,
+    killTimeoutSeconds: spec.killTimeoutMs / 1000,
+    timeoutStopSeconds: pm2StopTimeoutSeconds(spec, plan),
+  });
+}
+
+/** The drop-in that makes the distribution's nginx.service restart when killed. Pure. */
+export function renderNginxRestartDropIn(): string {
+  return renderTemplate("systemd/nginx-restart.conf", {});
+}
+
+/**
+ * The cloud-init user data for a VM: installs Node.js, PM2 and Nginx under systemd, then hands the machine to
+ * the same agent the local target runs, with the same plan shape. Pure.
+ */
 export function renderProvisionScript(spec: NodeServiceSpec, plan: ProcessPlan, options: ProvisionOptions): string {
-  const ecosystemFile = `${VM_BASE}/ecosystem.config.js`;
   return renderTemplate("cloud-init/provision.sh", {
     name: spec.name,
     nodeVersion: NODE_VERSION,
     nodeSha256: NODE_LINUX_X64_SHA256,
     pm2Version: PM2_VERSION,
     bundleSource: options.bundleSource,
-    ecosystem: renderEcosystem(spec, plan, { appDir: `${VM_BASE}/current`, logDir: "/var/log/nodescale" }),
-    reloadScript: renderReloadScript(spec, plan, { ecosystemFile }),
-    nginxSite: renderNginxSite(spec, plan, {
-      listen: ["80 default_server", "[::]:80 default_server"],
-      serverName: options.serverName,
-      accessLog: "/var/log/nginx/access.log",
-    }),
+    agent: machineAgentSource(),
+    plan: JSON.stringify(renderVmMachinePlan(spec, plan, { serverName: options.serverName }), null, 1),
+    pm2Unit: renderPm2Unit(spec, plan),
+    nginxDropIn: renderNginxRestartDropIn(),
   });
 }

@@ -1,6 +1,3 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
 import { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import { S3BucketOwnershipControls } from "@cdktf/provider-aws/lib/s3-bucket-ownership-controls";
@@ -10,7 +7,7 @@ import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/
 import { S3BucketVersioningA } from "@cdktf/provider-aws/lib/s3-bucket-versioning";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object";
 import { Construct, TerraformAsset } from "../cdk";
-import type { AppBundle } from "./bundle";
+import { type AppBundle, bundleFile } from "./bundle";
 
 export interface ReleaseBucketProps {
   /** Service name, used as the bucket name prefix. */
@@ -56,11 +53,7 @@ export class ReleaseBucket extends Construct {
     new S3BucketPolicy(this, "Policy", { bucket: this.bucket.id, policy: tlsOnly.json });
 
     // The asset is copied into the stack's synth folder, so Terraform uploads exactly these bytes.
-    const dir = join(tmpdir(), "nodescale-bundles");
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${props.bundle.sha256}.tar.gz`);
-    writeFileSync(file, props.bundle.data);
-    const asset = new TerraformAsset(this, "Bundle", { path: file });
+    const asset = new TerraformAsset(this, "Bundle", { path: bundleFile(props.bundle) });
     const key = `releases/${props.bundle.sha256}.tar.gz`;
     this.object = new S3Object(this, "Object", {
       bucket: this.bucket.id,

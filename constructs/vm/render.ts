@@ -2,6 +2,8 @@ import type { NodeServiceSpec } from "../service/spec";
 import type { ProcessPlan } from "./plan";
 import { renderTemplate, safeToken } from "./template";
 
+const LISTEN = /^[A-Za-z0-9_.:[\] ]+$/;
+
 /** Where the rendered files put things on the target machine. */
 export interface NginxSiteOptions {
   /** `listen` targets, e.g. ["127.0.0.1:8080"] locally or ["80 default_server", "[::]:80 default_server"] on a VM. */
@@ -10,25 +12,23 @@ export interface NginxSiteOptions {
   readonly serverName?: string;
   /** Access log path, or "off". */
   readonly accessLog: string;
+  /** File holding the upstream's `server` lines; the machine agent writes it at each deploy. */
+  readonly upstreamFile: string;
 }
 
-function nginxId(name: string): string {
+export function nginxId(name: string): string {
   return name.replace(/-/g, "_");
 }
 
-/** The Nginx site: an upstream over the plan's ports and a proxying server block. Pure. */
+/** The Nginx site: an upstream over the app's ports (from `upstreamFile`) and a proxying server block. Pure. */
 export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, options: NginxSiteOptions): string {
-  for (const target of options.listen) safeToken("listen", target, /^[A-Za-z0-9_.:[\] ]+$/);
-  // With one port, list it twice: Nginx retries only on another upstream entry, and during a PM2 cluster
-  // reload a retry on the same port lands on a live worker. max_fails=0: a port that refused a connection
-  // (a process restarting) is tried again at once rather than marked down, or a port-by-port reload could
-  // leave every entry marked down together; a refused loopback connect costs microseconds.
-  const servers = plan.ports.length === 1 ? [plan.ports[0], plan.ports[0]] : plan.ports;
+  for (const target of options.listen) safeToken("listen", target, LISTEN);
   return renderTemplate("nginx/site.conf", {
     name: spec.name,
     id: nginxId(spec.name),
     mode: plan.mode,
-    upstreamServers: servers.map((port) => `    server 127.0.0.1:${port} max_fails=0;`).join("\n"),
+    ports: plan.ports.join(", "),
+    upstreamFile: safeToken("upstreamFile", options.upstreamFile),
     keepaliveConnections: 16 * plan.ports.length,
     upstreamIdleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
     nodeKeepAliveSeconds: spec.keepAliveTimeoutMs / 1000,
@@ -36,8 +36,51 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
     serverName: safeToken("serverName", options.serverName ?? "_"),
     maxBodySizeMiB: spec.maxBodySizeMiB,
     accessLog: safeToken("accessLog", options.accessLog),
-    nextUpstreamTries: servers.length + 1,
   });
+}
+
+/** The `server` lines of a machine's upstream; one port is listed twice so a cluster reload can retry. Pure. */
+export function renderUpstreamServers(host: string, ports: readonly number[]): string {
+  const list = ports.length === 1 ? [ports[0], ports[0]] : ports;
+  return `${list.map((p) => `server ${safeToken("host", host)}:${p} max_fails=0;`).join("\n")}\n`;
+}
+
+export interface LoadBalancerSiteOptions {
+  /** `listen` targets of the load balancer. */
+  readonly listen: readonly string[];
+  /** How many machines it balances (for the header comment). */
+  readonly machines: number;
+  /** File holding the machines' `server` lines; the local target rewrites it during a rollout. */
+  readonly upstreamFile: string;
+  /** Access log path, or "off". */
+  readonly accessLog: string;
+}
+
+/** Seconds a machine that failed a request stays out of the local load balancer's rotation. */
+export const LB_FAIL_TIMEOUT_SECONDS = 2;
+
+/** The local stack's load balancer in front of several simulated machines. Pure. */
+export function renderLoadBalancerSite(spec: NodeServiceSpec, options: LoadBalancerSiteOptions): string {
+  for (const target of options.listen) safeToken("listen", target, LISTEN);
+  return renderTemplate("nginx/load-balancer.conf", {
+    name: spec.name,
+    id: nginxId(spec.name),
+    machines: options.machines,
+    failTimeoutSeconds: LB_FAIL_TIMEOUT_SECONDS,
+    upstreamFile: safeToken("upstreamFile", options.upstreamFile),
+    idleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
+    machineKeepAliveSeconds: spec.keepAliveTimeoutMs / 1000,
+    listen: options.listen.map((l) => `    listen ${l};`).join("\n"),
+    maxBodySizeMiB: spec.maxBodySizeMiB,
+    accessLog: safeToken("accessLog", options.accessLog),
+  });
+}
+
+/** The load balancer's `server` lines: every machine, those being drained marked `down`. Pure. */
+export function renderMachineServers(addresses: readonly string[], drained: readonly string[] = []): string {
+  return `${addresses
+    .map((a) => `server ${safeToken("address", a)} max_fails=1 fail_timeout=${LB_FAIL_TIMEOUT_SECONDS}s${drained.includes(a) ? " down" : ""};`)
+    .join("\n")}\n`;
 }
 
 /** A self-contained nginx.conf for a private prefix (the local target). Pure. */
@@ -53,20 +96,28 @@ export function renderNginxMain(options: {
   });
 }
 
-export interface EcosystemOptions {
-  /** Folder holding the app's package.json and dist/. */
+export interface AppOptions {
+  /** Folder holding the app's package.json and dist/ (a machine's `current` release link). */
   readonly appDir: string;
   /** Folder for PM2's log files. */
   readonly logDir: string;
   /**
-   * Release id the processes report (NODESCALE_RELEASE); a new id makes the reload pick up new code.
-   * @default - none: the app reads RELEASE beside its code
+   * Address the processes listen on.
+   * @default "127.0.0.1"
    */
-  readonly release?: string;
+  readonly host?: string;
+  /**
+   * Machine name the processes report.
+   * @default - none: the processes report their host name
+   */
+  readonly machine?: string;
 }
 
-/** The PM2 apps of the plan: one cluster-mode app, or one fork-mode app per port. */
-export function pm2Apps(spec: NodeServiceSpec, plan: ProcessPlan, options: EcosystemOptions): Record<string, unknown>[] {
+/** The PM2 apps of the plan: one cluster-mode app, or one fork-mode app per port. Pure. */
+export function pm2Apps(spec: NodeServiceSpec, plan: ProcessPlan, options: AppOptions): Record<string, unknown>[] {
+  safeToken("appDir", options.appDir);
+  safeToken("logDir", options.logDir);
+  const host = options.host ?? "127.0.0.1";
   const common = {
     script: `${options.appDir}/dist/main.js`,
     cwd: options.appDir,
@@ -78,6 +129,7 @@ export function pm2Apps(spec: NodeServiceSpec, plan: ProcessPlan, options: Ecosy
     merge_logs: true,
     time: true,
   };
+  const env = (port: number) => spec.appEnv(port, host, { machine: options.machine });
   if (plan.mode === "cluster") {
     return [
       {
@@ -87,7 +139,7 @@ export function pm2Apps(spec: NodeServiceSpec, plan: ProcessPlan, options: Ecosy
         instances: plan.instances,
         out_file: `${options.logDir}/${spec.name}.out.log`,
         error_file: `${options.logDir}/${spec.name}.err.log`,
-        env: spec.appEnv(plan.ports[0], undefined, options.release),
+        env: env(plan.ports[0]),
       },
     ];
   }
@@ -98,26 +150,6 @@ export function pm2Apps(spec: NodeServiceSpec, plan: ProcessPlan, options: Ecosy
     instances: 1,
     out_file: `${options.logDir}/${spec.name}-${port}.out.log`,
     error_file: `${options.logDir}/${spec.name}-${port}.err.log`,
-    env: spec.appEnv(port, undefined, options.release),
+    env: env(port),
   }));
-}
-
-/** The PM2 ecosystem file. Pure. */
-export function renderEcosystem(spec: NodeServiceSpec, plan: ProcessPlan, options: EcosystemOptions): string {
-  safeToken("appDir", options.appDir);
-  safeToken("logDir", options.logDir);
-  const apps = JSON.stringify(pm2Apps(spec, plan, options), null, 2).replace(/\n/g, "\n  ");
-  return renderTemplate("pm2/ecosystem.config.js", { name: spec.name, mode: plan.mode, killTimeoutMs: spec.killTimeoutMs, appsJson: apps });
-}
-
-/** The rolling-reload script shared by the local target and VM redeploys. Pure. */
-export function renderReloadScript(spec: NodeServiceSpec, plan: ProcessPlan, options: { readonly ecosystemFile: string }): string {
-  return renderTemplate("vm/reload.sh", {
-    name: spec.name,
-    mode: plan.mode,
-    ecosystemFile: safeToken("ecosystemFile", options.ecosystemFile),
-    readyPath: spec.readyPath,
-    readyTimeoutSeconds: Math.ceil(spec.listenTimeoutMs / 1000) + spec.shutdownGraceSeconds,
-    ports: plan.ports.join(" "),
-  });
 }

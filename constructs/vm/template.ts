@@ -20,6 +20,11 @@ function findTemplatesDir(from: string): string {
 const TEMPLATES_DIR = findTemplatesDir(__dirname);
 const cache = new Map<string, string>();
 
+/** The absolute path of templates/<name>. */
+export function templatePath(name: string): string {
+  return join(TEMPLATES_DIR, name);
+}
+
 /** The raw text of templates/<name>. */
 export function templateText(name: string): string {
   let text = cache.get(name);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Rendered by NodeScale: provisions {{name}} on an Ubuntu LTS machine (Nginx in front of PM2).
-# Safe to run twice: every step checks before it changes anything.
+# Rendered by NodeScale: provisions {{name}} on an Ubuntu LTS machine (Nginx in front of PM2, both under
+# systemd), then hands over to the NodeScale machine agent, which gates the release and converges the
+# processes exactly as on the local stack. Safe to run again: a release rollout is a re-run (SSM).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -9,13 +10,11 @@ readonly NODE_SHA256="{{nodeSha256}}"
 readonly PM2_VERSION="{{pm2Version}}"
 readonly APP_USER="nodescale"
 readonly BASE="/opt/nodescale"
-readonly PM2_HOME_DIR="/var/lib/nodescale/.pm2"
-readonly LOG_DIR="/var/log/nodescale"
 
 log() { echo "nodescale-provision: $*"; }
 
 # cloud-init and a redeploy (SSM) may both run this script: one at a time.
-install -d -m 0755 "${BASE}" "${BASE}/bin"
+install -d -m 0755 "${BASE}" "${BASE}/bin" "${BASE}/bundles"
 exec 9>/var/lock/nodescale-provision.lock
 flock 9
 # Keep a copy, so a redeploy can run the same steps again.
@@ -46,39 +45,36 @@ fi
 
 log "user and folders"
 id -u "${APP_USER}" >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/nodescale --shell /usr/sbin/nologin "${APP_USER}"
-install -d -o root -g root -m 0755 "${BASE}/releases"
-install -d -o "${APP_USER}" -g "${APP_USER}" -m 0750 "${LOG_DIR}" "${PM2_HOME_DIR}"
+install -d -o root -g root -m 0755 "${BASE}/releases" /etc/nginx/nodescale
+install -d -o "${APP_USER}" -g "${APP_USER}" -m 0750 /var/log/nodescale /var/lib/nodescale/.pm2
 
-log "app bundle ${BUNDLE_SHA256}"
-bundle="${BASE}/releases/${BUNDLE_SHA256}.tar.gz"
-if [ ! -f "${bundle}" ]; then
-  fetch_bundle "${bundle}.partial"
-  echo "${BUNDLE_SHA256}  ${bundle}.partial" | sha256sum --check --strict -
-  mv "${bundle}.partial" "${bundle}"
-fi
-release="${BASE}/releases/${BUNDLE_SHA256}"
-if [ ! -d "${release}" ]; then
-  install -d -o root -g root -m 0755 "${release}.partial"
-  tar -xzf "${bundle}" -C "${release}.partial" --no-same-owner
-  echo "${BUNDLE_SHA256}" > "${release}.partial/RELEASE"
-  mv "${release}.partial" "${release}"
-fi
-ln -sfn "${release}" "${BASE}/current"
+log "agent and plan"
+cat > "${BASE}/bin/machine-agent.js.tmp" <<'NODESCALE_AGENT'
+{{agent}}
+NODESCALE_AGENT
+mv -f "${BASE}/bin/machine-agent.js.tmp" "${BASE}/bin/machine-agent.js"
+cat > "${BASE}/plan.json.tmp" <<'NODESCALE_PLAN'
+{{plan}}
+NODESCALE_PLAN
+mv -f "${BASE}/plan.json.tmp" "${BASE}/plan.json"
 
-log "config files"
-cat > "${BASE}/ecosystem.config.js" <<'NODESCALE_ECOSYSTEM'
-{{ecosystem}}
-NODESCALE_ECOSYSTEM
-cat > "${BASE}/bin/reload.sh" <<'NODESCALE_RELOAD'
-{{reloadScript}}
-NODESCALE_RELOAD
-chmod 0755 "${BASE}/bin/reload.sh"
-cat > /etc/nginx/sites-available/{{name}}.conf <<'NODESCALE_NGINX'
-{{nginxSite}}
-NODESCALE_NGINX
+log "systemd units: PM2 and Nginx restart when killed"
+cat > /etc/systemd/system/nodescale-pm2.service.tmp <<'NODESCALE_UNIT'
+{{pm2Unit}}
+NODESCALE_UNIT
+mv -f /etc/systemd/system/nodescale-pm2.service.tmp /etc/systemd/system/nodescale-pm2.service
+install -d -m 0755 /etc/systemd/system/nginx.service.d
+cat > /etc/systemd/system/nginx.service.d/nodescale-restart.conf.tmp <<'NODESCALE_DROPIN'
+{{nginxDropIn}}
+NODESCALE_DROPIN
+mv -f /etc/systemd/system/nginx.service.d/nodescale-restart.conf.tmp /etc/systemd/system/nginx.service.d/nodescale-restart.conf
+systemctl daemon-reload
+systemctl enable nginx.service nodescale-pm2.service
+
+log "Nginx site"
 ln -sfn /etc/nginx/sites-available/{{name}}.conf /etc/nginx/sites-enabled/{{name}}.conf
 rm -f /etc/nginx/sites-enabled/default
-cat > /etc/logrotate.d/nodescale <<'NODESCALE_LOGROTATE'
+cat > /etc/logrotate.d/nodescale.tmp <<'NODESCALE_LOGROTATE'
 /var/log/nodescale/*.log {
     daily
     rotate 14
@@ -89,42 +85,17 @@ cat > /etc/logrotate.d/nodescale <<'NODESCALE_LOGROTATE'
     copytruncate
 }
 NODESCALE_LOGROTATE
+mv -f /etc/logrotate.d/nodescale.tmp /etc/logrotate.d/nodescale
 
-log "PM2 under systemd as ${APP_USER}"
-cat > /etc/systemd/system/nodescale-pm2.service <<NODESCALE_UNIT
-[Unit]
-Description=PM2 for NodeScale service {{name}}
-After=network-online.target
-Wants=network-online.target
+log "app bundle ${BUNDLE_SHA256}"
+bundle="${BASE}/bundles/${BUNDLE_SHA256}.tar.gz"
+if [ ! -d "${BASE}/releases/${BUNDLE_SHA256}" ] && [ ! -f "${bundle}" ]; then
+  fetch_bundle "${bundle}.partial"
+  mv -f "${bundle}.partial" "${bundle}"
+fi
 
-[Service]
-Type=forking
-User=${APP_USER}
-Environment=PM2_HOME=${PM2_HOME_DIR}
-Environment=PATH=/usr/local/bin:/usr/bin:/bin
-PIDFile=${PM2_HOME_DIR}/pm2.pid
-ExecStart=/usr/local/bin/pm2 resurrect
-ExecReload=/usr/local/bin/pm2 reload all
-ExecStop=/usr/local/bin/pm2 kill
-Restart=on-failure
-LimitNOFILE=65536
-NoNewPrivileges=true
-ProtectSystem=full
-PrivateTmp=true
-
-[Install]
-WantedBy=multi-user.target
-NODESCALE_UNIT
-systemctl daemon-reload
-systemctl enable nodescale-pm2.service
-
-log "start or reload"
-run_pm2() { runuser -u "${APP_USER}" -- env PM2_HOME="${PM2_HOME_DIR}" PATH=/usr/local/bin:/usr/bin:/bin "$@"; }
+log "deploy: canary, switch, converge, verify"
 systemctl start nodescale-pm2.service
-run_pm2 env PM2_BIN=/usr/local/bin/pm2 NODE_BIN=/usr/local/bin/node "${BASE}/bin/reload.sh"
-
-
-nginx -t
-systemctl enable nginx
-systemctl reload nginx || systemctl restart nginx
+/usr/local/bin/node "${BASE}/bin/machine-agent.js" deploy "${BASE}/plan.json" --bundle "${bundle}" --sha256 "${BUNDLE_SHA256}"
+find "${BASE}/bundles" -name '*.tar.gz' ! -name "${BUNDLE_SHA256}.tar.gz" -delete
 log "done"

@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { Agent, request } from "node:http";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
@@ -31,10 +32,15 @@ describe("sample app, single process", () => {
   it("answers /, /health and /ready with JSON naming its process and release", async () => {
     const { port, app } = await startApp(MAIN, { NODESCALE_RELEASE: "r-123" });
     const root = (await get(port, "/")).json();
-    expect(root).toMatchObject({ pid: app.child.pid, hostname: expect.any(String), worker: expect.any(String), release: "r-123" });
+    expect(root).toMatchObject({ pid: app.child.pid, hostname: hostname(), machine: hostname(), worker: expect.any(String), release: "r-123" });
     expect((await get(port, "/health")).status).toBe(200);
     expect((await get(port, "/ready")).json()).toMatchObject({ status: "ready" });
     expect((await get(port, "/nope")).status).toBe(404);
+  });
+
+  it("reports the machine it was told it is, for several simulated machines on one host", async () => {
+    const { port } = await startApp(MAIN, { NODESCALE_MACHINE: "m2" });
+    expect((await get(port, "/")).json()).toMatchObject({ machine: "m2", hostname: hostname() });
   });
 
   it("burns CPU on /cpu and rejects a bad or unbounded ms with 400", async () => {

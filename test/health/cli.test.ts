@@ -34,7 +34,7 @@ describe("health CLI", () => {
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(new RegExp(`^HEALTHY http://127\\.0\\.0\\.1:${port}: /health and /ready answered 200 after [\\d.]+ s\\n`));
     expect(run.stdout).toMatch(
-      / {2}burst: 200 x 200; p50 [\d.]+ ms, p95 [\d.]+ ms; 2 distinct pid\(s\) \(expected 2\), 1 hostname\(s\)\n$/,
+      / {2}burst: 200 x 200; p50 [\d.]+ ms, p95 [\d.]+ ms; 2 distinct pid\(s\) \(expected 2\), 1 hostname\(s\), 1 machine\(s\)\n$/,
     );
   });
 
@@ -42,13 +42,13 @@ describe("health CLI", () => {
     const port = await freePort();
     startNode(join(APP_DIST, "main.js"), { PORT: String(port) });
     await waitFor("the app", async () => ((await get(port, "/ready")).status === 200 ? true : undefined));
-    const workers = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-workers", "2", "--requests", "20", "--json"]);
+    const workers = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-workers", "2", "--requests", "20", "--timeout", "3", "--json"]);
     expect(workers.status).toBe(1);
     expect(JSON.parse(workers.stdout)).toMatchObject({
       healthy: false,
       problem: "only 1 distinct process(es) answered 20 requests; expected 2",
     });
-    const hosts = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-hostnames", "3", "--requests", "20"]);
+    const hosts = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-hostnames", "3", "--requests", "20", "--timeout", "3"]);
     expect(hosts.status).toBe(1);
     expect(hosts.stdout).toMatch(
       /^UNHEALTHY http:\/\/127\.0\.0\.1:\d+: only 1 distinct host\(s\) answered 20 requests; expected 3 \(waited [\d.]+ s\)\n$/,
@@ -83,6 +83,41 @@ describe("health CLI", () => {
     const current = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-release", "r-old", "--requests", "20", "--json"]);
     expect(current.status).toBe(0);
     expect(JSON.parse(current.stdout)).toMatchObject({ healthy: true, releases: { "r-old": 20 } });
+  });
+
+  it("counts the machines that answered and fails, after waiting, when one is missing", async () => {
+    let n = 0;
+    const { server, port } = await listen((req, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ pid: 1, machine: req.url === "/" ? `m${(n++ % 2) + 1}` : undefined }));
+    });
+    try {
+      const two = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-machines", "2", "--requests", "20", "--json"]);
+      expect(two.status).toBe(0);
+      expect(JSON.parse(two.stdout)).toMatchObject({ healthy: true, distinctMachines: 2, expectMachines: 2 });
+      const three = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-machines", "3", "--requests", "20", "--timeout", "3"]);
+      expect(three.status).toBe(1);
+      expect(three.stdout).toMatch(/^UNHEALTHY http:\/\/127\.0\.0\.1:\d+: only 2 distinct machine\(s\) answered 20 requests; expected 3 \(waited [\d.]+ s\)\n$/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("waits while a rollout still mixes releases, and passes once only the new one answers", async () => {
+    const switchAt = Date.now() + 2_500;
+    const { server, port } = await listen((req, res) => {
+      // The single-request readiness probe sees the new release first, as it would through a load balancer.
+      const release = req.url === "/" && Date.now() < switchAt && Math.random() < 0.5 ? "r-old" : "r-new";
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ pid: 1, release }));
+    });
+    try {
+      const run = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-release", "r-new", "--requests", "50", "--timeout", "20", "--json"]);
+      expect(run.status).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ healthy: true, releases: { "r-new": 50 } });
+    } finally {
+      server.close();
+    }
   });
 
   it("names the connection error when nothing listens", async () => {

@@ -1,0 +1,269 @@
+// The local target's steps, run by Terraform's local-exec (apply, destroy) and by npm scripts (reload, down):
+// `node dist/constructs/vm/local-runner.js apply|destroy|reload|down`. Each simulated machine is converged by
+// the same machine agent a cloud VM runs; with several, the local load balancer drains each one first.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { dirname, join } from "node:path";
+import type { MachineNginx, MachinePlan } from "./machine-plan";
+import { renderMachineServers } from "./render";
+import { templatePath } from "./template";
+
+/** What the LocalTarget construct renders for one apply; saved as deployment.json for reload and down. */
+export interface LocalDeployment {
+  readonly service: string;
+  readonly dir: string;
+  /** host:port the user reaches (the load balancer, or the single machine's Nginx). */
+  readonly address: string;
+  readonly readyPath: string;
+  readonly machines: readonly { readonly name: string; readonly address: string; readonly plan: MachinePlan }[];
+  readonly loadBalancer?: {
+    readonly nginx: MachineNginx;
+    readonly files: MachinePlan["files"];
+    readonly drainSeconds: number;
+  };
+}
+
+interface AgentMachine {
+  pending(sha256: string): string[];
+  deploy(options: { bundle: string; sha256: string; restart: boolean; dryRun: boolean; drained?: boolean }): Promise<void>;
+  stop(): Promise<void>;
+  nginxStop(): Promise<void>;
+  nginxApply(): Promise<void>;
+  nginxMaster(): number | undefined;
+  waitReady(port: number, seconds: number): Promise<string | undefined>;
+}
+interface Agent {
+  Machine: new (plan: unknown, log: (message: string) => void) => AgentMachine;
+  AgentError: new (message: string) => Error;
+}
+// The agent is plain JavaScript shipped to machines as it is; here it is loaded from the same file.
+const agent = require(templatePath("vm/machine-agent.js")) as Agent;
+
+class RunnerError extends Error {}
+const say = (message: string) => console.log(`nodescale local: ${message}`);
+const NGINX_MISSING =
+  "nginx is not installed. Install it first: 'sudo apt-get update && sudo apt-get install -y nginx' (Debian/Ubuntu) or 'brew install nginx' (macOS).";
+
+function machineAgent(plan: MachinePlan): AgentMachine {
+  return new agent.Machine(plan, (message) => console.log(`nodescale-machine[${plan.machine}]: ${message}`));
+}
+
+function loadBalancer(deployment: LocalDeployment): AgentMachine | undefined {
+  const lb = deployment.loadBalancer;
+  if (lb === undefined) return undefined;
+  return new agent.Machine({ machine: "load-balancer", nginx: lb.nginx, drainSeconds: lb.drainSeconds, files: lb.files }, (message) =>
+    console.log(`nodescale local: load balancer: ${message}`),
+  );
+}
+
+/** Writes the files whose content differs (atomically); true when any did. */
+function writeChanged(files: MachinePlan["files"]): boolean {
+  let changed = false;
+  for (const f of files) {
+    if (existsSync(f.path) && readFileSync(f.path, "utf8") === f.content) continue;
+    mkdirSync(dirname(f.path), { recursive: true });
+    writeFileSync(`${f.path}.tmp`, f.content, { mode: f.mode ?? 0o644 });
+    renameSync(`${f.path}.tmp`, f.path);
+    changed = true;
+  }
+  return changed;
+}
+
+function listening(address: string): Promise<boolean> {
+  const [host, port] = address.split(":");
+  return new Promise((resolve) => {
+    const socket = connect({ host, port: Number(port) });
+    socket.on("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on("error", () => resolve(false));
+  });
+}
+
+async function readyThrough(address: string, path: string, seconds: number): Promise<string | undefined> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    try {
+      const res = await fetch(`http://${address}${path}`, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return undefined;
+      if (Date.now() > deadline) return `http://${address}${path} answered ${res.status}`;
+    } catch (err) {
+      if (Date.now() > deadline) return `http://${address}${path}: ${(err as Error).message}`;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function previousDeployment(dir: string): LocalDeployment | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, "deployment.json"), "utf8")) as LocalDeployment;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Machines and the load balancer of a deployment folder, stopped with whatever crashed in between. */
+async function down(dir: string): Promise<void> {
+  const machinesDir = join(dir, "machines");
+  const plans = existsSync(machinesDir)
+    ? readdirSync(machinesDir)
+        .map((m) => join(machinesDir, m, "plan.json"))
+        .filter(existsSync)
+    : [];
+  const previous = previousDeployment(dir);
+  const lb = previous ? loadBalancer(previous) : undefined;
+  if (lb) await lb.stop();
+  for (const file of plans) await machineAgent(JSON.parse(readFileSync(file, "utf8")) as MachinePlan).stop();
+  rmSync(dir, { recursive: true, force: true });
+  say(`stopped ${plans.length} machine(s)${lb ? " and the load balancer" : ""}`);
+}
+
+interface RolloutOptions {
+  readonly bundle: string;
+  readonly sha256: string;
+  readonly restart: boolean;
+}
+
+/**
+ * Converges every machine, one at a time. Behind the load balancer a machine with anything to change leaves
+ * the rotation first: its Nginx stops accepting and finishes its in-flight requests (the balancer retries a
+ * refused connection on another machine and skips this one), the machine converges, Nginx starts again and
+ * the machine must answer ready through it before the next machine is touched. The balancer's own config is
+ * not reloaded during a rollout: reloading the client-facing Nginx closes idle keep-alive connections.
+ */
+async function rollout(deployment: LocalDeployment, options: RolloutOptions): Promise<void> {
+  const lb = loadBalancer(deployment);
+  const addresses = deployment.machines.map((m) => m.address);
+  // The balancer's config changes only with the machine list or its own settings: a reload of the
+  // client-facing Nginx is the one step a rollout avoids.
+  const setRotation = async () => {
+    if (!lb || !deployment.loadBalancer) return;
+    const changed = writeChanged([
+      ...deployment.loadBalancer.files,
+      { path: deployment.loadBalancer.nginx.upstreamFile, content: renderMachineServers(addresses) },
+    ]);
+    if (changed || lb.nginxMaster() === undefined) await lb.nginxApply();
+  };
+  const lbUp = lb?.nginxMaster() !== undefined;
+  for (const { name, address, plan } of deployment.machines) {
+    mkdirSync(plan.baseDir, { recursive: true });
+    writeFileSync(join(plan.baseDir, "plan.json"), JSON.stringify(plan, null, 2));
+    const machine = machineAgent(plan);
+    const changes = machine.pending(options.sha256);
+    const drain = lb !== undefined && lbUp && (changes.length > 0 || options.restart);
+    if (drain) {
+      say(`${name}: out of rotation while it changes (${options.restart ? "rolling restart" : changes.join("; ")})`);
+      await machine.nginxStop();
+    }
+    try {
+      await machine.deploy({ ...options, dryRun: false, drained: drain });
+      if (lb !== undefined) {
+        const problem = await readyThrough(address, deployment.readyPath, plan.readyTimeoutSeconds);
+        if (problem !== undefined) throw new RunnerError(`is not ready through its Nginx: ${problem}`);
+      }
+    } catch (err) {
+      if (!(err instanceof RunnerError) && !(err instanceof agent.AgentError)) throw err;
+      // A refused release left the machine on the previous one: it serves again; later machines are untouched.
+      if (drain) await machine.deploy({ ...options, sha256: currentOf(plan) ?? options.sha256, dryRun: false }).catch(() => undefined);
+      throw new RunnerError(`machine ${name}: ${(err as Error).message}`);
+    }
+    if (drain) say(`${name}: back in rotation`);
+  }
+  await setRotation();
+}
+
+function currentOf(plan: MachinePlan): string | undefined {
+  try {
+    return readFileSync(join(plan.baseDir, "current", "RELEASE"), "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function apply(): Promise<void> {
+  if (spawnSync("nginx", ["-v"]).error) throw new RunnerError(NGINX_MISSING);
+  const deployment = JSON.parse(Buffer.from(env("NODESCALE_DEPLOYMENT_B64"), "base64").toString("utf8")) as LocalDeployment;
+  const options = { bundle: env("NODESCALE_BUNDLE"), sha256: env("NODESCALE_RELEASE"), restart: false };
+  const previous = previousDeployment(deployment.dir);
+  const machinesNow = previous?.machines.length ?? 0;
+  const wanted = deployment.machines.length;
+  if (previous !== undefined && (machinesNow === 1) !== (wanted === 1)) {
+    // The address moves between a machine's Nginx and the load balancer: two listeners cannot share it.
+    say(
+      `local.machines ${machinesNow} -> ${wanted} moves ${deployment.address} between a machine and the load balancer: requests fail for a few seconds while the old topology stops and the new one starts (zero-downtime changes keep the machine count on the same side of 1)`,
+    );
+    await down(deployment.dir);
+  } else if (previous === undefined && (await listening(deployment.address))) {
+    throw new RunnerError(
+      `${deployment.address} is already in use by another program; stop it or set local.port in nodescale.config.json.`,
+    );
+  }
+  mkdirSync(deployment.dir, { recursive: true });
+  writeFileSync(join(deployment.dir, "deployment.json"), JSON.stringify(deployment, null, 2));
+  await rollout(deployment, options);
+
+  // Machines the config no longer has: out of the rotation (done above), then stopped.
+  const keep = new Set(deployment.machines.map((m) => m.plan.baseDir));
+  const machinesDir = join(deployment.dir, "machines");
+  for (const entry of existsSync(machinesDir) ? readdirSync(machinesDir) : []) {
+    const base = join(machinesDir, entry);
+    if (keep.has(base) || !existsSync(join(base, "plan.json"))) continue;
+    await machineAgent(JSON.parse(readFileSync(join(base, "plan.json"), "utf8")) as MachinePlan).stop();
+    rmSync(base, { recursive: true, force: true });
+    say(`removed machine ${entry}`);
+  }
+  writeFileSync(join(deployment.dir, "run-id"), env("NODESCALE_RUN_ID"));
+  say(`${wanted} machine(s) on release ${options.sha256.slice(0, 12)} behind http://${deployment.address}`);
+}
+
+async function destroy(): Promise<void> {
+  const dir = env("NODESCALE_DIR");
+  const current = existsSync(join(dir, "run-id")) ? readFileSync(join(dir, "run-id"), "utf8") : undefined;
+  if (current !== undefined && current !== env("NODESCALE_RUN_ID")) {
+    say(`run ${env("NODESCALE_RUN_ID")} was superseded; nothing to stop`);
+    return;
+  }
+  await down(dir);
+}
+
+/** A rolling restart of every process on every machine, the release and config unchanged. */
+async function reload(dir: string): Promise<void> {
+  const deployment = previousDeployment(dir);
+  const release = (() => {
+    try {
+      return readFileSync(join(deployment?.machines[0].plan.baseDir ?? "", "current", "RELEASE"), "utf8").trim();
+    } catch {
+      return undefined;
+    }
+  })();
+  if (deployment === undefined || release === undefined) throw new RunnerError("nothing is deployed here; run 'npm run local' first.");
+  const bundle = join(dir, "..", "bundles", `${release}.tar.gz`);
+  await rollout(deployment, { bundle, sha256: release, restart: true });
+  say(`rolling restart done on ${deployment.machines.length} machine(s)`);
+}
+
+function env(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new RunnerError(`${name} is not set`);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const [action, dir] = process.argv.slice(2);
+  try {
+    if (action === "apply") await apply();
+    else if (action === "destroy") await destroy();
+    else if (action === "reload") await reload(dir ?? env("NODESCALE_DIR"));
+    else if (action === "down") await down(dir ?? env("NODESCALE_DIR"));
+    else throw new RunnerError(`unknown action ${action}; use apply, destroy, reload or down`);
+  } catch (err) {
+    if (!(err instanceof RunnerError) && !(err instanceof agent.AgentError)) throw err;
+    console.error(`nodescale local: ${(err as Error).message}`);
+    process.exit(1);
+  }
+}
+
+if (require.main === module) void main();

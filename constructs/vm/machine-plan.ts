@@ -1,0 +1,127 @@
+import type { NodeServiceSpec } from "../service/spec";
+import type { ProcessPlan } from "./plan";
+import { pm2Apps } from "./render";
+import { templateText } from "./template";
+
+/** How the agent controls Nginx: a private prefix (the local target) or the system's service (cloud VMs). */
+export type MachineNginx =
+  | {
+      readonly kind: "prefix";
+      readonly prefix: string;
+      readonly conf: string;
+      readonly pidFile: string;
+      readonly upstreamFile: string;
+      /** Where it listens, for log lines. */
+      readonly listen: string;
+    }
+  | { readonly kind: "systemd"; readonly pidFile: string; readonly upstreamFile: string; readonly listen: string };
+
+export interface MachinePm2 {
+  /** PM2_HOME of the machine's daemon. */
+  readonly home: string;
+  /** The pm2 executable. */
+  readonly bin: string;
+  /**
+   * Run pm2 as this user (the agent itself runs as root on cloud VMs).
+   * @default - the agent's own user
+   */
+  readonly user?: string;
+  /**
+   * systemd unit that supervises the daemon; a dead daemon is restarted through it, inside its cgroup.
+   * @default - the agent starts the daemon itself (`pm2 ping`)
+   */
+  readonly systemdUnit?: string;
+}
+
+/** A file the agent keeps in place, written atomically and only when its content changes. */
+export interface MachineFile {
+  readonly path: string;
+  readonly content: string;
+  readonly mode?: number;
+}
+
+/** Everything the machine agent needs to converge one machine; serialised as plan.json. */
+export interface MachinePlan {
+  readonly machine: string;
+  readonly service: string;
+  readonly mode: ProcessPlan["mode"];
+  /** Address the app processes listen on and the agent checks readiness at. */
+  readonly host: string;
+  readonly ports: readonly number[];
+  readonly readyPath: string;
+  readonly readyTimeoutSeconds: number;
+  readonly drainSeconds: number;
+  readonly killTimeoutSeconds: number;
+  readonly keepReleases: number;
+  /** Clients reach this machine's Nginx directly (no load balancer to drain it first). */
+  readonly clientFacing: boolean;
+  readonly baseDir: string;
+  readonly logDir: string;
+  readonly pm2: MachinePm2;
+  readonly nginx: MachineNginx;
+  readonly apps: readonly Record<string, unknown>[];
+  readonly files: readonly MachineFile[];
+}
+
+export interface MachinePlanOptions {
+  /** Name in the agent's log lines, and (with `reportMachine`) the `machine` the processes report. */
+  readonly machine: string;
+  /**
+   * Make the processes report `machine` (several simulated machines share one host name).
+   * @default false: they report their host name
+   */
+  readonly reportMachine?: boolean;
+  /** @default "127.0.0.1" */
+  readonly host?: string;
+  /** Holds releases/, the `current` link, the ecosystem file and the canary's. */
+  readonly baseDir: string;
+  readonly logDir: string;
+  readonly pm2: MachinePm2;
+  readonly nginx: MachineNginx;
+  /** Nginx files the agent keeps in place (site, main config). */
+  readonly files: readonly MachineFile[];
+  /**
+   * Releases kept on the machine for a quick roll back, the current one included.
+   * @default 3
+   */
+  readonly keepReleases?: number;
+  /**
+   * Clients reach this machine's Nginx directly; false behind a load balancer, which drains it before a change.
+   * @default true
+   */
+  readonly clientFacing?: boolean;
+}
+
+/** The machine agent's plan for one machine, every value derived from the spec. Pure. */
+export function renderMachinePlan(spec: NodeServiceSpec, plan: ProcessPlan, options: MachinePlanOptions): MachinePlan {
+  const host = options.host ?? "127.0.0.1";
+  return {
+    machine: options.machine,
+    service: spec.name,
+    mode: plan.mode,
+    host,
+    ports: plan.ports,
+    readyPath: spec.readyPath,
+    readyTimeoutSeconds: spec.readyTimeoutSeconds,
+    drainSeconds: spec.deregistrationDelaySeconds,
+    killTimeoutSeconds: spec.killTimeoutMs / 1000,
+    keepReleases: options.keepReleases ?? 3,
+    clientFacing: options.clientFacing ?? true,
+    baseDir: options.baseDir,
+    logDir: options.logDir,
+    pm2: options.pm2,
+    nginx: options.nginx,
+    apps: pm2Apps(spec, plan, {
+      appDir: `${options.baseDir}/current`,
+      logDir: options.logDir,
+      host,
+      machine: options.reportMachine ? options.machine : undefined,
+    }),
+    files: options.files,
+  };
+}
+
+/** The machine agent's source, shipped to every machine as it is. */
+export function machineAgentSource(): string {
+  return templateText("vm/machine-agent.js");
+}

@@ -1,0 +1,681 @@
+#!/usr/bin/env node
+// NodeScale machine agent: converges one machine (Nginx in front of PM2) to the plan NodeScale rendered for it.
+// The same file runs on every simulated local machine and on every cloud VM; it needs only Node.js and PM2.
+//
+//   machine-agent.js deploy PLAN.json --bundle FILE --sha256 HEX [--restart] [--dry-run]
+//   machine-agent.js stop PLAN.json
+//
+// deploy, in an order that keeps at least one ready process behind Nginx at every step:
+//   1. unpack the release beside the others (verified SHA-256), without touching what runs;
+//   2. repair drift: a dead PM2 daemon (and the orphans it left holding ports), a dead Nginx master (and its
+//      orphaned workers);
+//   3. start the new release once as a canary on a spare port; if it never answers the ready path, stop here:
+//      nothing was switched, the machine keeps serving the previous release, and the deploy fails naming why;
+//   4. the canary joins the Nginx upstream as a bridge, then `current` switches and PM2 converges app by app
+//      (reload, scale, mode or port change); stale apps leave the upstream before they are stopped;
+//   5. verify every process (count, release, ready on its port), then `pm2 save`, so a reboot resurrects only
+//      a release that was proven ready.
+"use strict";
+
+const { spawnSync } = require("node:child_process");
+const crypto = require("node:crypto");
+const fs = require("node:fs");
+const net = require("node:net");
+const os = require("node:os");
+const path = require("node:path");
+
+class AgentError extends Error {}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const short = (sha) => (sha ? String(sha).slice(0, 12) : "(none)");
+
+function parseArgs(argv) {
+  const [command, planFile, ...rest] = argv;
+  const options = { restart: false, dryRun: false };
+  for (let i = 0; i < rest.length; i++) {
+    if (rest[i] === "--bundle") options.bundle = rest[++i];
+    else if (rest[i] === "--sha256") options.sha256 = rest[++i];
+    else if (rest[i] === "--restart") options.restart = true;
+    else if (rest[i] === "--dry-run") options.dryRun = true;
+    else throw new AgentError(`unknown argument ${JSON.stringify(rest[i])}`);
+  }
+  if (!["deploy", "stop"].includes(command) || !planFile) {
+    throw new AgentError("usage: machine-agent.js deploy PLAN.json --bundle FILE --sha256 HEX [--restart] [--dry-run] | stop PLAN.json");
+  }
+  if (command === "deploy" && (!options.bundle || !/^[0-9a-f]{64}$/.test(options.sha256 ?? ""))) {
+    throw new AgentError("deploy needs --bundle FILE and --sha256 with 64 hex digits");
+  }
+  return { command, planFile, options };
+}
+
+/** Atomic write: a full disk or a crash never leaves a truncated config behind. Returns true when it changed. */
+function writeIfChanged(file, content, mode = 0o644) {
+  try {
+    if (fs.readFileSync(file, "utf8") === content) return false;
+  } catch {}
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.nodescale-tmp`;
+  fs.writeFileSync(tmp, content, { mode });
+  fs.renameSync(tmp, file);
+  return true;
+}
+
+function alive(pid) {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === "EPERM";
+  }
+}
+
+function readPid(file) {
+  try {
+    const pid = Number(fs.readFileSync(file, "utf8").trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Linux /proc facts about a process, or undefined where /proc does not exist (then nothing is swept). */
+function procInfo(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    let environ = "";
+    try {
+      environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8");
+    } catch {}
+    return { comm, ppid: Number(fields[1]), session: Number(fields[3]), environ };
+  } catch {
+    return undefined;
+  }
+}
+
+function allPids() {
+  try {
+    return fs
+      .readdirSync("/proc")
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function killAll(pids, why, say) {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+      say(`killed ${why} (pid ${pid})`);
+    } catch {}
+  }
+}
+
+/** A loopback port nobody listens on at this moment, on the machine's own address. */
+function freePort(host) {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+class Machine {
+  constructor(plan, log) {
+    this.plan = plan;
+    this.log = log;
+    this.base = plan.baseDir;
+    this.pm2Home = plan.pm2?.home;
+  }
+
+  // ---------- PM2 ----------
+
+  pm2Raw(args) {
+    const env = { ...process.env, PM2_HOME: this.pm2Home };
+    const [cmd, argv] = this.plan.pm2.user
+      ? ["runuser", ["-u", this.plan.pm2.user, "--", "env", `PM2_HOME=${this.pm2Home}`, this.plan.pm2.bin, ...args]]
+      : [this.plan.pm2.bin, args];
+    return spawnSync(cmd, argv, { env, encoding: "utf8", timeout: 600_000 });
+  }
+
+  pm2(...args) {
+    const run = this.pm2Raw(args);
+    if (run.status !== 0) {
+      const out = `${run.stdout ?? ""}${run.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n");
+      throw new AgentError(`pm2 ${args.join(" ")} failed (exit ${run.status ?? run.signal}):\n${out}`);
+    }
+    return run.stdout;
+  }
+
+  daemonPid() {
+    const pid = readPid(path.join(this.pm2Home, "pm2.pid"));
+    return alive(pid) ? pid : undefined;
+  }
+
+  /** Processes PM2 started under this PM2_HOME that outlived their daemon (a kill -9 of PM2). */
+  pm2Orphans() {
+    const dir = path.join(this.pm2Home, "pids");
+    let files = [];
+    try {
+      files = fs.readdirSync(dir).filter((f) => f.endsWith(".pid"));
+    } catch {}
+    const marker = `PM2_HOME=${this.pm2Home}\0`;
+    return files
+      .map((f) => readPid(path.join(dir, f)))
+      .filter((pid) => alive(pid) && (procInfo(pid)?.environ ?? "").includes(marker));
+  }
+
+  /** The apps PM2 runs now, by name. Never starts a daemon. */
+  running() {
+    if (this.daemonPid() === undefined) return new Map();
+    const out = this.pm2("jlist");
+    const list = JSON.parse(out.slice(out.indexOf("[")));
+    const apps = new Map();
+    for (const p of list) {
+      const env = { ...(p.pm2_env?.env ?? {}), ...p.pm2_env };
+      const entry = apps.get(p.name) ?? [];
+      entry.push({ pid: p.pid, status: p.pm2_env?.status, hash: env.NODESCALE_APP_HASH, release: env.NODESCALE_RELEASE, port: Number(env.PORT) });
+      apps.set(p.name, entry);
+    }
+    return apps;
+  }
+
+  ensureDaemon() {
+    if (this.daemonPid() !== undefined) return;
+    killAll(this.pm2Orphans(), "an app process orphaned by a dead PM2 daemon", this.log);
+    if (this.plan.pm2.systemdUnit) {
+      run("systemctl", ["restart", this.plan.pm2.systemdUnit]);
+    } else {
+      this.pm2("ping");
+    }
+    if (this.daemonPid() === undefined) throw new AgentError("the PM2 daemon did not start");
+    this.log("PM2 daemon started");
+  }
+
+  // ---------- Nginx ----------
+
+  nginxArgs() {
+    const n = this.plan.nginx;
+    return ["-p", n.prefix, "-c", n.conf, "-e", path.join(n.prefix, "logs", "error.log")];
+  }
+
+  nginxMaster() {
+    const pid = readPid(this.plan.nginx.pidFile);
+    if (!alive(pid)) return undefined;
+    const info = procInfo(pid);
+    return info === undefined || info.comm.startsWith("nginx") ? pid : undefined;
+  }
+
+  nginxWorkers(master) {
+    return allPids().filter((pid) => procInfo(pid)?.ppid === master);
+  }
+
+  /** Workers of a dead master keep its session id and may still hold the listening port. */
+  sweepNginxOrphans() {
+    const session = readPid(this.plan.nginx.pidFile);
+    if (session === undefined) return;
+    const orphans = allPids().filter((pid) => {
+      const info = procInfo(pid);
+      return info !== undefined && info.session === session && info.comm.startsWith("nginx");
+    });
+    killAll(orphans, "an Nginx worker orphaned by a dead master", this.log);
+  }
+
+  nginxTest() {
+    const n = this.plan.nginx;
+    if (n.kind === "prefix") {
+      // A private prefix needs its log and temp folders; workers (nobody, when run as root) traverse them.
+      for (const dir of ["logs", "tmp"]) fs.mkdirSync(path.join(n.prefix, dir), { recursive: true, mode: 0o755 });
+    }
+    const test = n.kind === "systemd" ? run("nginx", ["-t", "-q"]) : run("nginx", ["-t", "-q", ...this.nginxArgs()]);
+    if (test.status !== 0) throw new AgentError(`the Nginx config failed 'nginx -t':\n${(test.stderr ?? "").trim()}`);
+  }
+
+  /**
+   * Applies the written config: starts Nginx when it is down, else a graceful reload, and waits until every
+   * old worker is gone, so that no request is routed by the previous upstream list after this returns.
+   */
+  async nginxApply() {
+    const n = this.plan.nginx;
+    this.nginxTest();
+    if (n.kind === "systemd") {
+      const active = run("systemctl", ["is-active", "--quiet", "nginx"]).status === 0;
+      const before = this.nginxMaster();
+      const old = before ? this.nginxWorkers(before) : [];
+      const act = run("systemctl", [active ? "reload" : "restart", "nginx"]);
+      if (act.status !== 0) throw new AgentError(`systemctl ${active ? "reload" : "restart"} nginx failed: ${act.stderr}`);
+      await this.waitGone(old);
+      return;
+    }
+    const master = this.nginxMaster();
+    if (master === undefined) {
+      this.sweepNginxOrphans();
+      const start = run("nginx", this.nginxArgs());
+      if (start.status !== 0) throw new AgentError(`Nginx did not start: ${(start.stderr ?? "").trim()}`);
+      this.log(`Nginx started on ${n.listen}`);
+      return;
+    }
+    const old = this.nginxWorkers(master);
+    const reload = run("nginx", [...this.nginxArgs(), "-s", "reload"]);
+    if (reload.status !== 0) throw new AgentError(`Nginx reload failed: ${(reload.stderr ?? "").trim()}`);
+    await this.waitGone(old);
+  }
+
+  async waitGone(pids) {
+    const deadline = Date.now() + (this.plan.drainSeconds + 5) * 1000;
+    while (pids.some(alive)) {
+      if (Date.now() > deadline) {
+        this.log(`old Nginx workers still finishing requests after ${this.plan.drainSeconds + 5}s; going on`);
+        return;
+      }
+      await sleep(50);
+    }
+  }
+
+  /**
+   * Takes the machine out of a load balancer's rotation the way deregistration does: Nginx stops accepting
+   * (the balancer retries elsewhere), finishes the requests it has, then exits.
+   */
+  async nginxStop() {
+    const master = this.nginxMaster();
+    if (master === undefined) return;
+    const workers = this.nginxWorkers(master);
+    run("nginx", [...this.nginxArgs(), "-s", "quit"]);
+    await this.waitGoneWithin([master, ...workers], (this.plan.drainSeconds + 5) * 1000);
+    killAll([master, ...workers].filter(alive), "an Nginx process that did not finish draining", this.log);
+  }
+
+  writeUpstream(ports) {
+    const host = this.plan.host;
+    // A single port is listed twice: Nginx retries only on another entry, and a PM2 cluster reload leaves
+    // live workers on the same port.
+    const list = ports.length === 1 ? [ports[0], ports[0]] : ports;
+    const text = list.map((p) => `server ${host}:${p} max_fails=0;`).join("\n");
+    return writeIfChanged(this.plan.nginx.upstreamFile, `# Written by the NodeScale machine agent.\n${text}\n`);
+  }
+
+  // ---------- readiness ----------
+
+  async readyOnce(port) {
+    const url = `http://${this.plan.host}:${port}${this.plan.readyPath}`;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      return res.status === 200 ? undefined : `${url} answered ${res.status}`;
+    } catch (err) {
+      return `${url}: ${err.cause?.code ?? err.message}`;
+    }
+  }
+
+  async waitReady(port, seconds) {
+    const deadline = Date.now() + seconds * 1000;
+    for (;;) {
+      const problem = await this.readyOnce(port);
+      if (problem === undefined) return undefined;
+      if (Date.now() > deadline) return `${problem} (waited ${seconds}s)`;
+      await sleep(200);
+    }
+  }
+
+  // ---------- releases ----------
+
+  installRelease(bundle, sha256) {
+    const releases = path.join(this.base, "releases");
+    const dir = path.join(releases, sha256);
+    if (fs.existsSync(dir)) return dir;
+    const data = fs.readFileSync(bundle);
+    const actual = crypto.createHash("sha256").update(data).digest("hex");
+    if (actual !== sha256) throw new AgentError(`bundle ${bundle} has SHA-256 ${actual}, expected ${sha256}: refusing it`);
+    const partial = `${dir}.partial`;
+    fs.rmSync(partial, { recursive: true, force: true });
+    fs.mkdirSync(partial, { recursive: true, mode: 0o755 });
+    const untar = spawnSync("tar", ["-xzf", bundle, "-C", partial, "--no-same-owner"], { encoding: "utf8" });
+    if (untar.status !== 0) throw new AgentError(`cannot unpack ${bundle}: ${untar.stderr}`);
+    fs.writeFileSync(path.join(partial, "RELEASE"), `${sha256}\n`);
+    fs.renameSync(partial, dir);
+    this.log(`release ${short(sha256)} unpacked`);
+    return dir;
+  }
+
+  currentRelease() {
+    try {
+      return path.basename(fs.readlinkSync(path.join(this.base, "current")));
+    } catch {
+      return undefined;
+    }
+  }
+
+  switchCurrent(sha256) {
+    const link = path.join(this.base, "current");
+    const tmp = `${link}.nodescale-tmp`;
+    fs.rmSync(tmp, { force: true });
+    fs.symlinkSync(path.join("releases", sha256), tmp);
+    fs.renameSync(tmp, link);
+  }
+
+  pruneReleases(keep) {
+    const dir = path.join(this.base, "releases");
+    const current = this.currentRelease();
+    const entries = fs
+      .readdirSync(dir)
+      .filter((e) => /^[0-9a-f]{64}$/.test(e) && e !== current)
+      .map((e) => ({ e, t: fs.statSync(path.join(dir, e)).mtimeMs }))
+      .sort((a, b) => b.t - a.t);
+    for (const { e } of entries.slice(Math.max(0, keep - 1))) fs.rmSync(path.join(dir, e), { recursive: true, force: true });
+  }
+
+  // ---------- the plan's apps ----------
+
+  /** The apps as PM2 runs them, with the release and a fingerprint of each definition in its environment. */
+  desiredApps(sha256) {
+    return this.plan.apps.map((app) => {
+      const env = { ...app.env, NODESCALE_RELEASE: sha256 };
+      const definition = { ...app, env };
+      const hash = crypto.createHash("sha256").update(JSON.stringify(definition)).digest("hex").slice(0, 16);
+      return { ...definition, env: { ...env, NODESCALE_APP_HASH: hash } };
+    });
+  }
+
+  instancesOf(app) {
+    return app.instances === "max" ? os.availableParallelism() : app.instances;
+  }
+
+  appPorts(app) {
+    return [Number(app.env.PORT)];
+  }
+
+  /** What deploy would change; empty when the machine already runs the plan. */
+  changes(desired, running, sha256) {
+    const changes = [];
+    if (this.currentRelease() !== sha256) changes.push(`release ${short(this.currentRelease())} -> ${short(sha256)}`);
+    for (const app of desired) {
+      const procs = running.get(app.name) ?? [];
+      const want = this.instancesOf(app);
+      if (procs.length === 0) changes.push(`start ${app.name}`);
+      else if (procs.some((p) => p.hash !== app.env.NODESCALE_APP_HASH)) changes.push(`reload ${app.name}`);
+      else if (procs.some((p) => p.status !== "online")) changes.push(`repair ${app.name}`);
+      if (procs.length > 0 && procs.length !== want) changes.push(`scale ${app.name} ${procs.length} -> ${want}`);
+    }
+    for (const name of running.keys()) if (!desired.some((a) => a.name === name)) changes.push(`remove ${name}`);
+    return changes;
+  }
+
+  async verify(desired, sha256) {
+    const running = this.running();
+    for (const app of desired) {
+      const procs = running.get(app.name) ?? [];
+      const want = this.instancesOf(app);
+      const good = procs.filter((p) => p.status === "online" && p.release === sha256);
+      if (good.length !== want) {
+        throw new AgentError(`${app.name}: ${good.length} of ${want} process(es) online on release ${short(sha256)} (PM2 reports ${procs.map((p) => p.status).join(", ") || "none"})`);
+      }
+      for (const port of this.appPorts(app)) {
+        const problem = await this.waitReady(port, this.plan.readyTimeoutSeconds);
+        if (problem !== undefined) throw new AgentError(`${app.name} is not ready: ${problem}`);
+      }
+    }
+  }
+
+  writeEcosystem(file, apps) {
+    return writeIfChanged(file, `// Written by the NodeScale machine agent. Do not edit: redeploy instead.\nmodule.exports = ${JSON.stringify({ apps }, null, 2)};\n`);
+  }
+
+  canaryApp(template, sha256, port) {
+    const current = path.join(this.base, "current");
+    const release = path.join(this.base, "releases", sha256);
+    const swap = (p) => (p.startsWith(current) ? release + p.slice(current.length) : p);
+    const name = `${this.plan.service}-canary`;
+    return {
+      ...template,
+      name,
+      script: swap(template.script),
+      cwd: swap(template.cwd),
+      exec_mode: "fork",
+      instances: 1,
+      autorestart: false,
+      out_file: path.join(this.plan.logDir, `${name}.out.log`),
+      error_file: path.join(this.plan.logDir, `${name}.err.log`),
+      env: { ...template.env, PORT: String(port) },
+    };
+  }
+
+  tailLogs(app) {
+    const lines = [];
+    for (const file of [app.out_file, app.error_file]) {
+      try {
+        lines.push(...fs.readFileSync(file, "utf8").trimEnd().split("\n").slice(-10));
+      } catch {}
+    }
+    return lines.length ? lines.map((l) => `    ${l}`).join("\n") : "    (no output)";
+  }
+
+  // ---------- commands ----------
+
+  /** Everything deploy would do, in words; empty when the machine runs the plan already. Changes nothing. */
+  pending(sha256) {
+    const plan = this.plan;
+    const changes = this.changes(this.desiredApps(sha256), this.running(), sha256);
+    if (plan.nginx.kind === "prefix" && this.nginxMaster() === undefined) changes.push("start Nginx");
+    for (const f of plan.files) {
+      let now;
+      try {
+        now = fs.readFileSync(f.path, "utf8");
+      } catch {}
+      if (now !== f.content) changes.push(`write ${f.path}`);
+    }
+    return changes;
+  }
+
+  async deploy({ bundle, sha256, restart, dryRun, drained = false }) {
+    const plan = this.plan;
+    if (dryRun) {
+      console.log(JSON.stringify({ changes: this.pending(sha256) }));
+      return;
+    }
+    fs.mkdirSync(this.base, { recursive: true });
+    fs.mkdirSync(plan.logDir, { recursive: true });
+    const desired = this.desiredApps(sha256);
+
+    this.installRelease(bundle, sha256);
+    this.ensureDaemon();
+    let filesChanged = false;
+    for (const f of plan.files) filesChanged = writeIfChanged(f.path, f.content, f.mode ?? 0o644) || filesChanged;
+    const ecosystem = path.join(this.base, "ecosystem.config.js");
+    this.writeEcosystem(ecosystem, desired);
+
+    let running = this.running();
+    const changes = this.changes(desired, running, sha256);
+    const nginxDown = plan.nginx.kind === "prefix" ? this.nginxMaster() === undefined : false;
+    if (changes.length === 0 && !restart) {
+      const upstreamChanged = this.writeUpstream(plan.ports);
+      if (filesChanged || nginxDown || upstreamChanged) await this.nginxApply();
+      await this.verify(desired, sha256);
+      this.log(`up to date on release ${short(sha256)}${filesChanged ? " (Nginx config applied)" : ""}`);
+      return;
+    }
+    this.log(`${restart && changes.length === 0 ? "rolling restart" : changes.join("; ")}`);
+
+    // The gate: the new definition must answer ready once before anything that serves traffic is touched.
+    const canaryPort = await freePort(plan.host);
+    const canary = this.canaryApp(desired[0], sha256, canaryPort);
+    const canaryFile = path.join(this.base, "canary.config.js");
+    this.writeEcosystem(canaryFile, [canary]);
+    this.pm2Raw(["delete", canary.name]);
+    for (const f of [canary.out_file, canary.error_file]) fs.rmSync(f, { force: true });
+    this.pm2("start", canaryFile);
+    const problem = await this.waitReady(canaryPort, plan.readyTimeoutSeconds);
+    if (problem !== undefined) {
+      const output = this.tailLogs(canary);
+      this.pm2Raw(["delete", canary.name]);
+      throw new AgentError(
+        `release ${short(sha256)} did not become ready: ${problem}; nothing was switched, the machine keeps serving release ${short(this.currentRelease())}. Its output:\n${output}`,
+      );
+    }
+    this.log(`canary of release ${short(sha256)} ready on port ${canaryPort}`);
+    if (drained) return this.convergeDrained(desired, running, sha256, ecosystem, restart);
+
+    try {
+      const stale = [...running.keys()].filter((name) => name !== canary.name && !desired.some((a) => a.name === name));
+      const servingPorts = [
+        ...new Set(
+          [...running.entries()]
+            .filter(([name]) => name !== canary.name)
+            .flatMap(([, procs]) => procs.filter((p) => p.status === "online").map((p) => p.port))
+            .filter((p) => p > 0),
+        ),
+      ];
+      const samePorts = servingPorts.length === plan.ports.length && servingPorts.every((p) => plan.ports.includes(p));
+      // PM2 rolls a cluster worker by worker and fork mode goes port by port, so the processes carry the change
+      // alone unless the ports move or a single fork process must restart; then the proven canary bridges it.
+      const bridge = servingPorts.length > 0 && (!samePorts || (plan.mode === "fork" && plan.ports.length === 1));
+      if (bridge) {
+        if (plan.clientFacing) {
+          this.log(
+            "note: this change moves ports, so the client-facing Nginx reloads; a reload closes idle keep-alive connections, and a client that sends on one at that instant sees it closed (conforming clients retry idempotent requests). Behind a load balancer (2+ machines) the machine is drained first instead.",
+          );
+        }
+        // Every port that serves now or will (a port change moves a cluster), and the canary.
+        this.writeUpstream([...new Set([...plan.ports, ...servingPorts, canaryPort])]);
+        await this.nginxApply();
+      } else if (filesChanged || nginxDown) {
+        if (filesChanged && plan.clientFacing && !nginxDown) {
+          this.log("note: the Nginx config changed, so the client-facing Nginx reloads (idle keep-alive connections are closed).");
+        }
+        this.writeUpstream(plan.ports);
+        await this.nginxApply();
+      }
+      this.switchCurrent(sha256);
+
+      for (const app of desired) {
+        for (const port of this.appPorts(app)) {
+          for (const name of stale.filter((n) => (running.get(n) ?? []).some((p) => p.port === port))) {
+            this.log(`stopping ${name}: its port ${port} goes to ${app.name}`);
+            this.pm2("delete", name);
+            stale.splice(stale.indexOf(name), 1);
+          }
+        }
+        const procs = running.get(app.name) ?? [];
+        const want = this.instancesOf(app);
+        if (procs.length === 0) {
+          this.pm2("start", ecosystem, "--only", app.name);
+        } else if (restart || procs.some((p) => p.hash !== app.env.NODESCALE_APP_HASH || p.status !== "online")) {
+          // cluster: one worker at a time, each replacement ready before its predecessor stops;
+          // fork: a restart of this one port while the other ports and the bridge serve.
+          this.pm2("reload", ecosystem, "--only", app.name, "--update-env");
+        }
+        if (procs.length > 0 && procs.length !== want) this.pm2("scale", app.name, String(want));
+        for (const port of this.appPorts(app)) {
+          const notReady = await this.waitReady(port, plan.readyTimeoutSeconds);
+          if (notReady !== undefined) throw new AgentError(`${app.name} did not become ready: ${notReady}`);
+        }
+        running = this.running();
+      }
+
+      // Stale apps and the bridge leave the upstream before they stop, so Nginx sends them nothing new.
+      if (this.writeUpstream(plan.ports)) await this.nginxApply();
+      for (const name of stale) {
+        this.pm2("delete", name);
+        this.log(`removed ${name}`);
+      }
+      this.pm2Raw(["delete", canary.name]);
+      await this.verify(desired, sha256);
+    } catch (err) {
+      this.pm2Raw(["delete", canary.name]);
+      throw err;
+    }
+    this.pm2("save", "--force");
+    this.pruneReleases(plan.keepReleases);
+    this.log(`serving release ${short(sha256)} (${plan.mode} mode)`);
+  }
+
+  /**
+   * The machine is out of rotation (its Nginx stopped by the caller): converge the processes directly, then
+   * start Nginx on the final config. The canary has already proven the release.
+   */
+  async convergeDrained(desired, running, sha256, ecosystem, restart) {
+    const canaryName = `${this.plan.service}-canary`;
+    try {
+      this.switchCurrent(sha256);
+      for (const [name] of running) {
+        if (!desired.some((a) => a.name === name)) this.pm2("delete", name);
+      }
+      for (const app of desired) {
+        const procs = running.get(app.name) ?? [];
+        if (procs.length === 0) this.pm2("start", ecosystem, "--only", app.name);
+        else if (restart || procs.some((p) => p.hash !== app.env.NODESCALE_APP_HASH || p.status !== "online")) {
+          this.pm2("reload", ecosystem, "--only", app.name, "--update-env");
+        }
+        const want = this.instancesOf(app);
+        if (procs.length > 0 && procs.length !== want) this.pm2("scale", app.name, String(want));
+      }
+      this.pm2Raw(["delete", canaryName]);
+      await this.verify(desired, sha256);
+      this.writeUpstream(this.plan.ports);
+      await this.nginxApply();
+    } catch (err) {
+      this.pm2Raw(["delete", canaryName]);
+      throw err;
+    }
+    this.pm2("save", "--force");
+    this.pruneReleases(this.plan.keepReleases);
+    this.log(`serving release ${short(sha256)} (${this.plan.mode} mode)`);
+  }
+
+  async stop() {
+    const n = this.plan.nginx;
+    if (n !== undefined && n.kind === "prefix") {
+      const master = this.nginxMaster();
+      if (master !== undefined) {
+        run("nginx", [...this.nginxArgs(), "-s", "quit"]);
+        const workers = this.nginxWorkers(master);
+        await this.waitGoneWithin([master, ...workers], 10_000);
+        killAll([master, ...workers].filter(alive), "an Nginx process that did not quit", this.log);
+      }
+      this.sweepNginxOrphans();
+    }
+    if (this.plan.pm2 === undefined) return;
+    const daemon = this.daemonPid();
+    if (daemon !== undefined) {
+      this.pm2Raw(["kill"]);
+      await this.waitGoneWithin([daemon], (this.plan.killTimeoutSeconds + 5) * 1000);
+      killAll([daemon].filter(alive), "a PM2 daemon that did not exit", this.log);
+    }
+    killAll(this.pm2Orphans(), "an app process orphaned by a dead PM2 daemon", this.log);
+  }
+
+  async waitGoneWithin(pids, ms) {
+    const deadline = Date.now() + ms;
+    while (pids.some(alive) && Date.now() < deadline) await sleep(50);
+  }
+}
+
+function run(cmd, args) {
+  return spawnSync(cmd, args, { encoding: "utf8", timeout: 120_000 });
+}
+
+async function main() {
+  let planName = "machine";
+  try {
+    const { command, planFile, options } = parseArgs(process.argv.slice(2));
+    const plan = JSON.parse(fs.readFileSync(planFile, "utf8"));
+    planName = plan.machine;
+    const machine = new Machine(plan, (message) => console.log(`nodescale-machine[${plan.machine}]: ${message}`));
+    if (command === "stop") await machine.stop();
+    else await machine.deploy(options);
+  } catch (err) {
+    if (!(err instanceof AgentError)) throw err;
+    console.error(`nodescale-machine[${planName}]: ${err.message}`);
+    process.exit(1);
+  }
+}
+
+// Run as a command on a machine; required as a module by the local target, which drives several machines.
+if (require.main === module) void main();
+else module.exports = { Machine, AgentError };
