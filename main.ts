@@ -1,8 +1,8 @@
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { App } from "./constructs/cdk";
 import { bundleApp } from "./constructs/vm/bundle";
 import { exitOnConfigError } from "./stacks/cli-errors";
-import { loadConfig } from "./stacks/config";
+import { appDir, loadConfig } from "./stacks/config";
 import { DoksStack } from "./stacks/doks";
 import { EksStack } from "./stacks/eks";
 import { LocalStack } from "./stacks/local";
@@ -14,7 +14,7 @@ const projectRoot = resolve(__dirname, "..");
 const app = new App();
 exitOnConfigError(() => {
   const loaded = loadConfig();
-  const bundle = bundleApp(join(projectRoot, "app"));
+  const bundle = bundleApp(appDir(loaded, projectRoot));
   new LocalStack(app, "local", { loaded, bundle, projectRoot, instance: process.env.NODESCALE_LOCAL_INSTANCE || undefined });
   new VmPm2Stack(app, "vm-pm2", { loaded, bundle });
   new VmPm2DoStack(app, "vm-pm2-do", { loaded, bundle });

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError, describeIssues } from "../constructs/service/errors";
 import { NodeServiceSpec } from "../constructs/service/spec";
 import { configSchema, type NodeScaleConfig } from "./config-schema";
@@ -40,4 +40,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     throw new ConfigError(file, [`is not valid JSON: ${(err as Error).message}`]);
   }
   return parseConfig(raw, file);
+}
+
+/** The app's folder: `service.source` (relative to the config file), else the bundled sample app. */
+export function appDir(loaded: LoadedConfig, projectRoot: string): string {
+  const source = loaded.spec.source;
+  if (source === undefined) return join(projectRoot, "app");
+  const dir = isAbsolute(source) ? source : resolve(isAbsolute(loaded.source) ? dirname(loaded.source) : process.cwd(), source);
+  if (!existsSync(dir)) throw new ConfigError(loaded.source, [`service.source: ${JSON.stringify(source)} does not exist (resolved to ${dir})`]);
+  if (!existsSync(join(dir, "package.json"))) {
+    throw new ConfigError(loaded.source, [`service.source: ${dir} has no package.json; it must be a Node.js app's folder`]);
+  }
+  return dir;
 }

@@ -57,6 +57,10 @@ export const serviceSchema = z
     memoryMiB: int(64, 65536, "memory per Node process").default(512),
     cpuMillicores: int(50, 64000, "CPU requested per Node process on Kubernetes").default(250),
     maxBodySizeMiB: int(1, 1024, "largest request body the proxy accepts").default(10),
+    source: z
+      .string({ error: "must be the path of the app's folder (absolute, or relative to the config file)" })
+      .min(1, { error: "must be the path of the app's folder (absolute, or relative to the config file)" })
+      .optional(),
     env: z
       .record(
         z.string().regex(ENV_NAME, { error: "environment variable names are letters, digits and '_', not starting with a digit" }),

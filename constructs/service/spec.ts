@@ -45,6 +45,8 @@ export class NodeServiceSpec {
   readonly cpuMillicores: number;
   readonly maxBodySizeMiB: number;
   readonly env: Readonly<Record<string, string>>;
+  /** The app's folder as written in the config (undefined: the bundled sample app). */
+  readonly source: string | undefined;
 
   private constructor(config: ServiceConfig) {
     this.name = config.name;
@@ -57,6 +59,7 @@ export class NodeServiceSpec {
     this.cpuMillicores = config.cpuMillicores;
     this.maxBodySizeMiB = config.maxBodySizeMiB;
     this.env = Object.freeze({ ...config.env });
+    this.source = config.source;
   }
 
   /** Processes on a machine with `cores` CPU cores. */

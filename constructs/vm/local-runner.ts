@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import type { MachineNginx, MachinePlan } from "./machine-plan";
-import { renderMachineServers } from "./render";
+import { LB_FAIL_TIMEOUT_SECONDS, renderMachineServers } from "./render";
 import { templatePath } from "./template";
 
 /** What the LocalTarget construct renders for one apply; saved as deployment.json for reload and down. */
@@ -170,9 +170,33 @@ async function rollout(deployment: LocalDeployment, options: RolloutOptions): Pr
       if (drain) await machine.deploy({ ...options, sha256: currentOf(plan) ?? options.sha256, dryRun: false }).catch(() => undefined);
       throw new RunnerError(`machine ${name}: ${(err as Error).message}`);
     }
-    if (drain) say(`${name}: back in rotation`);
+    if (drain) {
+      await backInRotation(deployment.address, name);
+      say(`${name}: back in rotation`);
+    }
   }
   await setRotation();
+}
+
+/**
+ * The balancer skips a machine for LB_FAIL_TIMEOUT_SECONDS after a refused connection; draining the next one
+ * before that ran out would leave none in rotation. Wait it out, then until the machine answers through the
+ * balancer (apps that do not report `machine` are given the wait alone).
+ */
+async function backInRotation(address: string, machine: string): Promise<void> {
+  await new Promise((r) => setTimeout(r, LB_FAIL_TIMEOUT_SECONDS * 1000 + 200));
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://${address}/`, { signal: AbortSignal.timeout(2000) });
+      const body = (await res.json()) as { machine?: unknown };
+      if (body.machine === machine || body.machine === undefined) return;
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new RunnerError(`machine ${machine} is ready but the load balancer did not send it a request within 10 s`);
 }
 
 function currentOf(plan: MachinePlan): string | undefined {

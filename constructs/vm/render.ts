@@ -71,7 +71,6 @@ export function renderLoadBalancerSite(spec: NodeServiceSpec, options: LoadBalan
     idleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
     machineKeepAliveSeconds: spec.keepAliveTimeoutMs / 1000,
     listen: options.listen.map((l) => `    listen ${l};`).join("\n"),
-    maxBodySizeMiB: spec.maxBodySizeMiB,
     accessLog: safeToken("accessLog", options.accessLog),
   });
 }
