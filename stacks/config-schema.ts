@@ -190,10 +190,18 @@ export const configSchema = z
       issue(["vm", "machines"], vm.machines, `must lie within vm.minMachines (${minMachines}) and vm.maxMachines (${maxMachines})`);
     }
     if (vm.machines === 1 && maxMachines > 1) {
-      issue(["vm", "maxMachines"], maxMachines, "needs vm.machines >= 2: autoscaling runs behind a load balancer, which one machine does not have");
+      issue(
+        ["vm", "maxMachines"],
+        maxMachines,
+        "needs vm.machines >= 2: autoscaling runs behind a load balancer, which one machine does not have",
+      );
     }
     if (vm.machines > 1 && aws.vpcId !== undefined) {
-      issue(["vm", "aws", "vpcId"], aws.vpcId, "is for one machine; with vm.machines >= 2 NodeScale creates the VPC, its public subnets over two zones and the load balancer");
+      issue(
+        ["vm", "aws", "vpcId"],
+        aws.vpcId,
+        "is for one machine; with vm.machines >= 2 NodeScale creates the VPC, its public subnets over two zones and the load balancer",
+      );
     }
     const s = config.service;
     if (config.vm.mode === "fork") {

@@ -47,7 +47,8 @@ export function appDir(loaded: LoadedConfig, projectRoot: string): string {
   const source = loaded.spec.source;
   if (source === undefined) return join(projectRoot, "app");
   const dir = isAbsolute(source) ? source : resolve(isAbsolute(loaded.source) ? dirname(loaded.source) : process.cwd(), source);
-  if (!existsSync(dir)) throw new ConfigError(loaded.source, [`service.source: ${JSON.stringify(source)} does not exist (resolved to ${dir})`]);
+  if (!existsSync(dir))
+    throw new ConfigError(loaded.source, [`service.source: ${JSON.stringify(source)} does not exist (resolved to ${dir})`]);
   if (!existsSync(join(dir, "package.json"))) {
     throw new ConfigError(loaded.source, [`service.source: ${dir} has no package.json; it must be a Node.js app's folder`]);
   }

@@ -26,7 +26,7 @@ export interface LocalDeployment {
 
 interface AgentMachine {
   pending(sha256: string): string[];
-  deploy(options: { bundle: string; sha256: string; restart: boolean; dryRun: boolean; drained?: boolean }): Promise<void>;
+  deploy(options: { bundle: string; sha256: string; restart: boolean; dryRun: boolean; drain?: () => Promise<void> }): Promise<void>;
   stop(): Promise<void>;
   nginxStop(): Promise<void>;
   nginxApply(): Promise<void>;
@@ -153,24 +153,27 @@ async function rollout(deployment: LocalDeployment, options: RolloutOptions): Pr
     writeFileSync(join(plan.baseDir, "plan.json"), JSON.stringify(plan, null, 2));
     const machine = machineAgent(plan);
     const changes = machine.pending(options.sha256);
-    const drain = lb !== undefined && lbUp && (changes.length > 0 || options.restart);
-    if (drain) {
-      say(`${name}: out of rotation while it changes (${options.restart ? "rolling restart" : changes.join("; ")})`);
-      await machine.nginxStop();
-    }
+    let drained = false;
+    // Called by the agent once the canary has proven the release: a refused release never leaves rotation.
+    const drain =
+      lb !== undefined && lbUp && (changes.length > 0 || options.restart)
+        ? async () => {
+            say(`${name}: out of rotation while it changes (${options.restart ? "rolling restart" : changes.join("; ")})`);
+            await machine.nginxStop();
+            drained = true;
+          }
+        : undefined;
     try {
-      await machine.deploy({ ...options, dryRun: false, drained: drain });
+      await machine.deploy({ ...options, dryRun: false, drain });
       if (lb !== undefined) {
         const problem = await readyThrough(address, deployment.readyPath, plan.readyTimeoutSeconds);
         if (problem !== undefined) throw new RunnerError(`is not ready through its Nginx: ${problem}`);
       }
     } catch (err) {
       if (!(err instanceof RunnerError) && !(err instanceof agent.AgentError)) throw err;
-      // A refused release left the machine on the previous one: it serves again; later machines are untouched.
-      if (drain) await machine.deploy({ ...options, sha256: currentOf(plan) ?? options.sha256, dryRun: false }).catch(() => undefined);
       throw new RunnerError(`machine ${name}: ${(err as Error).message}`);
     }
-    if (drain) {
+    if (drained) {
       await backInRotation(deployment.address, name);
       say(`${name}: back in rotation`);
     }
@@ -197,14 +200,6 @@ async function backInRotation(address: string, machine: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new RunnerError(`machine ${machine} is ready but the load balancer did not send it a request within 10 s`);
-}
-
-function currentOf(plan: MachinePlan): string | undefined {
-  try {
-    return readFileSync(join(plan.baseDir, "current", "RELEASE"), "utf8").trim();
-  } catch {
-    return undefined;
-  }
 }
 
 async function apply(): Promise<void> {

@@ -192,15 +192,23 @@ export class LocalTarget extends Construct {
             NODESCALE_DEPLOYMENT_B64: b64(JSON.stringify(this.deployment)),
           },
         },
-        { type: "local-exec", when: "destroy", workingDir: props.projectRoot, command: `node ${LOCAL_RUNNER} destroy`, environment: common },
+        {
+          type: "local-exec",
+          when: "destroy",
+          workingDir: props.projectRoot,
+          command: `node ${LOCAL_RUNNER} destroy`,
+          environment: common,
+        },
       ],
     });
 
     this.healthCheck = new PostDeployHealthCheck(this, "HealthCheck", {
       url: this.url,
       spec,
-      expectWorkers: this.plan.expectedProcesses !== undefined ? this.plan.expectedProcesses * machines : undefined,
-      ...(machines > 1 ? { expectMachines: machines } : {}),
+      // One machine: every process must answer through Nginx. Several: the balancer's and each machine's
+      // keep-alive pools make a short burst favour a few processes, so the check asks that every machine is
+      // in rotation, and each machine's agent has already verified its own processes (count and release).
+      ...(machines === 1 ? { expectWorkers: this.plan.expectedProcesses } : { expectMachines: machines }),
       timeoutSeconds: healthTimeoutSeconds,
       expectRelease: props.bundle.sha256,
       projectDir: props.projectRoot,

@@ -78,7 +78,9 @@ export function renderLoadBalancerSite(spec: NodeServiceSpec, options: LoadBalan
 /** The load balancer's `server` lines: every machine, those being drained marked `down`. Pure. */
 export function renderMachineServers(addresses: readonly string[], drained: readonly string[] = []): string {
   return `${addresses
-    .map((a) => `server ${safeToken("address", a)} max_fails=1 fail_timeout=${LB_FAIL_TIMEOUT_SECONDS}s${drained.includes(a) ? " down" : ""};`)
+    .map(
+      (a) => `server ${safeToken("address", a)} max_fails=1 fail_timeout=${LB_FAIL_TIMEOUT_SECONDS}s${drained.includes(a) ? " down" : ""};`,
+    )
     .join("\n")}\n`;
 }
 

@@ -127,6 +127,8 @@ function freePort(host) {
   });
 }
 
+let rollingBack = false;
+
 class Machine {
   constructor(plan, log) {
     this.plan = plan;
@@ -473,7 +475,12 @@ class Machine {
     return changes;
   }
 
-  async deploy({ bundle, sha256, restart, dryRun, drained = false }) {
+  /**
+   * @param drain when given (a machine behind a load balancer), called once the canary has proven the release
+   * and before anything that serves is touched: the caller takes the machine out of rotation, the agent
+   * converges it directly and starts Nginx again at the end.
+   */
+  async deploy({ bundle, sha256, restart, dryRun, drain }) {
     const plan = this.plan;
     if (dryRun) {
       console.log(JSON.stringify({ changes: this.pending(sha256) }));
@@ -495,6 +502,7 @@ class Machine {
     const nginxDown = plan.nginx.kind === "prefix" ? this.nginxMaster() === undefined : false;
     if (changes.length === 0 && !restart) {
       const upstreamChanged = this.writeUpstream(plan.ports);
+      if ((filesChanged || upstreamChanged) && drain && !nginxDown) await drain();
       if (filesChanged || nginxDown || upstreamChanged) await this.nginxApply();
       await this.verify(desired, sha256);
       this.log(`up to date on release ${short(sha256)}${filesChanged ? " (Nginx config applied)" : ""}`);
@@ -519,7 +527,30 @@ class Machine {
       );
     }
     this.log(`canary of release ${short(sha256)} ready on port ${canaryPort}`);
-    if (drained) return this.convergeDrained(desired, running, sha256, ecosystem, restart);
+    const previous = this.currentRelease();
+    try {
+      if (drain) {
+        await drain();
+        await this.convergeDrained(desired, running, sha256, ecosystem, restart);
+      } else {
+        await this.convergeLive(desired, running, sha256, ecosystem, restart, { canary, canaryPort, filesChanged, nginxDown });
+      }
+    } catch (err) {
+      if (rollingBack || previous === undefined || previous === sha256 || !(err instanceof AgentError)) throw err;
+      // Whatever failed after the switch, the machine goes back to the release it served before.
+      this.log(`${err.message}\nrolling back to release ${short(previous)}`);
+      rollingBack = true;
+      try {
+        await this.deploy({ bundle, sha256: previous, restart: false, dryRun: false });
+      } finally {
+        rollingBack = false;
+      }
+      throw new AgentError(`${err.message}; the machine was rolled back to release ${short(previous)}`);
+    }
+  }
+
+  async convergeLive(desired, running, sha256, ecosystem, restart, { canary, canaryPort, filesChanged, nginxDown }) {
+    const plan = this.plan;
 
     try {
       const stale = [...running.keys()].filter((name) => name !== canary.name && !desired.some((a) => a.name === name));

@@ -1,6 +1,6 @@
-import { hostname } from "node:os";
 import { Agent, request } from "node:http";
 import { createServer, type Server } from "node:net";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { failures, steadyLoad } from "../helpers/load";
 import { APP_DIST, freePort, get, killAll, pidsSeen, sleep, startNode, waitFor } from "../helpers/processes";
@@ -32,7 +32,13 @@ describe("sample app, single process", () => {
   it("answers /, /health and /ready with JSON naming its process and release", async () => {
     const { port, app } = await startApp(MAIN, { NODESCALE_RELEASE: "r-123" });
     const root = (await get(port, "/")).json();
-    expect(root).toMatchObject({ pid: app.child.pid, hostname: hostname(), machine: hostname(), worker: expect.any(String), release: "r-123" });
+    expect(root).toMatchObject({
+      pid: app.child.pid,
+      hostname: hostname(),
+      machine: hostname(),
+      worker: expect.any(String),
+      release: "r-123",
+    });
     expect((await get(port, "/health")).status).toBe(200);
     expect((await get(port, "/ready")).json()).toMatchObject({ status: "ready" });
     expect((await get(port, "/nope")).status).toBe(404);

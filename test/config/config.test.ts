@@ -36,7 +36,7 @@ describe("nodescale.config.json validation", () => {
 
   it("rejects unknown keys with a did-you-mean", () => {
     expect(problems({ service: { workrs: 2 }, kubernetes: { maxReplica: 3 } })).toEqual([
-      'service.workrs: unknown key (did you mean "workers"?); allowed here: name, port, workers, shutdownGraceSeconds, healthPath, readyPath, memoryMiB, cpuMillicores, maxBodySizeMiB, env',
+      'service.workrs: unknown key (did you mean "workers"?); allowed here: name, port, workers, shutdownGraceSeconds, healthPath, readyPath, memoryMiB, cpuMillicores, maxBodySizeMiB, source, env',
       'kubernetes.maxReplica: unknown key (did you mean "maxReplicas"?); allowed here: minReplicas, maxReplicas, targetCpuPercent, preStopSeconds, host, tlsSecretName, eks, doks',
     ]);
     expect(problems({ servce: {} })[0]).toBe(
@@ -63,6 +63,22 @@ describe("nodescale.config.json validation", () => {
       "kubernetes.minReplicas: 5 is not allowed: must not exceed kubernetes.maxReplicas (3)",
       'service.workers: "auto" is not allowed: must be a number with vm.mode "fork": one port per process needs a fixed count',
       "local.port: 3000 is not allowed: collides with the app's port(s) 3000-3000; pick another",
+    ]);
+  });
+
+  it("keeps the machine count within its autoscaling bounds, and autoscaling behind a load balancer", () => {
+    expect(parseConfig({ vm: { machines: 3, minMachines: 2, maxMachines: 6 } }).config.vm).toMatchObject({ machines: 3, minMachines: 2, maxMachines: 6 });
+    expect(problems({ vm: { machines: 5, maxMachines: 4 } })).toEqual([
+      "vm.machines: 5 is not allowed: must lie within vm.minMachines (5) and vm.maxMachines (4)",
+    ]);
+    expect(problems({ vm: { maxMachines: 4 } })).toEqual([
+      "vm.maxMachines: 4 is not allowed: needs vm.machines >= 2: autoscaling runs behind a load balancer, which one machine does not have",
+    ]);
+    expect(problems({ vm: { machines: 2, aws: { vpcId: "vpc-0abc1234", subnetId: "subnet-0abc1234" } } })).toEqual([
+      'vm.aws.vpcId: "vpc-0abc1234" is not allowed: is for one machine; with vm.machines >= 2 NodeScale creates the VPC, its public subnets over two zones and the load balancer',
+    ]);
+    expect(problems({ local: { machines: 0 } })).toEqual([
+      "local.machines: 0 is not allowed: must be a whole number 1-16 (simulated machines; 2 or more run behind a local load balancer)",
     ]);
   });
 

@@ -41,7 +41,19 @@ describe("NodeServiceSpec derivations", () => {
       KEEP_ALIVE_TIMEOUT_MS: "65000",
       HEADERS_TIMEOUT_MS: "66000",
     });
-    expect(withEnv.appEnv(3001, "0.0.0.0", "r-1")).toMatchObject({ HOST: "0.0.0.0", NODESCALE_RELEASE: "r-1" });
+    expect(withEnv.appEnv(3001, "0.0.0.0", { release: "r-1", machine: "m2" })).toMatchObject({
+      HOST: "0.0.0.0",
+      NODESCALE_RELEASE: "r-1",
+      NODESCALE_MACHINE: "m2",
+    });
+  });
+
+  it("nests the drain timeouts: app grace < PM2 kill timeout < load balancer deregistration delay", () => {
+    const defaults = NodeServiceSpec.parse(undefined);
+    expect([defaults.shutdownGraceSeconds, defaults.killTimeoutMs / 1000, defaults.deregistrationDelaySeconds]).toEqual([10, 13, 15]);
+    expect(defaults.readyTimeoutSeconds).toBe(20);
+    const slow = NodeServiceSpec.parse({ shutdownGraceSeconds: 120 });
+    expect(slow.deregistrationDelaySeconds).toBeGreaterThan(slow.killTimeoutMs / 1000);
   });
 
   it("uses /health for liveness and /ready for readiness by default", () => {
@@ -54,7 +66,7 @@ describe("NodeServiceSpec derivations", () => {
       new ConfigError("code", [
         "service.port: 80 is not allowed: must be a whole number 1024-65535 (the port the Node process listens on; ports below 1024 need root)",
         'service.readyPath: "/health" is not allowed: must differ from service.healthPath (liveness and readiness answer different questions)',
-        'service.env.PORT: "1" is not allowed: is set by NodeScale from the spec (reserved: PORT, HOST, WORKERS, SHUTDOWN_GRACE_SECONDS, KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS, NODESCALE_RELEASE); change the matching service field instead',
+        'service.env.PORT: "1" is not allowed: is set by NodeScale from the spec (reserved: PORT, HOST, WORKERS, SHUTDOWN_GRACE_SECONDS, KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS, NODESCALE_RELEASE, NODESCALE_MACHINE, NODESCALE_APP_HASH); change the matching service field instead',
       ]).message,
     );
   });

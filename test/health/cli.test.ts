@@ -42,7 +42,17 @@ describe("health CLI", () => {
     const port = await freePort();
     startNode(join(APP_DIST, "main.js"), { PORT: String(port) });
     await waitFor("the app", async () => ((await get(port, "/ready")).status === 200 ? true : undefined));
-    const workers = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-workers", "2", "--requests", "20", "--timeout", "3", "--json"]);
+    const workers = await runCli([
+      "--url",
+      `http://127.0.0.1:${port}`,
+      "--expect-workers",
+      "2",
+      "--requests",
+      "20",
+      "--timeout",
+      "3",
+      "--json",
+    ]);
     expect(workers.status).toBe(1);
     expect(JSON.parse(workers.stdout)).toMatchObject({
       healthy: false,
@@ -97,7 +107,9 @@ describe("health CLI", () => {
       expect(JSON.parse(two.stdout)).toMatchObject({ healthy: true, distinctMachines: 2, expectMachines: 2 });
       const three = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-machines", "3", "--requests", "20", "--timeout", "3"]);
       expect(three.status).toBe(1);
-      expect(three.stdout).toMatch(/^UNHEALTHY http:\/\/127\.0\.0\.1:\d+: only 2 distinct machine\(s\) answered 20 requests; expected 3 \(waited [\d.]+ s\)\n$/);
+      expect(three.stdout).toMatch(
+        /^UNHEALTHY http:\/\/127\.0\.0\.1:\d+: only 2 distinct machine\(s\) answered 20 requests; expected 3 \(waited [\d.]+ s\)\n$/,
+      );
     } finally {
       server.close();
     }
@@ -112,7 +124,17 @@ describe("health CLI", () => {
       res.end(JSON.stringify({ pid: 1, release }));
     });
     try {
-      const run = await runCli(["--url", `http://127.0.0.1:${port}`, "--expect-release", "r-new", "--requests", "50", "--timeout", "20", "--json"]);
+      const run = await runCli([
+        "--url",
+        `http://127.0.0.1:${port}`,
+        "--expect-release",
+        "r-new",
+        "--requests",
+        "50",
+        "--timeout",
+        "20",
+        "--json",
+      ]);
       expect(run.status).toBe(0);
       expect(JSON.parse(run.stdout)).toMatchObject({ healthy: true, releases: { "r-new": 50 } });
     } finally {

@@ -1,19 +1,31 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderNginxMain } from "../../constructs/vm/render";
 
-/** Runs `nginx -t` on a site file inside a throwaway prefix; returns nginx's verdict text and exit code. */
-export function nginxTest(site: string): { status: number | null; output: string } {
+/** Where nginxTest puts the upstream `server` lines a site includes. */
+export const NGINX_TEST_UPSTREAM = "/tmp/nodescale-nginx-test-upstream.conf";
+
+/**
+ * Runs `nginx -t` on a site file inside a throwaway prefix (with `upstreamServers` at NGINX_TEST_UPSTREAM);
+ * returns nginx's verdict text and exit code, and removes the prefix.
+ */
+export function nginxTest(
+  site: string,
+  upstreamServers = "server 127.0.0.1:3000 max_fails=0;\n",
+): { status: number | null; output: string } {
   const prefix = mkdtempSync(join(tmpdir(), "nodescale-nginx-"));
   mkdirSync(join(prefix, "logs"));
   mkdirSync(join(prefix, "tmp"));
+  writeFileSync(NGINX_TEST_UPSTREAM, upstreamServers);
   writeFileSync(join(prefix, "site.conf"), site);
   writeFileSync(join(prefix, "nginx.conf"), renderNginxMain({ prefix, siteFile: join(prefix, "site.conf") }));
   const run = spawnSync("nginx", ["-t", "-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", join(prefix, "logs", "error.log")], {
     encoding: "utf8",
   });
+  rmSync(prefix, { recursive: true, force: true });
+  rmSync(NGINX_TEST_UPSTREAM, { force: true });
   if (run.error) throw new Error(`nginx is needed for this test (apt-get install -y nginx): ${run.error.message}`);
   return { status: run.status, output: run.stderr };
 }
@@ -23,4 +35,21 @@ export function shellcheck(script: string): string {
   const run = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], { input: script, encoding: "utf8" });
   if (run.error) throw new Error(`shellcheck is needed for this test (apt-get install -y shellcheck): ${run.error.message}`);
   return run.stdout;
+}
+
+/**
+ * Runs `systemd-analyze verify` on a unit's text (as NAME in a throwaway folder); returns its findings.
+ * verify also checks that each command exists, so /usr/local/bin/X (installed at provision time) points
+ * at an executable stub in the same folder.
+ */
+export function systemdVerify(name: string, unit: string): { status: number | null; output: string } {
+  const dir = mkdtempSync(join(tmpdir(), "nodescale-unit-"));
+  for (const bin of new Set(unit.match(/\/usr\/local\/bin\/[a-z0-9-]+/g) ?? [])) {
+    writeFileSync(join(dir, bin.split("/").pop() as string), "#!/bin/sh\n", { mode: 0o755 });
+  }
+  writeFileSync(join(dir, name), unit.replace(/\/usr\/local\/bin\//g, `${dir}/`));
+  const run = spawnSync("systemd-analyze", ["verify", "--man=no", join(dir, name)], { encoding: "utf8" });
+  rmSync(dir, { recursive: true, force: true });
+  if (run.error) throw new Error(`systemd-analyze is needed for this test (apt-get install -y systemd): ${run.error.message}`);
+  return { status: run.status, output: `${run.stdout}${run.stderr}` };
 }

@@ -1,24 +1,33 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Testing } from "../../constructs/cdk";
 import { parseConfig } from "../../stacks/config";
-import { LocalStack } from "../../stacks/local";
+import { forgetOtherLocalBackend, LocalStack } from "../../stacks/local";
 import { fixtureBundle } from "../helpers/fixtures";
 
 const bundle = fixtureBundle();
 
+interface DataResource {
+  input: Record<string, string>;
+  triggers_replace: Record<string, string>;
+  depends_on?: string[];
+  provisioner: { "local-exec": { command: string; working_dir: string; when?: string; environment: Record<string, string> } }[];
+}
 interface Synth {
-  resource: { terraform_data: Record<string, { input: Record<string, string>; provisioner: { "local-exec": Record<string, unknown> }[] }> };
+  resource: { terraform_data: Record<string, DataResource> };
   output: Record<string, { value: unknown }>;
   terraform?: Record<string, unknown>;
 }
 
-function synthLocal(raw: unknown = {}, release = bundle) {
+function synthLocal(raw: unknown = {}) {
   const app = Testing.app();
-  const stack = new LocalStack(app, "local", { loaded: parseConfig(raw), bundle: release, projectRoot: "/project", cores: 2 });
+  const stack = new LocalStack(app, "local", { loaded: parseConfig(raw), bundle, projectRoot: "/project", cores: 2 });
   const json = Testing.synth(stack, true);
   return { stack, json, parsed: JSON.parse(json) as Synth };
 }
 
-function byPrefix(parsed: Synth, prefix: string) {
+function byPrefix(parsed: Synth, prefix: string): DataResource {
   const entry = Object.entries(parsed.resource.terraform_data).find(([key]) => key.startsWith(prefix));
   if (!entry) throw new Error(`no terraform_data named ${prefix}*`);
   return entry[1];
@@ -34,54 +43,109 @@ describe("local stack", () => {
     expect(Testing.fullSynth(stack)).toBeValidTerraform();
   });
 
-  it("outputs the loopback url and the process count", () => {
-    const { parsed } = synthLocal({ local: { port: 9090 }, service: { workers: 3 } });
+  it("outputs the loopback url, the processes per machine and the machines", () => {
+    const { parsed } = synthLocal({ local: { port: 9090, machines: 3 }, service: { workers: 3 } });
     expect(parsed.output.url.value).toBe("http://127.0.0.1:9090");
     expect(parsed.output.workers.value).toBe(3);
+    expect(parsed.output.machines.value).toBe(3);
   });
 
-  it("applies through the local-target script and tears down only its own deployment", () => {
-    const { parsed, stack } = synthLocal();
+  it("converges on every apply, not only when the content changed, and stops everything on destroy", () => {
+    const { parsed } = synthLocal();
     const deploy = byPrefix(parsed, "Target_Deploy");
     const [apply, destroy] = deploy.provisioner.map((p) => p["local-exec"]);
-    expect(apply).toMatchObject({ command: "bash scripts/local-target.sh apply", working_dir: "/project" });
-    expect(destroy).toMatchObject({ command: "bash scripts/local-target.sh destroy", when: "destroy" });
-    expect(destroy.environment).toEqual({
-      NODESCALE_DIR: "${self.input.dir}",
-      NODESCALE_ROOT: "${self.input.root}",
-      NODESCALE_DEPLOY_ID: "${self.input.deploy_id}",
-    });
-    expect(deploy.input).toEqual({ dir: "/project/.nodescale/local", root: "/project", deploy_id: stack.target.deployId });
-    const files = apply.environment as Record<string, string>;
-    expect(Buffer.from(files.NGINX_SITE_B64, "base64").toString()).toBe(stack.target.files.nginxSite);
-    expect(stack.target.files.nginxSite).toContain("listen 127.0.0.1:8080;");
-    expect(stack.target.files.nginxConf).toContain("pid /project/.nodescale/local/nginx/nginx.pid;");
-    expect(stack.target.files.ecosystem).toContain('"cwd": "/project/app"');
+    expect(deploy.triggers_replace).toEqual({ run: "${timestamp()}" });
+    expect(deploy.input).toEqual({ dir: "/project/.nodescale/local", run: "${timestamp()}" });
+    expect(apply).toMatchObject({ command: "node dist/constructs/vm/local-runner.js apply", working_dir: "/project" });
+    expect(apply.environment.NODESCALE_RELEASE).toBe(bundle.sha256);
+    expect(apply.environment.NODESCALE_BUNDLE).toMatch(
+      /^\$\{abspath\("assets\/Target_Bundle_[0-9A-F]+\/[0-9A-F]+\/[0-9a-f]{64}\.tar\.gz"\)\}$/,
+    );
+    expect(destroy).toMatchObject({ command: "node dist/constructs/vm/local-runner.js destroy", when: "destroy" });
+    expect(destroy.environment).toEqual({ NODESCALE_DIR: "${self.input.dir}", NODESCALE_RUN_ID: "${self.input.run}" });
   });
 
-  it("ends with a health check that expects every configured worker and re-runs on new content", () => {
-    const { parsed, stack } = synthLocal({ service: { workers: 2 } });
-    const check = byPrefix(parsed, "Target_HealthCheck");
-    const exec = check.provisioner[0]["local-exec"];
+  it("ships one machine on 127.0.0.1 without a load balancer by default", () => {
+    const { stack, parsed } = synthLocal({ service: { workers: 2 } });
+    const deployment = stack.target.deployment;
+    const fromEnv = JSON.parse(
+      Buffer.from(byPrefix(parsed, "Target_Deploy").provisioner[0]["local-exec"].environment.NODESCALE_DEPLOYMENT_B64, "base64").toString(),
+    );
+    expect(fromEnv).toEqual(JSON.parse(JSON.stringify(deployment)));
+    expect(deployment.loadBalancer).toBeUndefined();
+    expect(deployment.machines.map((m) => [m.name, m.address, m.plan.host, m.plan.clientFacing])).toEqual([
+      ["m1", "127.0.0.1:8080", "127.0.0.1", true],
+    ]);
+    const [conf, site] = deployment.machines[0].plan.files;
+    expect(conf.content).toContain("pid /project/.nodescale/local/machines/m1/nginx/nginx.pid;");
+    expect(site.content).toContain("listen 127.0.0.1:8080;");
+    expect(deployment.machines[0].plan.apps[0]).toMatchObject({ cwd: "/project/.nodescale/local/machines/m1/current", instances: 2 });
+    expect(deployment.machines[0].plan.pm2).toEqual({
+      home: "/project/.nodescale/local/machines/m1/pm2",
+      bin: "/project/node_modules/.bin/pm2",
+    });
+  });
+
+  it("puts several machines on their own loopback addresses behind a load balancer on local.port", () => {
+    const { stack } = synthLocal({ local: { machines: 2, port: 8181 } });
+    const deployment = stack.target.deployment;
+    expect(deployment.machines.map((m) => [m.name, m.address, m.plan.clientFacing, m.plan.apps[0].env])).toEqual([
+      ["m1", "127.0.1.1:8181", false, expect.objectContaining({ HOST: "127.0.1.1", NODESCALE_MACHINE: "m1" })],
+      ["m2", "127.0.1.2:8181", false, expect.objectContaining({ HOST: "127.0.1.2", NODESCALE_MACHINE: "m2" })],
+    ]);
+    expect(deployment.loadBalancer?.nginx).toMatchObject({
+      listen: "127.0.0.1:8181",
+      upstreamFile: "/project/.nodescale/local/load-balancer/machines.conf",
+    });
+    expect(deployment.loadBalancer?.drainSeconds).toBe(15);
+    expect(deployment.loadBalancer?.files[1].content).toContain("listen 127.0.0.1:8181;");
+  });
+
+  it("ends with a health check on every apply: every worker on one machine, every machine behind the balancer", () => {
+    const one = byPrefix(synthLocal({ service: { workers: 2 } }).parsed, "Target_HealthCheck");
+    const exec = one.provisioner[0]["local-exec"];
     expect(exec.command).toBe(
       'node dist/health/cli.js --url "$NODESCALE_URL" --timeout 60 --health-path /health --ready-path /ready --expect-workers 2 --expect-release "$NODESCALE_RELEASE"',
     );
     expect(exec.environment).toEqual({ NODESCALE_URL: "http://127.0.0.1:8080", NODESCALE_RELEASE: bundle.sha256 });
-    expect((check as unknown as { triggers_replace: Record<string, string> }).triggers_replace.deploy_id).toBe(stack.target.deployId);
-    expect((check as unknown as { depends_on: string[] }).depends_on).toEqual([expect.stringMatching(/^terraform_data\.Target_Deploy_/)]);
+    expect(one.triggers_replace.apply).toBe("${timestamp()}");
+    expect(one.depends_on).toEqual([expect.stringMatching(/^terraform_data\.Target_Deploy_/)]);
+    const two = byPrefix(synthLocal({ local: { machines: 2 } }).parsed, "Target_HealthCheck").provisioner[0]["local-exec"];
+    expect(two.command).toContain("--expect-machines 2 --expect-release");
+    expect(two.command).not.toContain("--expect-workers");
   });
 
-  it("runs the app's release and redeploys (a rolling reload) when only the app code changed", () => {
-    const { stack } = synthLocal();
-    expect(stack.target.files.ecosystem).toContain(`"NODESCALE_RELEASE": "${bundle.sha256}"`);
-    const newer = { ...bundle, sha256: "f".repeat(64) };
-    expect(synthLocal({}, newer).stack.target.deployId).not.toBe(stack.target.deployId);
+  it("refuses more simulated machines than it has loopback addresses for", () => {
+    expect(() => synthLocal({ local: { machines: 17 } })).toThrow(/local\.machines: 17 is not allowed: must be a whole number 1-16/);
+  });
+});
+
+describe("the local state", () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  const stackDir = (cached?: unknown) => {
+    const dir = mkdtempSync(join(tmpdir(), "nodescale-stackdir-"));
+    dirs.push(dir);
+    if (cached !== undefined) {
+      mkdirSync(join(dir, ".terraform"));
+      writeFileSync(join(dir, ".terraform", "terraform.tfstate"), JSON.stringify(cached));
+    }
+    return dir;
+  };
+
+  it("forgets Terraform's cached backend when it names another instance's (or a moved checkout's) state file", () => {
+    const dir = stackDir({ backend: { type: "local", config: { path: "/old/place/.nodescale/local.tfstate" } } });
+    expect(forgetOtherLocalBackend(dir, "/new/place/.nodescale/local.tfstate")).toBe(true);
+    expect(existsSync(join(dir, ".terraform", "terraform.tfstate"))).toBe(false);
   });
 
-  it("changes the deployment id, and so redeploys, when the rendered content changes", () => {
-    expect(synthLocal({ service: { workers: 2 } }).stack.target.deployId).not.toBe(
-      synthLocal({ service: { workers: 3 } }).stack.target.deployId,
-    );
-    expect(synthLocal().stack.target.deployId).toBe(synthLocal().stack.target.deployId);
+  it("keeps the cache when it already names this state file, and when there is none", () => {
+    const cached = { backend: { type: "local", config: { path: "/p/.nodescale/e2e-1.tfstate" } } };
+    const dir = stackDir(cached);
+    expect(forgetOtherLocalBackend(dir, "/p/.nodescale/e2e-1.tfstate")).toBe(false);
+    expect(JSON.parse(readFileSync(join(dir, ".terraform", "terraform.tfstate"), "utf8"))).toEqual(cached);
+    expect(forgetOtherLocalBackend(stackDir(), "/p/x.tfstate")).toBe(false);
   });
 });

@@ -1,36 +1,39 @@
-import { runInNewContext } from "node:vm";
 import { NodeServiceSpec } from "../../constructs/service/spec";
+import { renderMachinePlan } from "../../constructs/vm/machine-plan";
 import { processPlan } from "../../constructs/vm/plan";
-import { renderProvisionScript } from "../../constructs/vm/provision";
-import { renderEcosystem, renderNginxSite, renderReloadScript } from "../../constructs/vm/render";
+import {
+  pm2StopTimeoutSeconds,
+  renderNginxRestartDropIn,
+  renderPm2Unit,
+  renderProvisionScript,
+  renderVmMachinePlan,
+} from "../../constructs/vm/provision";
+import { pm2Apps, renderLoadBalancerSite, renderMachineServers, renderNginxSite, renderUpstreamServers } from "../../constructs/vm/render";
 import { fillTemplate, TemplateError } from "../../constructs/vm/template";
-import { nginxTest, shellcheck } from "../helpers/tools";
+import { NGINX_TEST_UPSTREAM, nginxTest, shellcheck, systemdVerify } from "../helpers/tools";
 
 const spec = NodeServiceSpec.parse({ name: "orders-api", port: 4000, workers: 3, shutdownGraceSeconds: 12, maxBodySizeMiB: 25 });
 const cluster = processPlan(spec, "cluster");
 const fork = processPlan(spec, "fork");
-const site = (plan = cluster) => renderNginxSite(spec, plan, { listen: ["127.0.0.1:8080"], accessLog: "off" });
-
-function loadEcosystem(text: string): { apps: Record<string, unknown>[] } {
-  const module = { exports: {} as { apps: Record<string, unknown>[] } };
-  runInNewContext(text, { module });
-  return module.exports;
-}
+const site = (plan = cluster) =>
+  renderNginxSite(spec, plan, { listen: ["127.0.0.1:8080"], accessLog: "off", upstreamFile: NGINX_TEST_UPSTREAM });
 
 describe("Nginx site template", () => {
-  it("renders cluster mode: one upstream port, listed twice so a reload can retry", () => {
+  it("takes the upstream's servers from the file the machine agent writes, and retries each once", () => {
     const text = site();
     expect(text).toMatchSnapshot();
-    expect(text.match(/server 127\.0\.0\.1:4000 max_fails=0;/g)).toHaveLength(2);
-    expect(text).toContain("proxy_next_upstream_tries 3;");
+    expect(text).toContain(`    include ${NGINX_TEST_UPSTREAM};`);
+    expect(text).toContain("# The app's ports (4000), written by the NodeScale machine agent");
+    expect(text).toContain("proxy_next_upstream_tries 0;");
+    expect(text).toContain("proxy_next_upstream_timeout 10s;");
+    expect(site(fork)).toContain("# The app's ports (4000, 4001, 4002)");
   });
 
-  it("renders fork mode: every process port in the upstream", () => {
-    const text = site(fork);
-    expect(text).toMatch(
-      /server 127\.0\.0\.1:4000 max_fails=0;\n {4}server 127\.0\.0\.1:4001 max_fails=0;\n {4}server 127\.0\.0\.1:4002 max_fails=0;/,
+  it("lists one port twice, so a cluster reload can retry, and every fork port once", () => {
+    expect(renderUpstreamServers("127.0.0.1", [4000])).toBe("server 127.0.0.1:4000 max_fails=0;\nserver 127.0.0.1:4000 max_fails=0;\n");
+    expect(renderUpstreamServers("127.0.1.2", [4000, 4001])).toBe(
+      "server 127.0.1.2:4000 max_fails=0;\nserver 127.0.1.2:4001 max_fails=0;\n",
     );
-    expect(text).toContain("proxy_next_upstream_tries 4;");
   });
 
   it("keeps upstream connections alive and forwards what the app needs to know", () => {
@@ -38,6 +41,7 @@ describe("Nginx site template", () => {
     for (const line of [
       "keepalive 16;",
       "keepalive_timeout 60s;",
+      "keepalive_timeout 65s;",
       "proxy_http_version 1.1;",
       "proxy_set_header Connection $nodescale_orders_api_connection;",
       "proxy_set_header Upgrade $http_upgrade;",
@@ -55,90 +59,195 @@ describe("Nginx site template", () => {
   });
 
   it.each([
-    ["cluster", cluster],
-    ["fork", fork],
-  ])("passes nginx -t in %s mode", (_, plan) => {
-    const verdict = nginxTest(site(plan));
+    ["cluster", cluster, renderUpstreamServers("127.0.0.1", [4000])],
+    ["fork", fork, renderUpstreamServers("127.0.0.1", [4000, 4001, 4002])],
+    ["a deploy's bridge (old ports, new ports and a canary)", fork, renderUpstreamServers("127.0.0.1", [4000, 4001, 4002, 5000, 41234])],
+  ])("passes nginx -t in %s", (_, plan, servers) => {
+    const verdict = nginxTest(site(plan), servers);
     expect(verdict.output).toContain("test is successful");
     expect(verdict.status).toBe(0);
   });
 
-  it("passes nginx -t as the VM site inside the provision script", () => {
-    const vmSite = renderNginxSite(spec, cluster, {
-      listen: ["80 default_server", "[::]:80 default_server"],
-      accessLog: "/tmp/access.log",
-    });
-    expect(nginxTest(vmSite).status).toBe(0);
+  it("passes nginx -t as the VM site the provision script installs", () => {
+    const [vmSite] = renderVmMachinePlan(spec, cluster).files;
+    expect(vmSite.path).toBe("/etc/nginx/sites-available/orders-api.conf");
+    expect(vmSite.content).toContain("listen 80 default_server;");
+    expect(vmSite.content).toContain("include /etc/nginx/nodescale/orders-api.upstream.conf;");
+    expect(nginxTest(vmSite.content.replace("/etc/nginx/nodescale/orders-api.upstream.conf", NGINX_TEST_UPSTREAM)).status).toBe(0);
   });
 
   it("refuses a listen value that could inject Nginx directives", () => {
-    expect(() => renderNginxSite(spec, cluster, { listen: ["8080; include /etc/passwd"], accessLog: "off" })).toThrow(
+    expect(() => renderNginxSite(spec, cluster, { listen: ["8080; include /etc/passwd"], accessLog: "off", upstreamFile: "/u" })).toThrow(
       new TemplateError('listen: "8080; include /etc/passwd" cannot go into a config file (allowed: letters, digits and . _ - / : @ [ ])'),
     );
   });
 });
 
-describe("PM2 ecosystem template", () => {
-  const options = { appDir: "/opt/nodescale/current", logDir: "/var/log/nodescale" };
+describe("local load balancer template", () => {
+  const lb = renderLoadBalancerSite(spec, { listen: ["127.0.0.1:8080"], machines: 2, upstreamFile: NGINX_TEST_UPSTREAM, accessLog: "off" });
 
-  it("renders one cluster-mode app with readiness, timeouts and a memory limit from the spec", () => {
-    const text = renderEcosystem(spec, cluster, options);
-    expect(text).toMatchSnapshot();
-    const { apps } = loadEcosystem(text);
-    expect(apps).toHaveLength(1);
-    expect(apps[0]).toMatchObject({
+  it("retries another machine on a refused connection or a 502/503/504, and sets no body limit of its own", () => {
+    expect(lb).toMatchSnapshot();
+    expect(lb).toContain("proxy_next_upstream error timeout http_502 http_503 http_504;");
+    expect(lb).toContain("client_max_body_size 0;");
+    expect(lb).toContain("keepalive_timeout 60s;");
+    expect(lb).toContain("keepalive_timeout 65s;");
+  });
+
+  it("skips a machine for a while after it failed (passive health check), and marks a drained one down", () => {
+    expect(renderMachineServers(["127.0.1.1:8080", "127.0.1.2:8080"], ["127.0.1.2:8080"])).toBe(
+      "server 127.0.1.1:8080 max_fails=1 fail_timeout=2s;\nserver 127.0.1.2:8080 max_fails=1 fail_timeout=2s down;\n",
+    );
+  });
+
+  it("passes nginx -t with its machines", () => {
+    expect(nginxTest(lb, renderMachineServers(["127.0.1.1:8080", "127.0.1.2:8080"])).status).toBe(0);
+  });
+});
+
+describe("machine plan", () => {
+  const nginx = {
+    kind: "prefix" as const,
+    prefix: "/m/nginx",
+    conf: "/m/nginx/nginx.conf",
+    pidFile: "/m/nginx/nginx.pid",
+    upstreamFile: "/m/u.conf",
+    listen: "127.0.1.2:8080",
+  };
+  const plan = renderMachinePlan(spec, cluster, {
+    machine: "m2",
+    reportMachine: true,
+    host: "127.0.1.2",
+    baseDir: "/m",
+    logDir: "/m/logs",
+    pm2: { home: "/m/pm2", bin: "/bin/pm2" },
+    nginx,
+    files: [],
+  });
+
+  it("derives every timeout from the spec: ready wait, drain, kill", () => {
+    expect(plan).toMatchObject({
+      machine: "m2",
+      service: "orders-api",
+      mode: "cluster",
+      host: "127.0.1.2",
+      ports: [4000],
+      readyPath: "/ready",
+      readyTimeoutSeconds: 22,
+      drainSeconds: 17,
+      killTimeoutSeconds: 15,
+      keepReleases: 3,
+      clientFacing: true,
+    });
+    expect(spec.readyTimeoutSeconds).toBe(10 + 12);
+    expect(spec.shutdownGraceSeconds).toBeLessThan(spec.killTimeoutMs / 1000);
+    expect(spec.killTimeoutMs / 1000).toBeLessThan(spec.deregistrationDelaySeconds);
+  });
+
+  it("runs the app from the machine's current release, on its own address, reporting its machine name", () => {
+    expect(plan.apps).toEqual(pm2Apps(spec, cluster, { appDir: "/m/current", logDir: "/m/logs", host: "127.0.1.2", machine: "m2" }));
+    expect(plan.apps[0]).toMatchObject({
       name: "orders-api",
+      script: "/m/current/dist/main.js",
+      cwd: "/m/current",
       exec_mode: "cluster",
       instances: 3,
       wait_ready: true,
       listen_timeout: 10_000,
       kill_timeout: 15_000,
       max_memory_restart: "460M",
-      out_file: "/var/log/nodescale/orders-api.out.log",
+      out_file: "/m/logs/orders-api.out.log",
     });
-    expect((apps[0].env as Record<string, string>).SHUTDOWN_GRACE_SECONDS).toBe("12");
+    expect(plan.apps[0].env).toMatchObject({ HOST: "127.0.1.2", PORT: "4000", NODESCALE_MACHINE: "m2", SHUTDOWN_GRACE_SECONDS: "12" });
   });
 
-  it("lets PM2 match the cores when workers is auto", () => {
+  it("lets PM2 match the cores when workers is auto, and gives each fork process its own port", () => {
     const auto = NodeServiceSpec.parse({ workers: "auto" });
-    expect(loadEcosystem(renderEcosystem(auto, processPlan(auto, "cluster"), options)).apps[0].instances).toBe("max");
-  });
-
-  it("renders one fork-mode app per port, each told its own PORT", () => {
-    const { apps } = loadEcosystem(renderEcosystem(spec, fork, options));
-    expect(apps.map((a) => [a.name, a.exec_mode, (a.env as Record<string, string>).PORT])).toEqual([
+    expect(pm2Apps(auto, processPlan(auto, "cluster"), { appDir: "/a", logDir: "/l" })[0].instances).toBe("max");
+    expect(
+      pm2Apps(spec, fork, { appDir: "/a", logDir: "/l" }).map((a) => [a.name, a.exec_mode, (a.env as Record<string, string>).PORT]),
+    ).toEqual([
       ["orders-api-4000", "fork", "4000"],
       ["orders-api-4001", "fork", "4001"],
       ["orders-api-4002", "fork", "4002"],
     ]);
   });
+
+  it("on a cloud VM: the system's Nginx, PM2 as an unprivileged user supervised by its systemd unit", () => {
+    const vm = renderVmMachinePlan(spec, cluster);
+    expect(vm).toMatchObject({
+      baseDir: "/opt/nodescale",
+      logDir: "/var/log/nodescale",
+      pm2: { home: "/var/lib/nodescale/.pm2", bin: "/usr/local/bin/pm2", user: "nodescale", systemdUnit: "nodescale-pm2.service" },
+      nginx: { kind: "systemd", pidFile: "/run/nginx.pid", upstreamFile: "/etc/nginx/nodescale/orders-api.upstream.conf" },
+    });
+    expect((vm.apps[0].env as Record<string, string>).NODESCALE_MACHINE).toBeUndefined();
+  });
 });
 
-describe("reload and provision scripts", () => {
-  it("reloads cluster mode with one startOrReload and fork mode port by port", () => {
-    const clusterScript = renderReloadScript(spec, cluster, { ecosystemFile: "/opt/nodescale/ecosystem.config.js" });
-    const forkScript = renderReloadScript(spec, fork, { ecosystemFile: "/opt/nodescale/ecosystem.config.js" });
-    expect(clusterScript).toContain('mode="cluster"');
-    expect(clusterScript).toContain('"$pm2_bin" startOrReload "$ecosystem" --update-env');
-    expect(forkScript).toContain("ports=(4000 4001 4002)");
-    expect(forkScript).toContain('--only "orders-api-${port}"');
-    expect(shellcheck(clusterScript)).toBe("");
-    expect(shellcheck(forkScript)).toBe("");
+describe("systemd units", () => {
+  it("restarts PM2 and Nginx when they are killed, with no start limit, and passes systemd-analyze verify", () => {
+    const unit = renderPm2Unit(spec, cluster);
+    expect(unit).toMatchSnapshot();
+    for (const line of [
+      "Restart=always",
+      "RestartSec=2s",
+      "StartLimitIntervalSec=0",
+      "KillMode=control-group",
+      "User=nodescale",
+      "Type=forking",
+    ]) {
+      expect(unit).toContain(line);
+    }
+    const verdict = systemdVerify("nodescale-pm2.service", unit);
+    expect(verdict.output).toBe("");
+    expect(verdict.status).toBe(0);
+    expect(renderNginxRestartDropIn()).toContain("Restart=always");
   });
 
-  it("renders a provision script that shellcheck passes and that verifies what it downloads", () => {
-    const script = renderProvisionScript(spec, cluster, {
-      bundleSource: `BUNDLE_SHA256="${"ab".repeat(32)}"\nfetch_bundle() { curl -fsSL "https://example.invalid/bundle" -o "$1"; }`,
-    });
-    expect(script).toMatchSnapshot();
+  it("waits long enough to stop every process within its kill timeout, two at a time", () => {
+    expect(pm2StopTimeoutSeconds(spec, cluster)).toBe(2 * 15 + 10);
+    expect(renderPm2Unit(spec, cluster)).toContain("TimeoutStopSec=40s");
+    const auto = NodeServiceSpec.parse({ shutdownGraceSeconds: 100 });
+    expect(pm2StopTimeoutSeconds(auto, processPlan(auto, "cluster"))).toBe(8 * 103 + 10);
+  });
+});
+
+describe("provision script", () => {
+  const script = renderProvisionScript(spec, cluster, {
+    bundleSource: `BUNDLE_SHA256="${"ab".repeat(32)}"\nfetch_bundle() { curl -fsSL "https://example.invalid/bundle" -o "$1"; }`,
+  });
+
+  it("passes shellcheck and verifies the Node.js download", () => {
     expect(shellcheck(script)).toBe("");
     expect(script).toContain('echo "${NODE_SHA256}  ${tmp}/node.tar.xz" | sha256sum --check --strict -');
-    expect(script).toContain('echo "${BUNDLE_SHA256}  ${bundle}.partial" | sha256sum --check --strict -');
-    expect(script).toContain("User=${APP_USER}");
-    expect(script).toContain('echo "${BUNDLE_SHA256}" > "${release}.partial/RELEASE"');
     expect(script).toMatch(/npm install --global .*"pm2@\$\{PM2_VERSION\}"/);
   });
 
+  it("installs the same machine agent and a plan for it, then lets the agent gate and converge the release", () => {
+    const agent = script.slice(script.indexOf("<<'NODESCALE_AGENT'\n") + 20, script.indexOf("\nNODESCALE_AGENT\n"));
+    expect(agent).toContain("NodeScale machine agent");
+    const planJson = script.slice(script.indexOf("<<'NODESCALE_PLAN'\n") + 19, script.indexOf("\nNODESCALE_PLAN\n"));
+    expect(JSON.parse(planJson)).toEqual(renderVmMachinePlan(spec, cluster));
+    expect(script).toContain(
+      '/usr/local/bin/node "${BASE}/bin/machine-agent.js" deploy "${BASE}/plan.json" --bundle "${bundle}" --sha256 "${BUNDLE_SHA256}"',
+    );
+    expect(script).toContain("systemctl enable nginx.service nodescale-pm2.service");
+  });
+
+  it("writes every config file to a temporary name and moves it into place", () => {
+    for (const move of [
+      'mv -f "${BASE}/plan.json.tmp" "${BASE}/plan.json"',
+      'mv -f "${BASE}/bin/machine-agent.js.tmp" "${BASE}/bin/machine-agent.js"',
+      "mv -f /etc/systemd/system/nodescale-pm2.service.tmp /etc/systemd/system/nodescale-pm2.service",
+      "mv -f /etc/logrotate.d/nodescale.tmp /etc/logrotate.d/nodescale",
+    ]) {
+      expect(script).toContain(move);
+    }
+  });
+});
+
+describe("templates", () => {
   it("fails on a placeholder without a value and on a value without a placeholder", () => {
     expect(() => fillTemplate("t", "a {{x}} {{y}}", { x: 1 })).toThrow(new TemplateError("template t: no value for placeholder {{y}}"));
     expect(() => fillTemplate("t", "a {{x}}", { x: 1, z: 2 })).toThrow(
