@@ -255,3 +255,46 @@ export function formatReport(report: HealthReport): string {
     `  burst: ${statuses}; p50 ${report.p50Ms} ms, p95 ${report.p95Ms} ms; ${report.distinctPids} distinct pid(s)${expected}, ${report.distinctHostnames} hostname(s)${expectedHosts}${machines}${expectedMachines}${release}`,
   ].join("\n");
 }
+
+export interface MachineWaitOptions {
+  /** Base URL of the load balancer. */
+  readonly url: string;
+  /** The `machine` an answer must name (a new machine's host name). */
+  readonly machine: string;
+  /** ...and the release it must report. @default - any */
+  readonly release?: string;
+  /** @default 900 */
+  readonly timeoutSeconds?: number;
+}
+
+/**
+ * Waits until the load balancer sends a request to one particular machine (it passed the balancer's own
+ * health check and is in rotation): what a rolling replacement waits for before it replaces the next one.
+ */
+export async function waitForMachine(options: MachineWaitOptions): Promise<{ ok: boolean; line: string }> {
+  const root = new URL("/", options.url);
+  const timeoutSeconds = options.timeoutSeconds ?? 900;
+  const started = performance.now();
+  let last = "no answer yet";
+  while (performance.now() - started < timeoutSeconds * 1000) {
+    try {
+      const answer = await get(root, 5_000);
+      const body = JSON.parse(answer.body) as { machine?: unknown; release?: unknown };
+      if (
+        answer.status === 200 &&
+        body.machine === options.machine &&
+        (options.release === undefined || body.release === options.release)
+      ) {
+        return {
+          ok: true,
+          line: `IN ROTATION ${options.machine} behind ${options.url} after ${round((performance.now() - started) / 1000)} s`,
+        };
+      }
+      last = `last answer ${answer.status} from ${JSON.stringify(body.machine ?? null)}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await sleep(250);
+  }
+  return { ok: false, line: `NOT IN ROTATION ${options.machine} behind ${options.url} after ${timeoutSeconds} s (${last})` };
+}

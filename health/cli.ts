@@ -1,8 +1,8 @@
 import { parseArgs } from "node:util";
-import { checkHealth, formatReport } from "./check";
+import { checkHealth, formatReport, waitForMachine } from "./check";
 
 const USAGE =
-  "usage: nodescale-health --url URL [--expect-workers N] [--expect-hostnames N] [--expect-machines N] [--expect-release ID] [--timeout SECONDS] [--requests N] [--health-path P] [--ready-path P] [--json]";
+  "usage: nodescale-health --url URL [--expect-workers N] [--expect-hostnames N] [--expect-machines N] [--expect-release ID] [--wait-for-machine NAME] [--timeout SECONDS] [--requests N] [--health-path P] [--ready-path P] [--json]";
 
 function positiveInt(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
@@ -23,6 +23,7 @@ async function main(): Promise<void> {
         "expect-hostnames": { type: "string" },
         "expect-machines": { type: "string" },
         "expect-release": { type: "string" },
+        "wait-for-machine": { type: "string" },
         timeout: { type: "string" },
         "health-path": { type: "string" },
         "ready-path": { type: "string" },
@@ -38,6 +39,17 @@ async function main(): Promise<void> {
   if (!url || !/^https?:\/\/[^/\s]+/.test(url)) {
     process.stderr.write(`nodescale-health: --url must be an http(s) URL, got ${JSON.stringify(url ?? null)}\n${USAGE}\n`);
     process.exit(2);
+  }
+  const machine = values["wait-for-machine"] as string | undefined;
+  if (machine !== undefined) {
+    const wait = await waitForMachine({
+      url,
+      machine,
+      release: values["expect-release"] as string | undefined,
+      timeoutSeconds: positiveInt("timeout", values.timeout as string | undefined),
+    });
+    process.stdout.write(`${wait.line}\n`);
+    process.exit(wait.ok ? 0 : 1);
   }
   const report = await checkHealth({
     url,

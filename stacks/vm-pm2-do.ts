@@ -2,6 +2,7 @@ import { DigitaloceanProvider } from "@cdktf/provider-digitalocean/lib/provider"
 import type { Construct } from "../constructs/cdk";
 import type { AppBundle } from "../constructs/vm/bundle";
 import { DropletNodeHost } from "../constructs/vm/droplet-host";
+import { DropletNodeGroup } from "../constructs/vm/droplet-node-group";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { NodeScaleStack } from "./nodescale-stack";
@@ -9,21 +10,28 @@ import { addVmService } from "./vm-service";
 
 export interface VmPm2DoStackProps {
   readonly loaded: LoadedConfig;
-  /** The built app, shipped inside the Droplet's user data. */
+  /** The built app, shipped inside the Droplets' user data. */
   readonly bundle: AppBundle;
 }
 
-/** `cdktf deploy vm-pm2-do`: Nginx + PM2 on one Droplet. The token comes from DIGITALOCEAN_TOKEN. */
+/**
+ * `cdktf deploy vm-pm2-do`: Nginx + PM2 on one Droplet (`vm.machines` 1), or on several behind a DigitalOcean
+ * Load Balancer. The token comes from DIGITALOCEAN_TOKEN.
+ */
 export class VmPm2DoStack extends NodeScaleStack {
-  readonly host: DropletNodeHost;
+  /** The single Droplet, when `vm.machines` is 1. */
+  readonly host?: DropletNodeHost;
+  /** The Droplets behind the load balancer, when `vm.machines` is 2 or more. */
+  readonly group?: DropletNodeGroup;
 
   constructor(scope: Construct, id: string, props: VmPm2DoStackProps) {
     super(scope, id);
     const { config, spec } = props.loaded;
     const d = config.vm.digitalocean;
+    const machines = config.vm.machines;
     configureBackend(this, config.state, id);
     new DigitaloceanProvider(this, "DigitalOcean", {});
-    this.host = new DropletNodeHost(this, "Host", {
+    const common = {
       spec,
       bundle: props.bundle,
       mode: config.vm.mode,
@@ -31,15 +39,35 @@ export class VmPm2DoStack extends NodeScaleStack {
       size: d.size,
       sshKeyFingerprints: d.sshKeyFingerprints,
       sshCidrs: d.sshCidrs,
-    });
+    };
+    if (machines === 1) {
+      const host = new DropletNodeHost(this, "Host", common);
+      this.host = host;
+      addVmService(this, {
+        spec,
+        plan: host.plan,
+        bundle: props.bundle,
+        address: host.reservedIp.ipAddress,
+        addressKind: "Nginx on the reserved IP",
+        outputs: { public_ip: host.reservedIp.ipAddress, droplet_id: host.droplet.id },
+        machines,
+        triggers: { machine: host.droplet.id },
+        dependsOn: [host.reservedIpAssignment],
+      });
+      return;
+    }
+    const group = new DropletNodeGroup(this, "Group", { ...common, machines });
+    this.group = group;
     addVmService(this, {
       spec,
-      plan: this.host.plan,
+      plan: group.plan,
       bundle: props.bundle,
-      publicIp: this.host.reservedIp.ipAddress,
-      addressKind: "reserved IP",
-      machineOutput: ["droplet_id", this.host.droplet.id],
-      dependsOn: [this.host.reservedIp],
+      address: group.loadBalancer.ip,
+      addressKind: "the DigitalOcean Load Balancer",
+      outputs: { load_balancer_ip: group.loadBalancer.ip },
+      machines,
+      triggers: Object.fromEntries(group.droplets.map((d, i) => [`machine_${i + 1}`, d.id])),
+      dependsOn: group.inRotation.map((c) => c.resource),
     });
   }
 }

@@ -2,6 +2,7 @@ import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import type { Construct } from "../constructs/cdk";
 import type { AppBundle } from "../constructs/vm/bundle";
 import { Ec2NodeHost } from "../constructs/vm/ec2-host";
+import { Ec2NodeGroup } from "../constructs/vm/ec2-node-group";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { NodeScaleStack } from "./nodescale-stack";
@@ -13,34 +14,57 @@ export interface VmPm2StackProps {
   readonly bundle: AppBundle;
 }
 
-/** `cdktf deploy vm-pm2`: Nginx + PM2 on one EC2 instance, ending with the post-deploy health check. */
+/**
+ * `cdktf deploy vm-pm2`: Nginx + PM2 on one EC2 instance (`vm.machines` 1), or on an Auto Scaling group
+ * behind an Application Load Balancer (2 or more), ending with the post-deploy health check.
+ */
 export class VmPm2Stack extends NodeScaleStack {
-  readonly host: Ec2NodeHost;
+  /** The single machine, when `vm.machines` is 1. */
+  readonly host?: Ec2NodeHost;
+  /** The group behind the load balancer, when `vm.machines` is 2 or more. */
+  readonly group?: Ec2NodeGroup;
 
   constructor(scope: Construct, id: string, props: VmPm2StackProps) {
     super(scope, id);
     const { config, spec } = props.loaded;
-    const aws = config.vm.aws;
+    const { aws, machines } = config.vm;
     configureBackend(this, config.state, id);
     new AwsProvider(this, "Aws", { region: aws.region, defaultTags: [{ tags: { "managed-by": "nodescale", "nodescale:stack": id } }] });
-    this.host = new Ec2NodeHost(this, "Host", {
-      spec,
-      bundle: props.bundle,
-      mode: config.vm.mode,
-      instanceType: aws.instanceType,
-      sshCidrs: aws.sshCidrs,
-      vpcId: aws.vpcId,
-      subnetId: aws.subnetId,
-      rootVolumeGiB: aws.rootVolumeGiB,
+    const common = { spec, bundle: props.bundle, mode: config.vm.mode, instanceType: aws.instanceType, rootVolumeGiB: aws.rootVolumeGiB };
+    if (machines === 1) {
+      const host = new Ec2NodeHost(this, "Host", { ...common, sshCidrs: aws.sshCidrs, vpcId: aws.vpcId, subnetId: aws.subnetId });
+      this.host = host;
+      addVmService(this, {
+        spec,
+        plan: host.plan,
+        bundle: props.bundle,
+        address: host.eip.publicIp,
+        addressKind: "Nginx on the Elastic IP",
+        outputs: { public_ip: host.eip.publicIp, instance_id: host.instance.id },
+        machines,
+        triggers: { machine: host.instance.id },
+        dependsOn: [host.eipAssociation],
+      });
+      return;
+    }
+    const group = new Ec2NodeGroup(this, "Group", {
+      ...common,
+      machines,
+      minMachines: config.vm.minMachines,
+      maxMachines: config.vm.maxMachines,
+      targetCpuPercent: config.vm.targetCpuPercent,
     });
+    this.group = group;
     addVmService(this, {
       spec,
-      plan: this.host.plan,
+      plan: group.plan,
       bundle: props.bundle,
-      publicIp: this.host.eip.publicIp,
-      addressKind: "Elastic IP",
-      machineOutput: ["instance_id", this.host.instance.id],
-      dependsOn: [this.host.eip],
+      address: group.loadBalancer.dnsName,
+      addressKind: "the Application Load Balancer",
+      outputs: { load_balancer_dns: group.loadBalancer.dnsName, autoscaling_group: group.group.name },
+      machines,
+      triggers: { launch_template_version: group.launchTemplate.latestVersion.toString() },
+      dependsOn: [group.group],
     });
   }
 }

@@ -4,35 +4,43 @@ import type { NodeServiceSpec } from "../constructs/service/spec";
 import type { AppBundle } from "../constructs/vm/bundle";
 import type { ProcessPlan } from "../constructs/vm/plan";
 
+/** A new machine installs Node.js, Nginx and PM2 first; an instance refresh replaces machines one at a time. */
+const NEW_MACHINE_SECONDS = 900;
+const PER_MACHINE_REFRESH_SECONDS = 420;
+
 export interface VmServiceOptions {
   readonly spec: NodeServiceSpec;
   readonly plan: ProcessPlan;
   readonly bundle: AppBundle;
-  /** The machine's stable public address (Elastic IP, reserved IP). */
-  readonly publicIp: string;
+  /** Host name or address clients use (Elastic IP, reserved IP, load balancer DNS name). */
+  readonly address: string;
   /** Where the address comes from, for the `url` output's description. */
   readonly addressKind: string;
-  /** Output name and value identifying the machine (instance_id, droplet_id). */
-  readonly machineOutput: readonly [string, string];
-  /** The address must be attached before the check runs. */
+  /** Outputs besides `url`, by name. */
+  readonly outputs: Readonly<Record<string, string>>;
+  /** Machines behind a load balancer; 1 for a single machine. */
+  readonly machines: number;
+  /** Values whose change means a new machine or group, so the check runs with a longer wait. */
+  readonly triggers: Readonly<Record<string, string>>;
+  /** What must exist before the check runs (the address attached, the group created). */
   readonly dependsOn: ITerraformDependable[];
 }
 
-/** What every cloud VM stack shares: the `url`, address and machine outputs, and the post-deploy health check. */
+/** What every cloud VM stack shares: the `url` and other outputs, and the post-deploy health check. */
 export function addVmService(stack: Construct, options: VmServiceOptions): void {
-  const url = `http://${options.publicIp}`;
-  const [machineOutput, machineId] = options.machineOutput;
-  new TerraformOutput(stack, "url", { value: url, description: `Base URL of the service (Nginx on the ${options.addressKind})` });
-  new TerraformOutput(stack, "public_ip", { value: options.publicIp });
-  new TerraformOutput(stack, machineOutput, { value: machineId });
+  const url = `http://${options.address}`;
+  new TerraformOutput(stack, "url", { value: url, description: `Base URL of the service (${options.addressKind})` });
+  for (const [name, value] of Object.entries(options.outputs)) new TerraformOutput(stack, name, { value });
+  const several = options.machines > 1;
   new PostDeployHealthCheck(stack, "HealthCheck", {
     url,
     spec: options.spec,
-    expectWorkers: options.plan.expectedProcesses,
+    // Behind a load balancer every machine must be in rotation; each machine's agent has verified its own
+    // processes. One machine: every process answers through its Nginx.
+    ...(several ? { expectMachines: options.machines } : { expectWorkers: options.plan.expectedProcesses }),
     expectRelease: options.bundle.sha256,
-    // A new machine installs Node.js, Nginx and PM2 first; a release rollout on a running one is quicker.
-    timeoutSeconds: 900,
-    triggers: { machine: machineId },
+    timeoutSeconds: NEW_MACHINE_SECONDS + (several ? PER_MACHINE_REFRESH_SECONDS * options.machines : 0),
+    triggers: options.triggers,
     dependsOn: options.dependsOn,
   });
 }

@@ -38,7 +38,15 @@ export function installGracefulShutdown(
   });
 
   const closeIdle = (): void => {
-    for (const socket of sockets) if ((busy.get(socket) ?? 0) === 0) socket.end();
+    for (const socket of sockets) {
+      if ((busy.get(socket) ?? 0) !== 0) continue;
+      socket.end();
+      // A client that never closes its side (a pooled idle connection) would hold the drain until the grace
+      // period ran out; an idle socket carries no work, so it is destroyed shortly after.
+      setTimeout(() => {
+        if ((busy.get(socket) ?? 0) === 0) socket.destroy();
+      }, IDLE_DRAIN_MS).unref();
+    }
   };
 
   const shutdown = (reason: string): void => {

@@ -27,6 +27,12 @@ export interface PostDeployHealthCheckProps {
    */
   readonly expectMachines?: number;
   /**
+   * Only wait until the load balancer at `url` sends a request to this machine (by the `machine` its answers
+   * name, with `expectRelease` if given), instead of the full check: a rolling replacement's step.
+   * @default - the full check
+   */
+  readonly waitForMachine?: string;
+  /**
    * Wait until the service reports this release (its `/` answers `release`), and fail if any answer is older:
    * a deploy is healthy only once the new code answers.
    * @default - the release is not checked
@@ -96,6 +102,7 @@ export class PostDeployHealthCheck extends Construct {
       ...(props.expectHostnames !== undefined ? [`--expect-hostnames ${props.expectHostnames}`] : []),
       ...(props.expectMachines !== undefined ? [`--expect-machines ${props.expectMachines}`] : []),
       ...(props.expectRelease !== undefined ? [`--expect-release "$NODESCALE_RELEASE"`] : []),
+      ...(props.waitForMachine !== undefined ? [`--wait-for-machine "$NODESCALE_MACHINE"`] : []),
     ];
     this.resource = new DataResource(this, "Run", {
       input: { url: props.url },
@@ -115,6 +122,7 @@ export class PostDeployHealthCheck extends Construct {
           environment: {
             NODESCALE_URL: props.url,
             ...(props.expectRelease !== undefined ? { NODESCALE_RELEASE: props.expectRelease } : {}),
+            ...(props.waitForMachine !== undefined ? { NODESCALE_MACHINE: props.waitForMachine } : {}),
           },
           command: `node dist/health/cli.js ${args.join(" ")}`,
         },

@@ -2,59 +2,33 @@ import { Droplet } from "@cdktf/provider-digitalocean/lib/droplet";
 import { Firewall } from "@cdktf/provider-digitalocean/lib/firewall";
 import { ReservedIp } from "@cdktf/provider-digitalocean/lib/reserved-ip";
 import { ReservedIpAssignment } from "@cdktf/provider-digitalocean/lib/reserved-ip-assignment";
+import { Tag } from "@cdktf/provider-digitalocean/lib/tag";
 import { Construct, Token } from "../cdk";
-import { InvalidPropError } from "../service/errors";
-import type { NodeServiceSpec } from "../service/spec";
-import type { AppBundle } from "./bundle";
-import { inlineBundleSource } from "./bundle-source";
-import { type ProcessPlan, processPlan, type VmMode } from "./plan";
-import { renderProvisionScript } from "./provision";
+import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
+import { DROPLET_EGRESS, type DropletMachineProps, dropletConfig, dropletUserData } from "./droplet-common";
+import { type ProcessPlan, processPlan } from "./plan";
 import { assertSshNotWorldOpen } from "./ssh";
 
-/** DigitalOcean's user-data limit. */
-export const DROPLET_USER_DATA_LIMIT_BYTES = 64 * 1024;
+export { DROPLET_USER_DATA_LIMIT_BYTES, terraformLiteral } from "./droplet-common";
 
-/** Terraform reads `${` and `%{` in any string as template syntax; rendered scripts need them literal. */
-export function terraformLiteral(text: string): string {
-  // Function replacers: in a replacement string "$$" would itself collapse to "$".
-  return text.replace(/\$\{/g, () => "$${").replace(/%\{/g, () => "%%{");
-}
+/** A single Droplet takes the common Droplet props. */
+export type DropletNodeHostProps = DropletMachineProps;
 
-export interface DropletNodeHostProps {
-  readonly spec: NodeServiceSpec;
-  /** The built app; it travels inside the user data. */
-  readonly bundle: AppBundle;
-  /**
-   * PM2 cluster mode on one port, or fork mode with one process per port.
-   * @default "cluster"
-   */
-  readonly mode?: VmMode;
-  /**
-   * Region slug.
-   * @default "nyc3"
-   */
-  readonly region?: string;
-  /**
-   * Droplet size slug.
-   * @default "s-1vcpu-2gb"
-   */
-  readonly size?: string;
-  /**
-   * Fingerprints of SSH keys already in the DigitalOcean account.
-   * @default []
-   */
-  readonly sshKeyFingerprints?: readonly string[];
-  /**
-   * CIDRs allowed to reach SSH; none by default (use the DigitalOcean console).
-   * @default []
-   */
-  readonly sshCidrs?: readonly string[];
-}
-
-/** One Ubuntu LTS Droplet running Nginx in front of PM2, behind a cloud firewall, on a reserved IP. */
+/**
+ * One Ubuntu LTS Droplet running Nginx in front of PM2, behind a cloud firewall, on a reserved IP.
+ * DigitalOcean replaces a Droplet whose user data changes (a new release or spec): the new Droplet comes up
+ * first, must answer healthy with the new release on its own address, and only then does the reserved IP
+ * move to it and the old Droplet go (blue/green, no outage).
+ */
 export class DropletNodeHost extends Construct {
   readonly droplet: Droplet;
   readonly reservedIp: ReservedIp;
+  /** Moves the reserved IP to the Droplet once it answered healthy on its own address. */
+  readonly reservedIpAssignment: ReservedIpAssignment;
+  /** The check that a new Droplet answers before the reserved IP moves to it. */
+  readonly readyBeforeAddressMoves: PostDeployHealthCheck;
+  /** The cloud firewall (applied by tag, so a replacement Droplet has it from its first boot). */
+  readonly firewall: Firewall;
   readonly plan: ProcessPlan;
   readonly userData: string;
 
@@ -68,48 +42,42 @@ export class DropletNodeHost extends Construct {
     assertSshNotWorldOpen("DropletNodeHost", sshCidrs);
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
-    this.userData = renderProvisionScript(spec, this.plan, { bundleSource: inlineBundleSource(props.bundle) });
-    const userDataBytes = Buffer.byteLength(this.userData);
-    if (userDataBytes > DROPLET_USER_DATA_LIMIT_BYTES) {
-      throw new InvalidPropError(
-        `DropletNodeHost user data: ${userDataBytes} bytes is over DigitalOcean's limit of ${DROPLET_USER_DATA_LIMIT_BYTES} bytes; the app bundle is too large to send inline`,
-      );
-    }
-    const tag = `nodescale-${spec.name}`;
+    this.userData = dropletUserData("DropletNodeHost", spec, this.plan, props.bundle);
+    // The firewall follows the tag, so a replacement Droplet is covered from its first boot.
+    const tag = new Tag(this, "Tag", { name: `nodescale-${spec.name}` }).name;
 
-    this.droplet = new Droplet(this, "Droplet", {
-      name: spec.name,
-      image: "ubuntu-24-04-x64",
-      region,
-      size,
-      monitoring: true,
-      ipv6: true,
-      sshKeys: [...sshKeyFingerprints],
-      tags: [tag, "nodescale"],
-      // DigitalOcean replaces the Droplet when user data changes: a new release is a new machine.
-      userData: terraformLiteral(this.userData),
-      gracefulShutdown: true,
+    this.droplet = new Droplet(
+      this,
+      "Droplet",
+      dropletConfig({ name: spec.name, region, size, tag, sshKeyFingerprints, userData: this.userData }),
+    );
+    this.readyBeforeAddressMoves = new PostDeployHealthCheck(this, "ReadyBeforeAddressMoves", {
+      url: `http://${this.droplet.ipv4Address}`,
+      spec,
+      expectWorkers: this.plan.expectedProcesses,
+      expectRelease: props.bundle.sha256,
+      // A new Droplet installs Node.js, Nginx and PM2 first.
+      timeoutSeconds: 900,
+      triggers: { machine: this.droplet.id },
+      runOnEveryApply: false,
     });
     this.reservedIp = new ReservedIp(this, "ReservedIp", { region });
-    new ReservedIpAssignment(this, "ReservedIpAssignment", {
+    this.reservedIpAssignment = new ReservedIpAssignment(this, "ReservedIpAssignment", {
       ipAddress: this.reservedIp.ipAddress,
       dropletId: Token.asNumber(this.droplet.id),
+      dependsOn: [this.readyBeforeAddressMoves.resource],
     });
 
     const world = ["0.0.0.0/0", "::/0"];
-    new Firewall(this, "Firewall", {
+    this.firewall = new Firewall(this, "Firewall", {
       name: `${spec.name}-web`,
-      dropletIds: [Token.asNumber(this.droplet.id)],
+      tags: [tag],
       inboundRule: [
         { protocol: "tcp", portRange: "80", sourceAddresses: world },
         { protocol: "tcp", portRange: "443", sourceAddresses: world },
         ...(sshCidrs.length > 0 ? [{ protocol: "tcp", portRange: "22", sourceAddresses: [...sshCidrs] }] : []),
       ],
-      outboundRule: [
-        { protocol: "tcp", portRange: "1-65535", destinationAddresses: world },
-        { protocol: "udp", portRange: "1-65535", destinationAddresses: world },
-        { protocol: "icmp", destinationAddresses: world },
-      ],
+      outboundRule: DROPLET_EGRESS,
     });
   }
 }

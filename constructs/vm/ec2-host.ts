@@ -1,36 +1,23 @@
-import { gzipSync } from "node:zlib";
-import { DataAwsAmi } from "@cdktf/provider-aws/lib/data-aws-ami";
-import { DataAwsAvailabilityZones } from "@cdktf/provider-aws/lib/data-aws-availability-zones";
-import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
 import { Eip } from "@cdktf/provider-aws/lib/eip";
-import { IamInstanceProfile } from "@cdktf/provider-aws/lib/iam-instance-profile";
-import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
-import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
-import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment";
+import { EipAssociation } from "@cdktf/provider-aws/lib/eip-association";
 import { Instance } from "@cdktf/provider-aws/lib/instance";
-import { InternetGateway } from "@cdktf/provider-aws/lib/internet-gateway";
-import { RouteTable } from "@cdktf/provider-aws/lib/route-table";
-import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-association";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { SsmAssociation } from "@cdktf/provider-aws/lib/ssm-association";
-import { Subnet } from "@cdktf/provider-aws/lib/subnet";
-import { Vpc } from "@cdktf/provider-aws/lib/vpc";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
 import { Construct } from "../cdk";
-import { InvalidPropError, invalidProp } from "../service/errors";
+import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
+import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import type { AppBundle } from "./bundle";
 import { BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3BundleSource } from "./bundle-source";
+import { ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { renderProvisionScript, VM_BASE } from "./provision";
 import { ReleaseBucket } from "./release-bucket";
 import { assertSshNotWorldOpen } from "./ssh";
 
-/** EC2 user data is limited to 16 KiB before base64. */
-export const EC2_USER_DATA_LIMIT_BYTES = 16 * 1024;
-/** Canonical's account, which publishes the official Ubuntu AMIs. */
-export const CANONICAL_OWNER_ID = "099720109477";
+export { CANONICAL_OWNER_ID, EC2_USER_DATA_LIMIT_BYTES } from "./ec2-common";
 
 export interface Ec2NodeHostProps {
   readonly spec: NodeServiceSpec;
@@ -75,13 +62,23 @@ export interface Ec2NodeHostProps {
 
 /**
  * One Ubuntu LTS EC2 instance running Nginx in front of PM2: hardened defaults (IMDSv2, encrypted gp3,
- * SSM instead of SSH), an Elastic IP, and app releases from S3 rolled out in place through SSM.
+ * SSM instead of SSH), an Elastic IP, and app releases from S3 rolled out in place through SSM. A changed
+ * spec brings up a new instance, proves it healthy on its own address, then moves the Elastic IP to it;
+ * only then does the old one go.
  */
 export class Ec2NodeHost extends Construct {
   readonly instance: Instance;
   readonly eip: Eip;
+  /** Moves the Elastic IP to the instance once it answered healthy on its own address. */
+  readonly eipAssociation: EipAssociation;
   readonly plan: ProcessPlan;
   readonly userData: string;
+  /** The instance's security group (HTTP/HTTPS from anywhere, SSH only from `sshCidrs`). */
+  readonly securityGroup: SecurityGroup;
+  /** The instance role (SSM, read access to its releases); add policies here. */
+  readonly role: MachineRole;
+  /** The check that a new instance answers, on its own address, before the Elastic IP moves to it. */
+  readonly readyBeforeAddressMoves: PostDeployHealthCheck;
 
   constructor(scope: Construct, id: string, props: Ec2NodeHostProps) {
     super(scope, id);
@@ -105,31 +102,15 @@ export class Ec2NodeHost extends Construct {
     const tags = { Name: name, "nodescale:service": name };
 
     const script = renderProvisionScript(spec, this.plan, { bundleSource: s3BundleSource() });
-    const gzipped = gzipSync(Buffer.from(script, "utf8"), { level: 9 });
-    if (gzipped.length > EC2_USER_DATA_LIMIT_BYTES) {
-      throw new InvalidPropError(
-        `Ec2NodeHost user data: ${gzipped.length} bytes gzipped is over EC2's limit of ${EC2_USER_DATA_LIMIT_BYTES} bytes`,
-      );
-    }
+    const userDataBase64 = ec2UserDataBase64("Ec2NodeHost", script);
     this.userData = script;
 
     let vpcId = props.vpcId;
     let subnetId = props.subnetId;
     if (vpcId === undefined) {
-      const zones = new DataAwsAvailabilityZones(this, "Zones", { state: "available" });
-      const vpc = new Vpc(this, "Vpc", { cidrBlock: vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags });
-      const igw = new InternetGateway(this, "Igw", { vpcId: vpc.id, tags });
-      const subnet = new Subnet(this, "PublicSubnet", {
-        vpcId: vpc.id,
-        cidrBlock: vpcCidr.replace(/\.\d+\.\d+\/\d+$/, ".0.0/24"),
-        availabilityZone: `\${${zones.fqn}.names[0]}`,
-        mapPublicIpOnLaunch: false,
-        tags: { ...tags, Name: `${name}-public` },
-      });
-      const routes = new RouteTable(this, "PublicRoutes", { vpcId: vpc.id, route: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }], tags });
-      new RouteTableAssociation(this, "PublicRoutesAssociation", { subnetId: subnet.id, routeTableId: routes.id });
-      vpcId = vpc.id;
-      subnetId = subnet.id;
+      const network = new PublicNetwork(this, "Network", { name, cidr: vpcCidr, zones: 1 });
+      vpcId = network.vpc.id;
+      subnetId = network.subnets[0].id;
     }
 
     const sg = new SecurityGroup(this, "SecurityGroup", {
@@ -139,6 +120,7 @@ export class Ec2NodeHost extends Construct {
       tags,
       lifecycle: { createBeforeDestroy: true },
     });
+    this.securityGroup = sg;
     const ingress: { id: string; port: number; cidr: string; description: string }[] = [
       { id: "HttpV4", port: 80, cidr: "0.0.0.0/0", description: "HTTP from anywhere (IPv4)" },
       { id: "HttpV6", port: 80, cidr: "::/0", description: "HTTP from anywhere (IPv6)" },
@@ -165,41 +147,27 @@ export class Ec2NodeHost extends Construct {
 
     const releases = new ReleaseBucket(this, "Releases", { name, bundle: props.bundle });
 
-    const assume = new DataAwsIamPolicyDocument(this, "AssumeEc2", {
-      statement: [{ actions: ["sts:AssumeRole"], principals: [{ type: "Service", identifiers: ["ec2.amazonaws.com"] }] }],
-    });
-    const role = new IamRole(this, "Role", { namePrefix: `${name}-`, assumeRolePolicy: assume.json, tags });
-    new IamRolePolicyAttachment(this, "Ssm", { role: role.name, policyArn: "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" });
-    const readReleases = new DataAwsIamPolicyDocument(this, "ReadReleases", {
-      statement: [{ actions: ["s3:GetObject"], resources: [`${releases.bucket.arn}/releases/*`] }],
-    });
-    new IamRolePolicy(this, "ReadReleasesPolicy", { role: role.id, policy: readReleases.json });
-    const profile = new IamInstanceProfile(this, "Profile", { namePrefix: `${name}-`, role: role.name, tags });
-
-    const ami = new DataAwsAmi(this, "Ubuntu", {
-      mostRecent: true,
-      owners: [CANONICAL_OWNER_ID],
-      filter: [
-        { name: "name", values: ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"] },
-        { name: "virtualization-type", values: ["hvm"] },
-      ],
-    });
+    this.role = new MachineRole(this, "Machine", { name, releasesArn: `${releases.bucket.arn}/releases/*`, tags });
+    const ami = ubuntuAmi(this);
 
     this.instance = new Instance(this, "Instance", {
       ami: ami.id,
       instanceType,
       subnetId,
       vpcSecurityGroupIds: [sg.id],
-      iamInstanceProfile: profile.name,
+      iamInstanceProfile: this.role.profile.name,
+      // A public address of its own, so a replacement can be proven healthy before the Elastic IP moves.
+      associatePublicIpAddress: true,
       monitoring: true,
-      userDataBase64: gzipped.toString("base64"),
+      userDataBase64,
       // A new spec or template means a fresh machine; a new app release only changes the tags below.
       userDataReplaceOnChange: true,
       metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1, instanceMetadataTags: "enabled" },
       rootBlockDevice: { volumeType: "gp3", volumeSize: rootVolumeGiB, encrypted: true, deleteOnTermination: true },
       tags: { ...tags, [BUNDLE_URI_TAG]: releases.objectUri, [BUNDLE_SHA_TAG]: props.bundle.sha256 },
-      // A newer Ubuntu AMI must not replace a running machine on every deploy.
-      lifecycle: { ignoreChanges: ["ami"] },
+      // A newer Ubuntu AMI must not replace a running machine on every deploy; a replacement (new spec)
+      // comes up before the old instance goes.
+      lifecycle: { ignoreChanges: ["ami"], createBeforeDestroy: true },
       dependsOn: [releases.object],
     });
 
@@ -216,6 +184,21 @@ export class Ec2NodeHost extends Construct {
       maxConcurrency: "1",
     });
 
-    this.eip = new Eip(this, "Eip", { domain: "vpc", instance: this.instance.id, tags });
+    this.readyBeforeAddressMoves = new PostDeployHealthCheck(this, "ReadyBeforeAddressMoves", {
+      url: `http://${this.instance.publicIp}`,
+      spec,
+      expectWorkers: this.plan.expectedProcesses,
+      expectRelease: props.bundle.sha256,
+      // A new machine installs Node.js, Nginx and PM2 first.
+      timeoutSeconds: 900,
+      triggers: { machine: this.instance.id },
+      runOnEveryApply: false,
+    });
+    this.eip = new Eip(this, "Eip", { domain: "vpc", tags });
+    this.eipAssociation = new EipAssociation(this, "EipAssociation", {
+      instanceId: this.instance.id,
+      allocationId: this.eip.allocationId,
+      dependsOn: [this.readyBeforeAddressMoves.resource],
+    });
   }
 }

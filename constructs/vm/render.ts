@@ -57,7 +57,7 @@ export interface LoadBalancerSiteOptions {
 }
 
 /** Seconds a machine that failed a request stays out of the local load balancer's rotation. */
-export const LB_FAIL_TIMEOUT_SECONDS = 2;
+export const LB_FAIL_TIMEOUT_SECONDS = 1;
 
 /** The local stack's load balancer in front of several simulated machines. Pure. */
 export function renderLoadBalancerSite(spec: NodeServiceSpec, options: LoadBalancerSiteOptions): string {

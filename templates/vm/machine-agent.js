@@ -20,6 +20,7 @@
 const { spawnSync } = require("node:child_process");
 const crypto = require("node:crypto");
 const fs = require("node:fs");
+const http = require("node:http");
 const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
@@ -64,9 +65,15 @@ function alive(pid) {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return err.code === "EPERM";
+    if (err.code !== "EPERM") return false;
+  }
+  // A zombie (dead, not yet reaped by its parent) answers signal 0 but holds nothing.
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true;
   }
 }
 
@@ -305,22 +312,30 @@ class Machine {
 
   // ---------- readiness ----------
 
-  async readyOnce(port) {
+  /** One probe on a fresh connection that closes after it: a pooled idle socket would keep a draining process waiting. */
+  readyOnce(port) {
     const url = `http://${this.plan.host}:${port}${this.plan.readyPath}`;
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      await res.arrayBuffer();
-      return res.status === 200 ? undefined : `${url} answered ${res.status}`;
-    } catch (err) {
-      return `${url}: ${err.cause?.code ?? err.message}`;
-    }
+    return new Promise((resolve) => {
+      const req = http.get(url, { agent: false, timeout: 2000, headers: { connection: "close" } }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode === 200 ? undefined : `${url} answered ${res.statusCode}`));
+      });
+      req.on("timeout", () => req.destroy(new Error("no answer within 2 s")));
+      req.on("error", (err) => resolve(`${url}: ${err.code ?? err.message}`));
+    });
   }
 
-  async waitReady(port, seconds) {
-    const deadline = Date.now() + seconds * 1000;
+  /** @param exited when given, says why the process being waited for is gone (then waiting is pointless). */
+  async waitReady(port, seconds, exited) {
+    const started = Date.now();
+    const deadline = started + seconds * 1000;
+    let checked = started;
     for (;;) {
       const problem = await this.readyOnce(port);
       if (problem === undefined) return undefined;
+      // Asking PM2 costs a CLI start (~0.3 s): once a second is enough.
+      const gone = exited !== undefined && Date.now() - checked >= 1000 ? ((checked = Date.now()), exited()) : undefined;
+      if (gone !== undefined) return `${gone} after ${((Date.now() - started) / 1000).toFixed(1)}s (${problem})`;
       if (Date.now() > deadline) return `${problem} (waited ${seconds}s)`;
       await sleep(200);
     }
@@ -518,7 +533,10 @@ class Machine {
     this.pm2Raw(["delete", canary.name]);
     for (const f of [canary.out_file, canary.error_file]) fs.rmSync(f, { force: true });
     this.pm2("start", canaryFile);
-    const problem = await this.waitReady(canaryPort, plan.readyTimeoutSeconds);
+    const problem = await this.waitReady(canaryPort, plan.readyTimeoutSeconds, () => {
+      const [proc] = this.running().get(canary.name) ?? [];
+      return proc === undefined || ["stopped", "errored"].includes(proc.status) ? "the process exited" : undefined;
+    });
     if (problem !== undefined) {
       const output = this.tailLogs(canary);
       this.pm2Raw(["delete", canary.name]);

@@ -67,7 +67,11 @@ describe("nodescale.config.json validation", () => {
   });
 
   it("keeps the machine count within its autoscaling bounds, and autoscaling behind a load balancer", () => {
-    expect(parseConfig({ vm: { machines: 3, minMachines: 2, maxMachines: 6 } }).config.vm).toMatchObject({ machines: 3, minMachines: 2, maxMachines: 6 });
+    expect(parseConfig({ vm: { machines: 3, minMachines: 2, maxMachines: 6 } }).config.vm).toMatchObject({
+      machines: 3,
+      minMachines: 2,
+      maxMachines: 6,
+    });
     expect(problems({ vm: { machines: 5, maxMachines: 4 } })).toEqual([
       "vm.machines: 5 is not allowed: must lie within vm.minMachines (5) and vm.maxMachines (4)",
     ]);

@@ -1,89 +1,32 @@
-import { type SpawnSyncReturns, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
-import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { failures, steadyLoad } from "../helpers/load";
-import { freePort, ROOT, sleep } from "../helpers/processes";
+import { failures, loadDuring } from "../helpers/load";
+import { alive, childrenOf, LocalDeployment, listening, runAsync } from "../helpers/local-deploy";
+import { freePort, get, ROOT, sleep } from "../helpers/processes";
 
-// `cdktf deploy local` for real: Terraform, Nginx and PM2 on 127.0.0.1, in a state folder of its own.
-const INSTANCE = `e2e-${process.pid}`;
-const STATE_DIR = join(ROOT, ".nodescale", INSTANCE);
-const PM2 = join(ROOT, "node_modules", ".bin", "pm2");
-const configDir = mkdtempSync(join(tmpdir(), "nodescale-e2e-"));
-// Its own synth folder too, so its Terraform working directory never meets a developer's cdktf.out.
-const OUT_DIR = join(configDir, "cdktf.out");
-const configFile = join(configDir, "nodescale.config.json");
+// `cdktf deploy local` for real, one machine: Terraform, Nginx and PM2 on 127.0.0.1, in a state folder of its own.
+const local = new LocalDeployment("e2e");
+const other = `${local.instance}-other`;
 let appPort = 0;
 let localPort = 0;
-
-function env(): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    NODESCALE_CONFIG: configFile,
-    NODESCALE_LOCAL_INSTANCE: INSTANCE,
-    CHECKPOINT_DISABLE: "1",
-    CI: "1",
-    FORCE_COLOR: "0",
-  };
-}
-
-function cdktf(...args: string[]): SpawnSyncReturns<string> {
-  return spawnSync(join(ROOT, "node_modules", ".bin", "cdktf"), [...args, "--output", OUT_DIR], {
-    cwd: ROOT,
-    env: env(),
-    encoding: "utf8",
-    timeout: 180_000,
-  });
-}
-
-function writeConfig(mode: "cluster" | "fork", workers: number): void {
-  writeFileSync(configFile, JSON.stringify({ service: { port: appPort, workers }, local: { port: localPort }, vm: { mode } }));
-}
-
-function deploy(): string {
-  const run = cdktf("deploy", "local", "--auto-approve");
-  const output = `${run.stdout}\n${run.stderr}`;
-  if (run.status !== 0) throw new Error(`cdktf deploy local failed (${run.status}):\n${output.slice(-4000)}`);
-  return output;
-}
-
-function pm2(...args: string[]): string {
-  return spawnSync(PM2, args, { env: { ...process.env, PM2_HOME: join(STATE_DIR, "pm2") }, encoding: "utf8" }).stdout;
-}
-
-function reload(): SpawnSyncReturns<string> {
-  return spawnSync("bash", [join(ROOT, "scripts", "local-reload.sh")], { env: env(), encoding: "utf8", timeout: 120_000 });
-}
+const url = () => `http://127.0.0.1:${localPort}/`;
 
 function healthCli(expectWorkers: number): { status: number | null; report: Record<string, unknown> } {
   const run = spawnSync(
     process.execPath,
-    [join(ROOT, "dist", "health", "cli.js"), "--url", `http://127.0.0.1:${localPort}`, "--expect-workers", String(expectWorkers), "--json"],
+    [join(ROOT, "dist", "health", "cli.js"), "--url", url(), "--expect-workers", String(expectWorkers), "--timeout", "3", "--json"],
     { encoding: "utf8" },
   );
   return { status: run.status, report: JSON.parse(run.stdout) };
 }
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.on("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.on("error", () => resolve(false));
-  });
+/** npm run local:reload, without blocking the load this process generates. */
+function reload(): Promise<{ status: number | null; output: string }> {
+  return runAsync("bash", [join(ROOT, "scripts", "local-reload.sh")], local.env());
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const HEALTHY_LINE = () => `HEALTHY http://127.0.0.1:${localPort}: /health and /ready answered 200`;
 
 beforeAll(async () => {
   appPort = await freePort();
@@ -92,31 +35,16 @@ beforeAll(async () => {
   while (localPort >= appPort && localPort <= appPort + 3);
 });
 
-afterAll(() => {
-  if (existsSync(STATE_DIR)) {
-    cdktf("destroy", "local", "--auto-approve");
-    // Last resort if destroy itself failed: stop what this test started.
-    const pidFile = join(STATE_DIR, "nginx", "nginx.pid");
-    if (existsSync(pidFile)) spawnSync("kill", ["-9", readFileSync(pidFile, "utf8").trim()]);
-    if (existsSync(join(STATE_DIR, "pm2"))) pm2("kill");
-    rmSync(STATE_DIR, { recursive: true, force: true });
-  }
-  rmSync(join(ROOT, ".nodescale", `${INSTANCE}.tfstate`), { force: true });
-  rmSync(join(ROOT, ".nodescale", `${INSTANCE}.tfstate.backup`), { force: true });
-  rmSync(configDir, { recursive: true, force: true });
-}, 120_000);
+afterAll(() => local.cleanUp([local.instance, other]), 180_000);
 
-describe("cdktf deploy local, end to end", () => {
+describe("cdktf deploy local, one machine, end to end", () => {
   it("deploys cluster mode and the deploy's own health check sees every worker", () => {
-    writeConfig("cluster", 2);
-    const output = deploy();
-    expect(output).toContain(`HEALTHY http://127.0.0.1:${localPort}: /health and /ready answered 200`);
+    local.writeConfig({ service: { port: appPort, workers: 2 }, local: { port: localPort } });
+    const output = local.deploy();
+    expect(output).toContain(HEALTHY_LINE());
     expect(output).toMatch(
-      /200 x 200; p50 [\d.]+ ms, p95 [\d.]+ ms; 2 distinct pid\(s\) \(expected 2\), 1 hostname\(s\); release [0-9a-f]{64}/,
+      /200 x 200; p50 [\d.]+ ms, p95 [\d.]+ ms; 2 distinct pid\(s\) \(expected 2\), 1 hostname\(s\), 1 machine\(s\); release [0-9a-f]{64}/,
     );
-  }, 180_000);
-
-  it("passes the health CLI through Nginx with --expect-workers equal to the configured workers", () => {
     const { status, report } = healthCli(2);
     expect(status).toBe(0);
     expect(report).toMatchObject({ healthy: true, distinctPids: 2, statusCounts: { 200: 200 } });
@@ -124,50 +52,124 @@ describe("cdktf deploy local, end to end", () => {
       status: 1,
       report: { healthy: false, problem: "only 2 distinct process(es) answered 200 requests; expected 3" },
     });
-  });
+  }, 180_000);
 
-  it("rolls a cluster-mode reload under steady load without a failed request", async () => {
-    const before = pm2("pid").trim().split(/\s+/);
-    const load = steadyLoad(`http://127.0.0.1:${localPort}/`, 6);
-    await sleep(1500);
-    const reloaded = reload();
-    const result = failures(await load);
-    expect(reloaded.stdout).toContain("nodescale-reload: hello-node reloaded (cluster mode)");
+  it("scales cluster mode 2 -> 3 under steady load without a failed request, and the check sees 3", async () => {
+    local.writeConfig({ service: { port: appPort, workers: 3 }, local: { port: localPort } });
+    const load = loadDuring(url());
+    await sleep(1000);
+    const run = await local.deployAsync();
+    const result = failures(await load.stop());
+    const output = run.output;
+    expect(run.status).toBe(0);
+    expect(output).toContain("scale hello-node 2 -> 3");
+    expect(output).toMatch(/3 distinct pid\(s\) \(expected 3\)/);
+    expect(result.sent).toBeGreaterThan(1000);
+    expect(result.failed).toBe(0);
+  }, 180_000);
+
+  it("runs the health check again when nothing changed (never 'No changes' over a dead service)", () => {
+    const output = local.deploy();
+    expect(output).toContain("nodescale-machine[m1]: up to date on release");
+    expect(output).toContain(HEALTHY_LINE());
+  }, 180_000);
+
+  it("rolls a cluster-mode restart (npm run local:reload) under steady load without a failed request", async () => {
+    const before = local.pm2("m1", "pid").trim().split(/\s+/);
+    const load = loadDuring(url());
+    await sleep(1000);
+    const reloaded = await reload();
+    const result = failures(await load.stop());
+    expect(reloaded.output).toContain("nodescale local: rolling restart done on 1 machine(s)");
     expect(reloaded.status).toBe(0);
     expect(result.sent).toBeGreaterThan(1000);
     expect(result.failed).toBe(0);
-    const after = pm2("pid").trim().split(/\s+/);
+    const after = local.pm2("m1", "pid").trim().split(/\s+/);
     expect(after.filter((pid) => before.includes(pid))).toEqual([]);
   }, 60_000);
 
-  it("redeploys as fork mode with three ports and stays healthy", () => {
-    writeConfig("fork", 3);
-    const output = deploy();
+  it("repairs a killed PM2 daemon: the next deploy brings the processes back and proves them", async () => {
+    const daemon = local.pid(join(local.machineDir(), "pm2", "pm2.pid"));
+    process.kill(daemon, "SIGKILL");
+    for (const child of childrenOf(daemon)) process.kill(child, "SIGKILL");
+    await sleep(500);
+    expect((await get(localPort, "/")).status).toBe(502);
+    const output = local.deploy();
+    expect(output).toContain("nodescale-machine[m1]: PM2 daemon started");
     expect(output).toMatch(/3 distinct pid\(s\) \(expected 3\)/);
-    expect(pm2("jlist")).toContain(`hello-node-${appPort + 2}`);
   }, 180_000);
 
-  it("loses no request under load through a port-by-port reload and a kill -9 of one worker", async () => {
-    const load = steadyLoad(`http://127.0.0.1:${localPort}/`, 8);
-    await sleep(1500);
-    const reloaded = reload();
-    expect(reloaded.status).toBe(0);
-    const victim = Number(pm2("pid", `hello-node-${appPort + 1}`).trim());
-    process.kill(victim, "SIGKILL");
-    const result = failures(await load);
+  it("repairs a dead Nginx master whose orphaned worker still holds the port", async () => {
+    const master = local.pid(join(local.machineDir(), "nginx", "nginx.pid"));
+    const [worker] = childrenOf(master);
+    process.kill(master, "SIGKILL");
+    await sleep(300);
+    expect(alive(worker)).toBe(true);
+    const output = local.deploy();
+    expect(output).toContain(`killed an Nginx worker orphaned by a dead master (pid ${worker})`);
+    expect(output).toContain(`Nginx started on 127.0.0.1:${localPort}`);
+    expect(output).toContain(HEALTHY_LINE());
+    expect(alive(worker)).toBe(false);
+  }, 180_000);
+
+  it("refuses a release that never becomes ready: the deploy fails naming why, the old release keeps serving", async () => {
+    const main = join(local.appDir, "dist", "main.js");
+    const good = readFileSync(main, "utf8");
+    const servedBefore = (await get(localPort, "/")).json().release;
+    // Listens, but its readiness never answers 200.
+    writeFileSync(
+      main,
+      'require("node:http").createServer((q, s) => { s.statusCode = 503; s.end(); }).listen(Number(process.env.PORT), process.env.HOST);\n',
+    );
+    const load = loadDuring(url());
+    await sleep(1000);
+    const run = await local.deployAsync();
+    const result = failures(await load.stop());
+    writeFileSync(main, good);
+    expect(run.status).not.toBe(0);
+    expect(run.output).toMatch(
+      /machine m1: release [0-9a-f]{12} did not become ready: http:\/\/127\.0\.0\.1:\d+\/ready answered 503 \(waited 20s\); nothing was switched, the machine keeps serving release [0-9a-f]{12}/,
+    );
+    expect((await get(localPort, "/")).json().release).toBe(servedBefore);
     expect(result.sent).toBeGreaterThan(1000);
     expect(result.failed).toBe(0);
-    expect(Number(pm2("pid", `hello-node-${appPort + 1}`).trim())).not.toBe(victim);
-  }, 60_000);
+    // The next good deploy goes through.
+    expect(local.deploy()).toContain(HEALTHY_LINE());
+  }, 240_000);
 
-  it("destroys everything: no Nginx, no PM2, no listening port, no state folder", async () => {
-    const nginxPid = Number(readFileSync(join(STATE_DIR, "nginx", "nginx.pid"), "utf8"));
-    const pm2Pid = Number(readFileSync(join(STATE_DIR, "pm2", "pm2.pid"), "utf8"));
-    const run = cdktf("destroy", "local", "--auto-approve");
+  it("says before it starts that a port-moving change on one machine reloads the client-facing Nginx", () => {
+    local.writeConfig({ service: { port: appPort, workers: 3 }, local: { port: localPort }, vm: { mode: "fork" } });
+    const output = local.deploy();
+    expect(output).toContain("note: this change moves ports, so the client-facing Nginx reloads");
+    expect(output).toMatch(/3 distinct pid\(s\) \(expected 3\)/);
+    expect(local.pm2("m1", "jlist")).toContain(`hello-node-${appPort + 2}`);
+  }, 180_000);
+
+  it("deploys another instance from the same checkout and synth folder, then this one again", async () => {
+    const port = await freePort();
+    writeFileSync(local.configFile, JSON.stringify({ service: { port: appPort + 10, workers: 1, source: "app" }, local: { port } }));
+    const output = local.deploy(other);
+    expect(output).not.toContain("Backend configuration changed");
+    expect(output).toContain(`HEALTHY http://127.0.0.1:${port}`);
+    expect(local.destroy(other).status).toBe(0);
+    local.writeConfig({ service: { port: appPort, workers: 3 }, local: { port: localPort }, vm: { mode: "fork" } });
+    expect(local.deploy()).toContain(HEALTHY_LINE());
+  }, 240_000);
+
+  it("destroys everything after a crash: no Nginx, no PM2, no orphan, no listening port, no state folder", async () => {
+    // The crash: Nginx's master and PM2's daemon die; a worker and the fork-mode apps are orphaned.
+    const master = local.pid(join(local.machineDir(), "nginx", "nginx.pid"));
+    const daemon = local.pid(join(local.machineDir(), "pm2", "pm2.pid"));
+    const orphans = [...childrenOf(master), ...childrenOf(daemon)];
+    process.kill(master, "SIGKILL");
+    process.kill(daemon, "SIGKILL");
+    await sleep(300);
+    // The Nginx worker outlives its master (some fork-mode apps exit when PM2's IPC channel closes, some not).
+    expect(orphans.filter(alive).length).toBeGreaterThan(0);
+    const run = spawnSync("bash", [join(ROOT, "scripts", "local-down.sh")], { env: local.env(), encoding: "utf8", timeout: 180_000 });
     expect(run.status).toBe(0);
-    expect(alive(nginxPid)).toBe(false);
-    expect(alive(pm2Pid)).toBe(false);
-    for (const port of [localPort, appPort, appPort + 1, appPort + 2]) expect(await listening(port)).toBe(false);
-    expect(existsSync(STATE_DIR)).toBe(false);
-  }, 120_000);
+    expect(orphans.filter(alive)).toEqual([]);
+    for (const port of [localPort, appPort, appPort + 1, appPort + 2]) expect(await listening("127.0.0.1", port)).toBe(false);
+    expect(existsSync(local.stateDir)).toBe(false);
+  }, 240_000);
 });

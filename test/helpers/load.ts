@@ -16,6 +16,20 @@ export function steadyLoad(url: string, seconds: number, connections = 8): Promi
   return autocannon({ url, connections, duration: seconds, timeout: 5 });
 }
 
+/**
+ * Steady load that runs until `stop()` (bounded by `maxSeconds`), to span a whole deploy. Rate-limited: on two
+ * cores a saturating load would starve the deploy it measures (every request still counts the same).
+ */
+export function loadDuring(url: string, maxSeconds = 300, connections = 8, requestsPerSecond = 1000): { stop: () => Promise<LoadResult> } {
+  const run = autocannon({ url, connections, duration: maxSeconds, timeout: 5, overallRate: requestsPerSecond });
+  return {
+    stop: () => {
+      run.stop?.();
+      return run;
+    },
+  };
+}
+
 /** What a test asserts: every request sent got a 2xx. */
 export function failures(result: LoadResult): { sent: number; failed: number } {
   return { sent: result.requests.total + result.errors, failed: result.errors + result.non2xx };

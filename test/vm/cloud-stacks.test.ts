@@ -24,6 +24,11 @@ function only(resources: Resources, type: string): Record<string, unknown> {
   return all[0];
 }
 
+type Exec = { "local-exec": { command: string; environment: Record<string, string> } };
+function checks(parsed: Synth, prefix: string): [string, { provisioner: Exec[]; depends_on?: string[] }][] {
+  return Object.entries(parsed.resource.terraform_data).filter(([k]) => k.startsWith(prefix)) as [string, { provisioner: Exec[] }][];
+}
+
 function synthAws(raw: unknown = {}) {
   const app = Testing.app();
   const stack = new VmPm2Stack(app, "vm-pm2", { loaded: parseConfig(raw), bundle });
@@ -105,11 +110,28 @@ describe("vm-pm2 (AWS EC2)", () => {
   it("renders gzipped user data that installs Nginx and PM2 and passes shellcheck", () => {
     const instance = only(parsed.resource, "aws_instance");
     const script = gunzipSync(Buffer.from(instance.user_data_base64 as string, "base64")).toString();
-    expect(script).toBe(stack.host.userData);
+    expect(script).toBe(stack.host?.userData);
     expect(script).toContain("apt-get install -y -q nginx");
     expect(script).toContain('"exec_mode": "cluster"');
+    expect(script).toContain("NodeScale machine agent");
     expect(script).toContain("instance_tag NodeScaleBundle)");
     expect(shellcheck(script)).toBe("");
+  });
+
+  it("carves its subnet with cidrsubnet() from the VPC and the zone list, not string surgery", () => {
+    const subnet = only(parsed.resource, "aws_subnet");
+    expect(subnet.cidr_block).toMatch(/^\$\{cidrsubnet\(aws_vpc\.Host_Network_Vpc_[0-9A-F]+\.cidr_block, 8, 0\)\}$/);
+    expect(subnet.availability_zone).toMatch(/^\$\{element\(data\.aws_availability_zones\.Host_Network_Zones_[0-9A-F]+\.names, 0\)\}$/);
+  });
+
+  it("replaces the instance blue/green: the new one answers healthy on its own address before the Elastic IP moves", () => {
+    const instance = only(parsed.resource, "aws_instance");
+    expect(instance.lifecycle).toEqual({ ignore_changes: ["ami"], create_before_destroy: true });
+    expect(instance.associate_public_ip_address).toBe(true);
+    const association = only(parsed.resource, "aws_eip_association");
+    const ready = Object.keys(parsed.resource.terraform_data).find((k) => k.startsWith("Host_ReadyBeforeAddressMoves"));
+    expect(association.depends_on).toEqual([`terraform_data.${ready}`]);
+    expect(association.instance_id).toMatch(/^\$\{aws_instance\.Host_Instance_[0-9A-F]+\.id\}$/);
   });
 
   it("rolls a new release out in place through SSM, re-running the provision script", () => {
@@ -127,8 +149,12 @@ describe("vm-pm2 (AWS EC2)", () => {
   it("outputs url, public IP and instance id, and ends with a health check on the url", () => {
     expect(Object.keys(parsed.output).sort()).toEqual(["instance_id", "public_ip", "url"]);
     expect(parsed.output.url.value).toMatch(/^http:\/\/\$\{aws_eip\.Host_Eip_[0-9A-F]+\.public_ip\}$/);
-    const check = Object.values(parsed.resource.terraform_data)[0] as { provisioner: { "local-exec": { command: string } }[] };
+    const check = Object.entries(parsed.resource.terraform_data).find(([k]) => k.startsWith("HealthCheck"))?.[1] as {
+      provisioner: { "local-exec": { command: string } }[];
+      triggers_replace: Record<string, string>;
+    };
     expect(check.provisioner[0]["local-exec"].command).toContain("--expect-workers 2");
+    expect(check.triggers_replace.apply).toBe("${timestamp()}");
   });
 
   it("uses an existing VPC when both vpcId and subnetId are given", () => {
@@ -172,8 +198,9 @@ describe("vm-pm2-do (DigitalOcean Droplet)", () => {
     expect(only(parsed.resource, "digitalocean_droplet")).toMatchObject({
       image: "ubuntu-24-04-x64",
       monitoring: true,
-      tags: ["nodescale-hello-node", "nodescale"],
+      tags: [expect.stringMatching(/^\$\{digitalocean_tag\.Host_Tag_[0-9A-F]+\.name\}$/), "nodescale"],
     });
+    expect(only(parsed.resource, "digitalocean_tag").name).toBe("nodescale-hello-node");
   });
 
   it("firewalls the Droplet: 80/443 from anywhere, SSH only from the listed CIDRs", () => {
@@ -187,15 +214,27 @@ describe("vm-pm2-do (DigitalOcean Droplet)", () => {
 
   it("puts the same provision script in the user data, escaped from Terraform's template syntax", () => {
     const userData = only(parsed.resource, "digitalocean_droplet").user_data as string;
-    expect(userData.replace(/\$\$\{/g, "${").replace(/%%\{/g, "%{")).toBe(stack.host.userData);
+    const rendered = stack.host?.userData ?? "";
+    expect(userData.replace(/\$\$\{/g, "${").replace(/%%\{/g, "%{")).toBe(rendered);
     expect(userData).not.toMatch(/(^|[^$])\$\{/);
-    expect(stack.host.userData).toContain(`BUNDLE_SHA256="${bundle.sha256}"`);
-    expect(shellcheck(stack.host.userData)).toBe("");
+    expect(rendered).toContain(`BUNDLE_SHA256="${bundle.sha256}"`);
+    expect(shellcheck(rendered)).toBe("");
+  });
+
+  it("replaces the Droplet blue/green: the new one answers healthy on its own address before the reserved IP moves", () => {
+    const droplet = only(parsed.resource, "digitalocean_droplet");
+    expect(droplet.lifecycle).toEqual({ create_before_destroy: true });
+    const assignment = only(parsed.resource, "digitalocean_reserved_ip_assignment");
+    expect(assignment.droplet_id).toMatch(/^\$\{digitalocean_droplet\.Host_Droplet_[0-9A-F]+\.id\}$/);
+    const [[readyId, ready]] = checks(parsed, "Host_ReadyBeforeAddressMoves");
+    expect(assignment.depends_on).toEqual([`terraform_data.${readyId}`]);
+    const exec = ready.provisioner[0]["local-exec"];
+    expect(exec.environment.NODESCALE_URL).toMatch(/^http:\/\/\$\{digitalocean_droplet\.Host_Droplet_[0-9A-F]+\.ipv4_address\}$/);
+    expect(exec.command).toContain('--expect-release "$NODESCALE_RELEASE"');
+    expect(only(parsed.resource, "digitalocean_firewall").tags).toEqual([expect.stringContaining("digitalocean_tag.Host_Tag_")]);
   });
 
   it("keeps the address on a reserved IP and outputs the url", () => {
-    const assignment = only(parsed.resource, "digitalocean_reserved_ip_assignment");
-    expect(assignment.droplet_id).toMatch(/^\$\{digitalocean_droplet\.Host_Droplet_[0-9A-F]+\.id\}$/);
     expect(parsed.output.url.value).toMatch(/^http:\/\/\$\{digitalocean_reserved_ip\.Host_ReservedIp_[0-9A-F]+\.ip_address\}$/);
   });
 
@@ -205,6 +244,130 @@ describe("vm-pm2-do (DigitalOcean Droplet)", () => {
     expect(() => new VmPm2DoStack(app, "vm-pm2-do", { loaded: parseConfig({}), bundle: big })).toThrow(
       /^DropletNodeHost user data: \d+ bytes is over DigitalOcean's limit of 65536 bytes; the app bundle is too large to send inline$/,
     );
+  });
+});
+
+describe("vm-pm2 with vm.machines 3 (Auto Scaling group behind an ALB)", () => {
+  const { json, parsed } = synthAws({ service: { workers: 2 }, vm: { machines: 3, minMachines: 2, maxMachines: 6, targetCpuPercent: 55 } });
+
+  it("matches the snapshot", () => {
+    expect(json).toMatchSnapshot();
+  });
+
+  it("spreads the group over two zones' public subnets, carved with cidrsubnet()", () => {
+    const subnets = Object.values(parsed.resource.aws_subnet);
+    expect(subnets.map((s) => s.cidr_block)).toEqual([
+      expect.stringMatching(/^\$\{cidrsubnet\(aws_vpc\.Group_Network_Vpc_[0-9A-F]+\.cidr_block, 8, 0\)\}$/),
+      expect.stringMatching(/^\$\{cidrsubnet\(aws_vpc\.Group_Network_Vpc_[0-9A-F]+\.cidr_block, 8, 1\)\}$/),
+    ]);
+    expect(subnets.map((s) => s.availability_zone)).toEqual([expect.stringContaining(".names, 0)"), expect.stringContaining(".names, 1)")]);
+    const group = only(parsed.resource, "aws_autoscaling_group");
+    expect(group).toMatchObject({ min_size: 2, max_size: 6, desired_capacity: 3, health_check_type: "ELB" });
+    expect(group.vpc_zone_identifier).toHaveLength(2);
+  });
+
+  it("health-checks the ready path and drains longer than PM2's kill timeout; idles below Node's keep-alive", () => {
+    const spec = parseConfig({}).spec;
+    const target = only(parsed.resource, "aws_lb_target_group");
+    expect(target.health_check).toMatchObject({ path: "/ready", matcher: "200", protocol: "HTTP" });
+    expect(target.deregistration_delay).toBe(String(spec.deregistrationDelaySeconds));
+    expect(Number(target.deregistration_delay)).toBeGreaterThan(spec.killTimeoutMs / 1000);
+    const alb = only(parsed.resource, "aws_lb");
+    expect(alb).toMatchObject({ load_balancer_type: "application", internal: false, idle_timeout: 60, drop_invalid_header_fields: true });
+    expect(Number(alb.idle_timeout) * 1000).toBeLessThan(spec.keepAliveTimeoutMs);
+  });
+
+  it("rolls releases and specs by instance refresh, launch before terminate, rolling back on failure", () => {
+    expect(only(parsed.resource, "aws_autoscaling_group").instance_refresh).toEqual({
+      strategy: "Rolling",
+      preferences: {
+        min_healthy_percentage: 100,
+        max_healthy_percentage: 200,
+        instance_warmup: "300",
+        skip_matching: true,
+        auto_rollback: true,
+      },
+    });
+    const template = only(parsed.resource, "aws_launch_template");
+    const instanceTags = (template.tag_specifications as { resource_type: string; tags: Record<string, string> }[])[0];
+    expect(instanceTags).toMatchObject({ resource_type: "instance", tags: { NodeScaleBundleSha256: bundle.sha256 } });
+    expect(template.metadata_options).toEqual({
+      http_endpoint: "enabled",
+      http_put_response_hop_limit: 1,
+      http_tokens: "required",
+      instance_metadata_tags: "enabled",
+    });
+    expect(template.block_device_mappings).toEqual([
+      { device_name: "/dev/sda1", ebs: { delete_on_termination: "true", encrypted: "true", volume_size: 20, volume_type: "gp3" } },
+    ]);
+  });
+
+  it("lets the machines take HTTP from the load balancer only, and scales on CPU", () => {
+    const ingress = Object.entries(parsed.resource.aws_vpc_security_group_ingress_rule);
+    const toMachines = ingress.filter(([k]) => k.startsWith("Group_MachinesFromLoadBalancer")).map(([, r]) => r);
+    expect(toMachines).toEqual([
+      expect.objectContaining({
+        from_port: 80,
+        to_port: 80,
+        referenced_security_group_id: expect.stringContaining("Group_LoadBalancerSecurityGroup"),
+      }),
+    ]);
+    const world = ingress.filter(([, r]) => r.cidr_ipv4 === "0.0.0.0/0" || r.cidr_ipv6 === "::/0");
+    expect(world.every(([, r]) => String(r.security_group_id).includes("Group_LoadBalancerSecurityGroup"))).toBe(true);
+    expect(only(parsed.resource, "aws_autoscaling_policy")).toMatchObject({
+      policy_type: "TargetTrackingScaling",
+      target_tracking_configuration: {
+        predefined_metric_specification: { predefined_metric_type: "ASGAverageCPUUtilization" },
+        target_value: 55,
+      },
+    });
+  });
+
+  it("publishes the load balancer's URL and checks that every machine is in rotation with the release", () => {
+    expect(parsed.output.url.value).toMatch(/^http:\/\/\$\{aws_lb\.Group_LoadBalancer_[0-9A-F]+\.dns_name\}$/);
+    const [[, check]] = checks(parsed, "HealthCheck");
+    expect(check.provisioner[0]["local-exec"].command).toContain("--expect-machines 3 --expect-release");
+    expect(check.provisioner[0]["local-exec"].command).toContain("--timeout 2160");
+  });
+});
+
+describe("vm-pm2-do with vm.machines 3 (Droplets behind a DigitalOcean Load Balancer)", () => {
+  const { json, parsed } = synthDo({ vm: { machines: 3 } });
+
+  it("matches the snapshot", () => {
+    expect(json).toMatchSnapshot();
+  });
+
+  it("health-checks the ready path and admits HTTP to the Droplets from the load balancer only", () => {
+    expect(only(parsed.resource, "digitalocean_loadbalancer")).toMatchObject({
+      healthcheck: { protocol: "http", port: 80, path: "/ready" },
+      http_idle_timeout_seconds: 60,
+      enable_backend_keepalive: true,
+    });
+    expect(only(parsed.resource, "digitalocean_firewall").inbound_rule).toEqual([
+      {
+        protocol: "tcp",
+        port_range: "80",
+        source_load_balancer_uids: [expect.stringContaining("digitalocean_loadbalancer.Group_LoadBalancer_")],
+      },
+    ]);
+  });
+
+  it("replaces the Droplets one at a time: each waits until the one before is in rotation with the release", () => {
+    const droplets = Object.entries(parsed.resource.digitalocean_droplet);
+    expect(droplets).toHaveLength(3);
+    const inRotation = checks(parsed, "Group_InRotation");
+    expect(inRotation).toHaveLength(3);
+    droplets.forEach(([, droplet], i) => {
+      expect(droplet.lifecycle).toEqual({ create_before_destroy: true });
+      expect(droplet.name).toMatch(new RegExp(`^hello-node-${i + 1}-[0-9a-f]{8}$`));
+      if (i > 0) expect(droplet.depends_on).toEqual([`terraform_data.${inRotation[i - 1][0]}`]);
+      const exec = inRotation[i][1].provisioner[0]["local-exec"];
+      expect(exec.command).toContain('--wait-for-machine "$NODESCALE_MACHINE"');
+      expect(exec.environment.NODESCALE_MACHINE).toBe(droplet.name);
+    });
+    const [[, check]] = checks(parsed, "HealthCheck");
+    expect(check.provisioner[0]["local-exec"].command).toContain("--expect-machines 3 --expect-release");
   });
 });
 

@@ -96,7 +96,7 @@ describe("local load balancer template", () => {
 
   it("skips a machine for a while after it failed (passive health check), and marks a drained one down", () => {
     expect(renderMachineServers(["127.0.1.1:8080", "127.0.1.2:8080"], ["127.0.1.2:8080"])).toBe(
-      "server 127.0.1.1:8080 max_fails=1 fail_timeout=2s;\nserver 127.0.1.2:8080 max_fails=1 fail_timeout=2s down;\n",
+      "server 127.0.1.1:8080 max_fails=1 fail_timeout=1s;\nserver 127.0.1.2:8080 max_fails=1 fail_timeout=1s down;\n",
     );
   });
 

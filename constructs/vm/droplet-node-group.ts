@@ -1,0 +1,111 @@
+import { createHash } from "node:crypto";
+import { Droplet } from "@cdktf/provider-digitalocean/lib/droplet";
+import { Firewall } from "@cdktf/provider-digitalocean/lib/firewall";
+import { Loadbalancer } from "@cdktf/provider-digitalocean/lib/loadbalancer";
+import { Tag } from "@cdktf/provider-digitalocean/lib/tag";
+import { Construct } from "../cdk";
+import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
+import { invalidProp } from "../service/errors";
+import { DROPLET_EGRESS, type DropletMachineProps, dropletConfig, dropletUserData } from "./droplet-common";
+import { type ProcessPlan, processPlan } from "./plan";
+import { assertSshNotWorldOpen } from "./ssh";
+
+export interface DropletNodeGroupProps extends DropletMachineProps {
+  /**
+   * Droplets behind the load balancer.
+   * @default 2
+   */
+  readonly machines?: number;
+}
+
+/**
+ * Several Ubuntu LTS Droplets (Nginx in front of PM2, the same provision script and machine agent as one
+ * Droplet) behind a DigitalOcean Load Balancer that health-checks the ready path; the firewall admits HTTP from
+ * the load balancer only. A new release or spec replaces the Droplets one at a time: each new Droplet (named
+ * for its generation, so it is told apart from the one it replaces) must be in the load balancer's rotation
+ * with the new release before the next one is replaced, so the balancer always has healthy targets.
+ */
+export class DropletNodeGroup extends Construct {
+  readonly plan: ProcessPlan;
+  readonly userData: string;
+  readonly droplets: Droplet[];
+  readonly loadBalancer: Loadbalancer;
+  readonly firewall: Firewall;
+  /** One per Droplet: it is in rotation with the new release (the next replacement waits on it). */
+  readonly inRotation: PostDeployHealthCheck[];
+
+  constructor(scope: Construct, id: string, props: DropletNodeGroupProps) {
+    super(scope, id);
+    const mode = props.mode ?? "cluster";
+    const machines = props.machines ?? 2;
+    const region = props.region ?? "nyc3";
+    const size = props.size ?? "s-1vcpu-2gb";
+    const sshKeyFingerprints = props.sshKeyFingerprints ?? [];
+    const sshCidrs = props.sshCidrs ?? [];
+    if (!Number.isInteger(machines) || machines < 2 || machines > 50) {
+      invalidProp("DropletNodeGroup", "machines", machines, "must be a whole number 2-50 (one machine is DropletNodeHost)");
+    }
+    assertSshNotWorldOpen("DropletNodeGroup", sshCidrs);
+    const spec = props.spec;
+    this.plan = processPlan(spec, mode);
+    this.userData = dropletUserData("DropletNodeGroup", spec, this.plan, props.bundle);
+    // A new generation (release or spec) gets new names: the balancer's answers tell new from old.
+    const generation = createHash("sha256").update(this.userData).digest("hex").slice(0, 8);
+    const tag = new Tag(this, "Tag", { name: `nodescale-${spec.name}` }).name;
+
+    this.loadBalancer = new Loadbalancer(this, "LoadBalancer", {
+      name: `${spec.name}-lb`,
+      region,
+      dropletTag: tag,
+      forwardingRule: [{ entryPort: 80, entryProtocol: "http", targetPort: 80, targetProtocol: "http" }],
+      healthcheck: {
+        protocol: "http",
+        port: 80,
+        path: spec.readyPath,
+        checkIntervalSeconds: 5,
+        responseTimeoutSeconds: 3,
+        healthyThreshold: 2,
+        unhealthyThreshold: 2,
+      },
+      // Below Nginx's client keep-alive and Node's keepAliveTimeout: the balancer never reuses a closed socket.
+      httpIdleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
+      enableBackendKeepalive: true,
+    });
+
+    this.droplets = [];
+    this.inRotation = [];
+    for (let i = 0; i < machines; i++) {
+      const name = `${spec.name}-${i + 1}-${generation}`;
+      const previous = this.inRotation[i - 1];
+      const droplet = new Droplet(this, `Droplet${i + 1}`, {
+        ...dropletConfig({ name, region, size, tag, sshKeyFingerprints, userData: this.userData }),
+        // The one it replaces leaves only after this one is in rotation; the next waits for this one.
+        dependsOn: [previous ? previous.resource : this.loadBalancer],
+      });
+      this.droplets.push(droplet);
+      this.inRotation.push(
+        new PostDeployHealthCheck(this, `InRotation${i + 1}`, {
+          url: `http://${this.loadBalancer.ip}`,
+          spec,
+          waitForMachine: name,
+          expectRelease: props.bundle.sha256,
+          // A new Droplet installs Node.js, Nginx and PM2, then needs two passing balancer checks.
+          timeoutSeconds: 900,
+          triggers: { machine: droplet.id },
+          runOnEveryApply: false,
+        }),
+      );
+    }
+
+    this.firewall = new Firewall(this, "Firewall", {
+      name: `${spec.name}-machines`,
+      tags: [tag],
+      inboundRule: [
+        // Nothing from the internet: HTTP from the load balancer only.
+        { protocol: "tcp", portRange: "80", sourceLoadBalancerUids: [this.loadBalancer.id] },
+        ...(sshCidrs.length > 0 ? [{ protocol: "tcp", portRange: "22", sourceAddresses: [...sshCidrs] }] : []),
+      ],
+      outboundRule: DROPLET_EGRESS,
+    });
+  }
+}

@@ -1,0 +1,125 @@
+import { gzipSync } from "node:zlib";
+import { DataAwsAmi } from "@cdktf/provider-aws/lib/data-aws-ami";
+import { DataAwsAvailabilityZones } from "@cdktf/provider-aws/lib/data-aws-availability-zones";
+import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
+import { IamInstanceProfile } from "@cdktf/provider-aws/lib/iam-instance-profile";
+import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
+import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment";
+import { InternetGateway } from "@cdktf/provider-aws/lib/internet-gateway";
+import { RouteTable } from "@cdktf/provider-aws/lib/route-table";
+import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-association";
+import { Subnet } from "@cdktf/provider-aws/lib/subnet";
+import { Vpc } from "@cdktf/provider-aws/lib/vpc";
+import { Construct, Fn } from "../cdk";
+import { InvalidPropError, invalidProp } from "../service/errors";
+
+/** Canonical's account, which publishes the official Ubuntu AMIs. */
+export const CANONICAL_OWNER_ID = "099720109477";
+/** EC2 user data is limited to 16 KiB before base64. */
+export const EC2_USER_DATA_LIMIT_BYTES = 16 * 1024;
+
+/** The provision script as EC2 user data: gzipped (cloud-init unpacks it), base64, refused over the limit. */
+export function ec2UserDataBase64(owner: string, script: string): string {
+  const gzipped = gzipSync(Buffer.from(script, "utf8"), { level: 9 });
+  if (gzipped.length > EC2_USER_DATA_LIMIT_BYTES) {
+    throw new InvalidPropError(
+      `${owner} user data: ${gzipped.length} bytes gzipped is over EC2's limit of ${EC2_USER_DATA_LIMIT_BYTES} bytes`,
+    );
+  }
+  return gzipped.toString("base64");
+}
+
+export interface PublicNetworkProps {
+  /** Name prefix for tags. */
+  readonly name: string;
+  /**
+   * The VPC's CIDR; each subnet is a /(prefix + 8) carved from it with Terraform's cidrsubnet().
+   * @default "10.30.0.0/16"
+   */
+  readonly cidr?: string;
+  /**
+   * Public subnets, one per availability zone (zones from the region's data source, in order).
+   * @default 1
+   */
+  readonly zones?: number;
+}
+
+/** A VPC with an internet gateway and one public subnet per zone, carved with cidrsubnet(), not string surgery. */
+export class PublicNetwork extends Construct {
+  readonly vpc: Vpc;
+  readonly subnets: Subnet[];
+  readonly zones: DataAwsAvailabilityZones;
+
+  constructor(scope: Construct, id: string, props: PublicNetworkProps) {
+    super(scope, id);
+    const cidr = props.cidr ?? "10.30.0.0/16";
+    const zones = props.zones ?? 1;
+    const prefix = Number(cidr.split("/")[1]);
+    if (!Number.isInteger(prefix) || prefix > 24) {
+      invalidProp("PublicNetwork", "cidr", cidr, "must be an IPv4 CIDR of /24 or larger, so that /(prefix + 8) subnets fit");
+    }
+    const tags = { Name: props.name, "nodescale:service": props.name };
+    this.zones = new DataAwsAvailabilityZones(this, "Zones", { state: "available" });
+    this.vpc = new Vpc(this, "Vpc", { cidrBlock: cidr, enableDnsHostnames: true, enableDnsSupport: true, tags });
+    const igw = new InternetGateway(this, "Igw", { vpcId: this.vpc.id, tags });
+    const routes = new RouteTable(this, "PublicRoutes", {
+      vpcId: this.vpc.id,
+      route: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }],
+      tags,
+    });
+    this.subnets = Array.from({ length: zones }, (_, i) => {
+      const subnet = new Subnet(this, zones === 1 ? "PublicSubnet" : `PublicSubnet${i}`, {
+        vpcId: this.vpc.id,
+        cidrBlock: Fn.cidrsubnet(this.vpc.cidrBlock, 8, i),
+        availabilityZone: Fn.element(this.zones.names, i),
+        mapPublicIpOnLaunch: false,
+        tags: { ...tags, Name: `${props.name}-public-${i}` },
+      });
+      new RouteTableAssociation(this, zones === 1 ? "PublicRoutesAssociation" : `PublicRoutesAssociation${i}`, {
+        subnetId: subnet.id,
+        routeTableId: routes.id,
+      });
+      return subnet;
+    });
+  }
+}
+
+export interface MachineRoleProps {
+  readonly name: string;
+  /** ARN pattern of the release objects the machines may read. */
+  readonly releasesArn: string;
+  readonly tags: Record<string, string>;
+}
+
+/** The machines' role: SSM (no SSH needed) and read access to their own releases, nothing else. */
+export class MachineRole extends Construct {
+  readonly role: IamRole;
+  readonly profile: IamInstanceProfile;
+
+  constructor(scope: Construct, id: string, props: MachineRoleProps) {
+    super(scope, id);
+    const assume = new DataAwsIamPolicyDocument(this, "AssumeEc2", {
+      statement: [{ actions: ["sts:AssumeRole"], principals: [{ type: "Service", identifiers: ["ec2.amazonaws.com"] }] }],
+    });
+    this.role = new IamRole(this, "Role", { namePrefix: `${props.name}-`, assumeRolePolicy: assume.json, tags: props.tags });
+    new IamRolePolicyAttachment(this, "Ssm", { role: this.role.name, policyArn: "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" });
+    const readReleases = new DataAwsIamPolicyDocument(this, "ReadReleases", {
+      statement: [{ actions: ["s3:GetObject"], resources: [props.releasesArn] }],
+    });
+    new IamRolePolicy(this, "ReadReleasesPolicy", { role: this.role.id, policy: readReleases.json });
+    this.profile = new IamInstanceProfile(this, "Profile", { namePrefix: `${props.name}-`, role: this.role.name, tags: props.tags });
+  }
+}
+
+/** The newest Ubuntu 24.04 LTS AMI, looked up from Canonical by owner and name. */
+export function ubuntuAmi(scope: Construct): DataAwsAmi {
+  return new DataAwsAmi(scope, "Ubuntu", {
+    mostRecent: true,
+    owners: [CANONICAL_OWNER_ID],
+    filter: [
+      { name: "name", values: ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"] },
+      { name: "virtualization-type", values: ["hvm"] },
+    ],
+  });
+}
