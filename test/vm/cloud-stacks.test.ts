@@ -61,7 +61,6 @@ describe("vm-pm2 (AWS EC2)", () => {
     });
     expect(instance.root_block_device).toEqual({ delete_on_termination: true, encrypted: true, volume_size: 20, volume_type: "gp3" });
     expect(instance.monitoring).toBe(true);
-    expect(instance.lifecycle).toEqual({ ignore_changes: ["ami"] });
   });
 
   it("opens only 80 and 443 to the world, SSH only to the listed CIDR, with a description on every rule", () => {
