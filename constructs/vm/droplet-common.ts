@@ -49,8 +49,14 @@ export function terraformLiteral(text: string): string {
 }
 
 /** The provision script with the bundle inline, refused when over DigitalOcean's user-data limit. */
-export function dropletUserData(owner: string, spec: NodeServiceSpec, plan: ProcessPlan, bundle: AppBundle): string {
-  const script = renderProvisionScript(spec, plan, { bundleSource: inlineBundleSource(bundle) });
+export function dropletUserData(
+  owner: string,
+  spec: NodeServiceSpec,
+  plan: ProcessPlan,
+  bundle: AppBundle,
+  behindLoadBalancer = false,
+): string {
+  const script = renderProvisionScript(spec, plan, { bundleSource: inlineBundleSource(bundle), behindLoadBalancer });
   const bytes = Buffer.byteLength(script);
   if (bytes > DROPLET_USER_DATA_LIMIT_BYTES) {
     throw new InvalidPropError(

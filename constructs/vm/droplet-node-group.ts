@@ -48,7 +48,7 @@ export class DropletNodeGroup extends Construct {
     assertSshNotWorldOpen("DropletNodeGroup", sshCidrs);
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
-    this.userData = dropletUserData("DropletNodeGroup", spec, this.plan, props.bundle);
+    this.userData = dropletUserData("DropletNodeGroup", spec, this.plan, props.bundle, true);
     // A new generation (release or spec) gets new names: the balancer's answers tell new from old.
     const generation = createHash("sha256").update(this.userData).digest("hex").slice(0, 8);
     const tag = new Tag(this, "Tag", { name: `nodescale-${spec.name}` }).name;

@@ -131,7 +131,7 @@ export class Ec2NodeGroup extends Construct {
     const tags = { Name: name, "nodescale:service": name };
     this.plan = processPlan(spec, mode);
 
-    this.userData = renderProvisionScript(spec, this.plan, { bundleSource: s3BundleSource() });
+    this.userData = renderProvisionScript(spec, this.plan, { bundleSource: s3BundleSource(), behindLoadBalancer: true });
     const userDataBase64 = ec2UserDataBase64("Ec2NodeGroup", this.userData);
 
     this.network = new PublicNetwork(this, "Network", { name, cidr: vpcCidr, zones });

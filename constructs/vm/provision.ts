@@ -23,13 +23,23 @@ export interface ProvisionOptions {
   readonly bundleSource: string;
   /** Host name Nginx answers to. @default "_" */
   readonly serverName?: string;
+  /**
+   * The machine sits behind a load balancer (a group), not on its own public address.
+   * @default false
+   */
+  readonly behindLoadBalancer?: boolean;
 }
 
 /** The machine agent's plan on a cloud VM: Nginx and PM2 as systemd services, PM2 as an unprivileged user. Pure. */
-export function renderVmMachinePlan(spec: NodeServiceSpec, plan: ProcessPlan, options: { readonly serverName?: string } = {}): MachinePlan {
+export function renderVmMachinePlan(
+  spec: NodeServiceSpec,
+  plan: ProcessPlan,
+  options: Pick<ProvisionOptions, "serverName" | "behindLoadBalancer"> = {},
+): MachinePlan {
   const upstreamFile = `/etc/nginx/nodescale/${spec.name}.upstream.conf`;
   return renderMachinePlan(spec, plan, {
     machine: spec.name,
+    clientFacing: !(options.behindLoadBalancer ?? false),
     baseDir: VM_BASE,
     logDir: VM_LOG_DIR,
     pm2: { home: VM_PM2_HOME, bin: "/usr/local/bin/pm2", user: VM_USER, systemdUnit: PM2_UNIT },
@@ -82,7 +92,7 @@ export function renderProvisionScript(spec: NodeServiceSpec, plan: ProcessPlan, 
     pm2Version: PM2_VERSION,
     bundleSource: options.bundleSource,
     agent: machineAgentSource(),
-    plan: JSON.stringify(renderVmMachinePlan(spec, plan, { serverName: options.serverName }), null, 1),
+    plan: JSON.stringify(renderVmMachinePlan(spec, plan, options), null, 1),
     pm2Unit: renderPm2Unit(spec, plan),
     nginxDropIn: renderNginxRestartDropIn(),
   });

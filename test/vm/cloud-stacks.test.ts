@@ -301,6 +301,12 @@ describe("vm-pm2 with vm.machines 3 (Auto Scaling group behind an ALB)", () => {
     ]);
   });
 
+  it("tells each machine's agent it sits behind the load balancer", () => {
+    const script = gunzipSync(Buffer.from(only(parsed.resource, "aws_launch_template").user_data as string, "base64")).toString();
+    expect(script).toContain('"clientFacing": false');
+    expect(synthAws().stack.host?.userData).toContain('"clientFacing": true');
+  });
+
   it("lets the machines take HTTP from the load balancer only, and scales on CPU", () => {
     const ingress = Object.entries(parsed.resource.aws_vpc_security_group_ingress_rule);
     const toMachines = ingress.filter(([k]) => k.startsWith("Group_MachinesFromLoadBalancer")).map(([, r]) => r);
