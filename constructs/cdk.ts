@@ -19,4 +19,4 @@ export {
   Testing,
   Token,
 } from "cdktf";
-export { Construct } from "constructs";
+export { Construct, type IConstruct } from "constructs";

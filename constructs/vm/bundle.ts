@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
+import { App, type IConstruct } from "../cdk";
 import { InvalidPropError } from "../service/errors";
 
 /** The app as shipped to a VM: a deterministic tar.gz of package.json and the built dist/. */
@@ -59,11 +59,11 @@ export function bundleApp(appDir: string): AppBundle {
 }
 
 /**
- * The bundle as a file (a content-addressed cache under the system's temp folder), for a TerraformAsset to
- * copy into the stack's synth folder so that Terraform ships exactly these bytes.
+ * The bundle as a file (content-addressed, under the app's synth folder), for a TerraformAsset to copy into
+ * the stack's folder so that Terraform ships exactly these bytes.
  */
-export function bundleFile(bundle: AppBundle): string {
-  const dir = join(tmpdir(), "nodescale-bundles");
+export function bundleFile(scope: IConstruct, bundle: AppBundle): string {
+  const dir = join(App.of(scope).outdir, "bundles");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${bundle.sha256}.tar.gz`);
   if (!existsSync(file)) writeFileSync(file, bundle.data);

@@ -171,7 +171,7 @@ export class LocalTarget extends Construct {
         : {}),
     };
 
-    const bundle = new TerraformAsset(this, "Bundle", { path: bundleFile(props.bundle) });
+    const bundle = new TerraformAsset(this, "Bundle", { path: bundleFile(this, props.bundle) });
     const common = { NODESCALE_DIR: "${self.input.dir}", NODESCALE_RUN_ID: "${self.input.run}" };
     this.deploy = new DataResource(this, "Deploy", {
       // A new run on every apply: the machines are converged (and drift repaired) even when nothing changed.

@@ -53,7 +53,7 @@ export class ReleaseBucket extends Construct {
     new S3BucketPolicy(this, "Policy", { bucket: this.bucket.id, policy: tlsOnly.json });
 
     // The asset is copied into the stack's synth folder, so Terraform uploads exactly these bytes.
-    const asset = new TerraformAsset(this, "Bundle", { path: bundleFile(props.bundle) });
+    const asset = new TerraformAsset(this, "Bundle", { path: bundleFile(this, props.bundle) });
     const key = `releases/${props.bundle.sha256}.tar.gz`;
     this.object = new S3Object(this, "Object", {
       bucket: this.bucket.id,

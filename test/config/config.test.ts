@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig, parseConfig } from "../../stacks/config";
@@ -15,6 +15,17 @@ function problems(raw: unknown): readonly string[] {
   }
   throw new Error("expected a ConfigError");
 }
+
+const temps: string[] = [];
+/** A folder for this test's files, removed when the file's tests are done. */
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "nodescale-config-"));
+  temps.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+});
 
 describe("nodescale.config.json validation", () => {
   it("fills every default from an empty file", () => {
@@ -95,7 +106,7 @@ describe("nodescale.config.json validation", () => {
   });
 
   it("reads the file named by NODESCALE_CONFIG and says when it does not exist", () => {
-    const dir = mkdtempSync(join(tmpdir(), "nodescale-config-"));
+    const dir = tempDir();
     writeFileSync(join(dir, "custom.json"), JSON.stringify({ service: { name: "orders" } }));
     expect(loadConfig({ NODESCALE_CONFIG: "custom.json" }, dir).spec.name).toBe("orders");
     expect(() => loadConfig({ NODESCALE_CONFIG: "missing.json" }, dir)).toThrow(
@@ -117,7 +128,7 @@ describe("nodescale.config.json validation", () => {
   });
 
   it("reports a construct's refusal the same way: one clean line, exit 1", () => {
-    const dir = mkdtempSync(join(tmpdir(), "nodescale-config-"));
+    const dir = tempDir();
     const file = join(dir, "open-api.json");
     writeFileSync(file, JSON.stringify({ kubernetes: { eks: { publicAccessCidrs: ["0.0.0.0/0"] } } }));
     const run = spawnSync(process.execPath, [join(ROOT, "dist", "main.js")], {
@@ -131,7 +142,7 @@ describe("nodescale.config.json validation", () => {
   });
 
   it("makes `cdktf synth` exit 1 with the list of problems and no stack trace", () => {
-    const dir = mkdtempSync(join(tmpdir(), "nodescale-config-"));
+    const dir = tempDir();
     const file = join(dir, "bad.json");
     writeFileSync(file, JSON.stringify({ service: { port: "80" }, vm: { aws: { sshCidrs: ["0.0.0.0/0"] } } }));
     const run = spawnSync(process.execPath, [join(ROOT, "dist", "main.js")], {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type AppBundle, bundleApp } from "../../constructs/vm/bundle";
@@ -9,5 +9,9 @@ export function fixtureBundle(): AppBundle {
   mkdirSync(join(dir, "dist"));
   writeFileSync(join(dir, "package.json"), '{"name":"fixture","version":"1.0.0"}\n');
   writeFileSync(join(dir, "dist", "main.js"), 'require("node:http").createServer((q, s) => s.end("ok")).listen(process.env.PORT);\n');
-  return bundleApp(dir);
+  try {
+    return bundleApp(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
