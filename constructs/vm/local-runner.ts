@@ -259,8 +259,8 @@ async function reload(dir: string): Promise<void> {
     }
   })();
   if (deployment === undefined || release === undefined) throw new RunnerError("nothing is deployed here; run 'npm run local' first.");
-  const bundle = join(dir, "..", "bundles", `${release}.tar.gz`);
-  await rollout(deployment, { bundle, sha256: release, restart: true });
+  // The running release is unpacked on every machine already: the agent does not read a bundle for it.
+  await rollout(deployment, { bundle: "(already unpacked)", sha256: release, restart: true });
   say(`rolling restart done on ${deployment.machines.length} machine(s)`);
 }
 
