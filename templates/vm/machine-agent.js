@@ -122,6 +122,14 @@ function killAll(pids, why, say) {
   }
 }
 
+function readOr(file) {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
 /** A loopback port nobody listens on at this moment, on the machine's own address. */
 function freePort(host) {
   return new Promise((resolve, reject) => {
@@ -507,15 +515,20 @@ class Machine {
 
     this.installRelease(bundle, sha256);
     this.ensureDaemon();
-    let filesChanged = false;
-    for (const f of plan.files) filesChanged = writeIfChanged(f.path, f.content, f.mode ?? 0o644) || filesChanged;
+    // The plan's files are written only once the release has passed its gate: a refused release must leave
+    // nothing behind that a later Nginx restart or PM2 reload would pick up.
+    const filesChanged = plan.files.some((f) => readOr(f.path) !== f.content);
+    const writeFiles = () => {
+      for (const f of plan.files) writeIfChanged(f.path, f.content, f.mode ?? 0o644);
+      this.writeEcosystem(ecosystem, desired);
+    };
     const ecosystem = path.join(this.base, "ecosystem.config.js");
-    this.writeEcosystem(ecosystem, desired);
 
-    let running = this.running();
+    const running = this.running();
     const changes = this.changes(desired, running, sha256);
     const nginxDown = plan.nginx.kind === "prefix" ? this.nginxMaster() === undefined : false;
     if (changes.length === 0 && !restart) {
+      writeFiles();
       const upstreamChanged = this.writeUpstream(plan.ports);
       if ((filesChanged || upstreamChanged) && drain && !nginxDown) await drain();
       if (filesChanged || nginxDown || upstreamChanged) await this.nginxApply();
@@ -546,6 +559,7 @@ class Machine {
     }
     this.log(`canary of release ${short(sha256)} ready on port ${canaryPort}`);
     const previous = this.currentRelease();
+    writeFiles();
     try {
       if (drain) {
         await drain();
