@@ -139,7 +139,7 @@ async function rollout(deployment: LocalDeployment, options: RolloutOptions): Pr
   const addresses = deployment.machines.map((m) => m.address);
   // The balancer's config changes only with the machine list or its own settings: a reload of the
   // client-facing Nginx is the one step a rollout avoids.
-  const setRotation = async () => {
+  const applyBalancer = async () => {
     if (!lb || !deployment.loadBalancer) return;
     const changed = writeChanged([
       ...deployment.loadBalancer.files,
@@ -178,7 +178,7 @@ async function rollout(deployment: LocalDeployment, options: RolloutOptions): Pr
       say(`${name}: back in rotation`);
     }
   }
-  await setRotation();
+  await applyBalancer();
 }
 
 /**
