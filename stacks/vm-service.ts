@@ -2,10 +2,10 @@ import { type Construct, type ITerraformDependable, TerraformOutput } from "../c
 import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
 import type { NodeServiceSpec } from "../constructs/service/spec";
 import type { AppBundle } from "../constructs/vm/bundle";
+import { NEW_MACHINE_SECONDS } from "../constructs/vm/new-machine-check";
 import type { ProcessPlan } from "../constructs/vm/plan";
 
-/** A new machine installs Node.js, Nginx and PM2 first; an instance refresh replaces machines one at a time. */
-const NEW_MACHINE_SECONDS = 900;
+/** A rollout over a group replaces machines one at a time. */
 const PER_MACHINE_REFRESH_SECONDS = 420;
 
 export interface VmServiceOptions {

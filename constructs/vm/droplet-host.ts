@@ -4,8 +4,9 @@ import { ReservedIp } from "@cdktf/provider-digitalocean/lib/reserved-ip";
 import { ReservedIpAssignment } from "@cdktf/provider-digitalocean/lib/reserved-ip-assignment";
 import { Tag } from "@cdktf/provider-digitalocean/lib/tag";
 import { Construct, Token } from "../cdk";
-import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
+import type { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import { DROPLET_EGRESS, type DropletMachineProps, dropletConfig, dropletUserData } from "./droplet-common";
+import { newMachineReady } from "./new-machine-check";
 import { type ProcessPlan, processPlan } from "./plan";
 import { assertSshNotWorldOpen } from "./ssh";
 
@@ -51,15 +52,12 @@ export class DropletNodeHost extends Construct {
       "Droplet",
       dropletConfig({ name: spec.name, region, size, tag, sshKeyFingerprints, userData: this.userData }),
     );
-    this.readyBeforeAddressMoves = new PostDeployHealthCheck(this, "ReadyBeforeAddressMoves", {
-      url: `http://${this.droplet.ipv4Address}`,
+    this.readyBeforeAddressMoves = newMachineReady(this, "ReadyBeforeAddressMoves", {
       spec,
-      expectWorkers: this.plan.expectedProcesses,
-      expectRelease: props.bundle.sha256,
-      // A new Droplet installs Node.js, Nginx and PM2 first.
-      timeoutSeconds: 900,
-      triggers: { machine: this.droplet.id },
-      runOnEveryApply: false,
+      plan: this.plan,
+      release: props.bundle.sha256,
+      url: `http://${this.droplet.ipv4Address}`,
+      machineId: this.droplet.id,
     });
     this.reservedIp = new ReservedIp(this, "ReservedIp", { region });
     this.reservedIpAssignment = new ReservedIpAssignment(this, "ReservedIpAssignment", {

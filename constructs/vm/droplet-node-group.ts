@@ -7,6 +7,7 @@ import { Construct } from "../cdk";
 import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import { invalidProp } from "../service/errors";
 import { DROPLET_EGRESS, type DropletMachineProps, dropletConfig, dropletUserData } from "./droplet-common";
+import { NEW_MACHINE_SECONDS } from "./new-machine-check";
 import { type ProcessPlan, processPlan } from "./plan";
 import { assertSshNotWorldOpen } from "./ssh";
 
@@ -89,8 +90,7 @@ export class DropletNodeGroup extends Construct {
           spec,
           waitForMachine: name,
           expectRelease: props.bundle.sha256,
-          // A new Droplet installs Node.js, Nginx and PM2, then needs two passing balancer checks.
-          timeoutSeconds: 900,
+          timeoutSeconds: NEW_MACHINE_SECONDS,
           triggers: { machine: droplet.id },
           runOnEveryApply: false,
         }),

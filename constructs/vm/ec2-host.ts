@@ -6,12 +6,13 @@ import { SsmAssociation } from "@cdktf/provider-aws/lib/ssm-association";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
 import { Construct } from "../cdk";
-import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
+import type { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import type { AppBundle } from "./bundle";
 import { BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3BundleSource } from "./bundle-source";
 import { ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
+import { newMachineReady } from "./new-machine-check";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { renderProvisionScript, VM_BASE } from "./provision";
 import { ReleaseBucket } from "./release-bucket";
@@ -184,15 +185,12 @@ export class Ec2NodeHost extends Construct {
       maxConcurrency: "1",
     });
 
-    this.readyBeforeAddressMoves = new PostDeployHealthCheck(this, "ReadyBeforeAddressMoves", {
-      url: `http://${this.instance.publicIp}`,
+    this.readyBeforeAddressMoves = newMachineReady(this, "ReadyBeforeAddressMoves", {
       spec,
-      expectWorkers: this.plan.expectedProcesses,
-      expectRelease: props.bundle.sha256,
-      // A new machine installs Node.js, Nginx and PM2 first.
-      timeoutSeconds: 900,
-      triggers: { machine: this.instance.id },
-      runOnEveryApply: false,
+      plan: this.plan,
+      release: props.bundle.sha256,
+      url: `http://${this.instance.publicIp}`,
+      machineId: this.instance.id,
     });
     this.eip = new Eip(this, "Eip", { domain: "vpc", tags });
     this.eipAssociation = new EipAssociation(this, "EipAssociation", {

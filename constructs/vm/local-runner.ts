@@ -2,12 +2,12 @@
 // `node dist/constructs/vm/local-runner.js apply|destroy|reload|down`. Each simulated machine is converged by
 // the same machine agent a cloud VM runs; with several, the local load balancer drains each one first.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
+import { type AgentMachine, machineAgent as agent } from "./machine-agent";
 import type { MachineNginx, MachinePlan } from "./machine-plan";
 import { LB_FAIL_TIMEOUT_SECONDS, renderMachineServers } from "./render";
-import { templatePath } from "./template";
 
 /** What the LocalTarget construct renders for one apply; saved as deployment.json for reload and down. */
 export interface LocalDeployment {
@@ -23,22 +23,6 @@ export interface LocalDeployment {
     readonly drainSeconds: number;
   };
 }
-
-interface AgentMachine {
-  pending(sha256: string): string[];
-  deploy(options: { bundle: string; sha256: string; restart: boolean; dryRun: boolean; drain?: () => Promise<void> }): Promise<void>;
-  stop(): Promise<void>;
-  nginxStop(): Promise<void>;
-  nginxApply(): Promise<void>;
-  nginxMaster(): number | undefined;
-  waitReady(port: number, seconds: number): Promise<string | undefined>;
-}
-interface Agent {
-  Machine: new (plan: unknown, log: (message: string) => void) => AgentMachine;
-  AgentError: new (message: string) => Error;
-}
-// The agent is plain JavaScript shipped to machines as it is; here it is loaded from the same file.
-const agent = require(templatePath("vm/machine-agent.js")) as Agent;
 
 class RunnerError extends Error {}
 const say = (message: string) => console.log(`nodescale local: ${message}`);
@@ -57,19 +41,6 @@ function loadBalancer(deployment: LocalDeployment): AgentMachine | undefined {
   );
 }
 
-/** Writes the files whose content differs (atomically); true when any did. */
-function writeChanged(files: MachinePlan["files"]): boolean {
-  let changed = false;
-  for (const f of files) {
-    if (existsSync(f.path) && readFileSync(f.path, "utf8") === f.content) continue;
-    mkdirSync(dirname(f.path), { recursive: true });
-    writeFileSync(`${f.path}.tmp`, f.content, { mode: f.mode ?? 0o644 });
-    renameSync(`${f.path}.tmp`, f.path);
-    changed = true;
-  }
-  return changed;
-}
-
 function listening(address: string): Promise<boolean> {
   const [host, port] = address.split(":");
   return new Promise((resolve) => {
@@ -80,21 +51,6 @@ function listening(address: string): Promise<boolean> {
     });
     socket.on("error", () => resolve(false));
   });
-}
-
-async function readyThrough(address: string, path: string, seconds: number): Promise<string | undefined> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    try {
-      const res = await fetch(`http://${address}${path}`, { signal: AbortSignal.timeout(2000) });
-      await res.arrayBuffer();
-      if (res.status === 200) return undefined;
-      if (Date.now() > deadline) return `http://${address}${path} answered ${res.status}`;
-    } catch (err) {
-      if (Date.now() > deadline) return `http://${address}${path}: ${(err as Error).message}`;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 function previousDeployment(dir: string): LocalDeployment | undefined {
@@ -141,10 +97,12 @@ async function rollout(deployment: LocalDeployment, options: RolloutOptions): Pr
   // client-facing Nginx is the one step a rollout avoids.
   const applyBalancer = async () => {
     if (!lb || !deployment.loadBalancer) return;
-    const changed = writeChanged([
+    const files = [
       ...deployment.loadBalancer.files,
       { path: deployment.loadBalancer.nginx.upstreamFile, content: renderMachineServers(addresses) },
-    ]);
+    ];
+    // Every file is written (no short-circuit); the balancer reloads when any changed.
+    const changed = files.map((f) => agent.writeIfChanged(f.path, f.content)).includes(true);
     if (changed || lb.nginxMaster() === undefined) await lb.nginxApply();
   };
   const lbUp = lb?.nginxMaster() !== undefined;
@@ -166,7 +124,7 @@ async function rollout(deployment: LocalDeployment, options: RolloutOptions): Pr
     try {
       await machine.deploy({ ...options, dryRun: false, drain });
       if (lb !== undefined) {
-        const problem = await readyThrough(address, deployment.readyPath, plan.readyTimeoutSeconds);
+        const problem = await agent.waitUntilReady(`http://${address}${deployment.readyPath}`, plan.readyTimeoutSeconds);
         if (problem !== undefined) throw new RunnerError(`is not ready through its Nginx: ${problem}`);
       }
     } catch (err) {

@@ -39,12 +39,6 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
   });
 }
 
-/** The `server` lines of a machine's upstream; one port is listed twice so a cluster reload can retry. Pure. */
-export function renderUpstreamServers(host: string, ports: readonly number[]): string {
-  const list = ports.length === 1 ? [ports[0], ports[0]] : ports;
-  return `${list.map((p) => `server ${safeToken("host", host)}:${p} max_fails=0;`).join("\n")}\n`;
-}
-
 export interface LoadBalancerSiteOptions {
   /** `listen` targets of the load balancer. */
   readonly listen: readonly string[];

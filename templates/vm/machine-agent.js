@@ -130,6 +130,44 @@ function readOr(file) {
   }
 }
 
+/** The upstream's `server` lines; one port is listed twice (Nginx retries only on another entry, and a PM2
+ * cluster reload leaves live workers on the same port). */
+function upstreamServers(host, ports) {
+  const list = ports.length === 1 ? [ports[0], ports[0]] : ports;
+  return `${list.map((p) => `server ${host}:${p} max_fails=0;`).join("\n")}\n`;
+}
+
+/** One GET on a fresh connection that closes after it: a pooled idle socket would keep a draining process waiting. */
+function probe(url) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: 2000, headers: { connection: "close" } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode === 200 ? undefined : `${url} answered ${res.statusCode}`));
+    });
+    req.on("timeout", () => req.destroy(new Error("no answer within 2 s")));
+    req.on("error", (err) => resolve(`${url}: ${err.code ?? err.message}`));
+  });
+}
+
+/**
+ * Polls `url` until it answers 200; returns why not when `seconds` ran out.
+ * @param exited when given, says why the process being waited for is gone (then waiting is pointless).
+ */
+async function waitUntilReady(url, seconds, exited) {
+  const started = Date.now();
+  const deadline = started + seconds * 1000;
+  let checked = started;
+  for (;;) {
+    const problem = await probe(url);
+    if (problem === undefined) return undefined;
+    // Asking PM2 costs a CLI start (~0.3 s): once a second is enough.
+    const gone = exited !== undefined && Date.now() - checked >= 1000 ? ((checked = Date.now()), exited()) : undefined;
+    if (gone !== undefined) return `${gone} after ${((Date.now() - started) / 1000).toFixed(1)}s (${problem})`;
+    if (Date.now() > deadline) return `${problem} (waited ${seconds}s)`;
+    await sleep(200);
+  }
+}
+
 /** A loopback port nobody listens on at this moment, on the machine's own address. */
 function freePort(host) {
   return new Promise((resolve, reject) => {
@@ -310,43 +348,17 @@ class Machine {
   }
 
   writeUpstream(ports) {
-    const host = this.plan.host;
-    // A single port is listed twice: Nginx retries only on another entry, and a PM2 cluster reload leaves
-    // live workers on the same port.
-    const list = ports.length === 1 ? [ports[0], ports[0]] : ports;
-    const text = list.map((p) => `server ${host}:${p} max_fails=0;`).join("\n");
-    return writeIfChanged(this.plan.nginx.upstreamFile, `# Written by the NodeScale machine agent.\n${text}\n`);
+    return writeIfChanged(this.plan.nginx.upstreamFile, `# Written by the NodeScale machine agent.\n${upstreamServers(this.plan.host, ports)}`);
   }
 
   // ---------- readiness ----------
 
-  /** One probe on a fresh connection that closes after it: a pooled idle socket would keep a draining process waiting. */
-  readyOnce(port) {
-    const url = `http://${this.plan.host}:${port}${this.plan.readyPath}`;
-    return new Promise((resolve) => {
-      const req = http.get(url, { agent: false, timeout: 2000, headers: { connection: "close" } }, (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode === 200 ? undefined : `${url} answered ${res.statusCode}`));
-      });
-      req.on("timeout", () => req.destroy(new Error("no answer within 2 s")));
-      req.on("error", (err) => resolve(`${url}: ${err.code ?? err.message}`));
-    });
+  readyUrl(port) {
+    return `http://${this.plan.host}:${port}${this.plan.readyPath}`;
   }
 
-  /** @param exited when given, says why the process being waited for is gone (then waiting is pointless). */
-  async waitReady(port, seconds, exited) {
-    const started = Date.now();
-    const deadline = started + seconds * 1000;
-    let checked = started;
-    for (;;) {
-      const problem = await this.readyOnce(port);
-      if (problem === undefined) return undefined;
-      // Asking PM2 costs a CLI start (~0.3 s): once a second is enough.
-      const gone = exited !== undefined && Date.now() - checked >= 1000 ? ((checked = Date.now()), exited()) : undefined;
-      if (gone !== undefined) return `${gone} after ${((Date.now() - started) / 1000).toFixed(1)}s (${problem})`;
-      if (Date.now() > deadline) return `${problem} (waited ${seconds}s)`;
-      await sleep(200);
-    }
+  waitReady(port, seconds, exited) {
+    return waitUntilReady(this.readyUrl(port), seconds, exited);
   }
 
   // ---------- releases ----------
@@ -741,4 +753,4 @@ async function main() {
 
 // Run as a command on a machine; required as a module by the local target, which drives several machines.
 if (require.main === module) void main();
-else module.exports = { Machine, AgentError };
+else module.exports = { Machine, AgentError, writeIfChanged, upstreamServers, waitUntilReady };

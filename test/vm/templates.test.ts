@@ -1,4 +1,5 @@
 import { NodeServiceSpec } from "../../constructs/service/spec";
+import { machineAgent } from "../../constructs/vm/machine-agent";
 import { renderMachinePlan } from "../../constructs/vm/machine-plan";
 import { processPlan } from "../../constructs/vm/plan";
 import {
@@ -8,12 +9,14 @@ import {
   renderProvisionScript,
   renderVmMachinePlan,
 } from "../../constructs/vm/provision";
-import { pm2Apps, renderLoadBalancerSite, renderMachineServers, renderNginxSite, renderUpstreamServers } from "../../constructs/vm/render";
+import { pm2Apps, renderLoadBalancerSite, renderMachineServers, renderNginxSite } from "../../constructs/vm/render";
 import { fillTemplate, TemplateError } from "../../constructs/vm/template";
 import { NGINX_TEST_UPSTREAM, nginxTest, shellcheck, systemdVerify } from "../helpers/tools";
 
 const spec = NodeServiceSpec.parse({ name: "orders-api", port: 4000, workers: 3, shutdownGraceSeconds: 12, maxBodySizeMiB: 25 });
 const cluster = processPlan(spec, "cluster");
+// The upstream lines as the machine agent itself writes them at each deploy.
+const { upstreamServers } = machineAgent;
 const fork = processPlan(spec, "fork");
 const site = (plan = cluster) =>
   renderNginxSite(spec, plan, { listen: ["127.0.0.1:8080"], accessLog: "off", upstreamFile: NGINX_TEST_UPSTREAM });
@@ -30,10 +33,8 @@ describe("Nginx site template", () => {
   });
 
   it("lists one port twice, so a cluster reload can retry, and every fork port once", () => {
-    expect(renderUpstreamServers("127.0.0.1", [4000])).toBe("server 127.0.0.1:4000 max_fails=0;\nserver 127.0.0.1:4000 max_fails=0;\n");
-    expect(renderUpstreamServers("127.0.1.2", [4000, 4001])).toBe(
-      "server 127.0.1.2:4000 max_fails=0;\nserver 127.0.1.2:4001 max_fails=0;\n",
-    );
+    expect(upstreamServers("127.0.0.1", [4000])).toBe("server 127.0.0.1:4000 max_fails=0;\nserver 127.0.0.1:4000 max_fails=0;\n");
+    expect(upstreamServers("127.0.1.2", [4000, 4001])).toBe("server 127.0.1.2:4000 max_fails=0;\nserver 127.0.1.2:4001 max_fails=0;\n");
   });
 
   it("keeps upstream connections alive and forwards what the app needs to know", () => {
@@ -59,9 +60,9 @@ describe("Nginx site template", () => {
   });
 
   it.each([
-    ["cluster", cluster, renderUpstreamServers("127.0.0.1", [4000])],
-    ["fork", fork, renderUpstreamServers("127.0.0.1", [4000, 4001, 4002])],
-    ["a deploy's bridge (old ports, new ports and a canary)", fork, renderUpstreamServers("127.0.0.1", [4000, 4001, 4002, 5000, 41234])],
+    ["cluster", cluster, upstreamServers("127.0.0.1", [4000])],
+    ["fork", fork, upstreamServers("127.0.0.1", [4000, 4001, 4002])],
+    ["a deploy's bridge (old ports, new ports and a canary)", fork, upstreamServers("127.0.0.1", [4000, 4001, 4002, 5000, 41234])],
   ])("passes nginx -t in %s", (_, plan, servers) => {
     const verdict = nginxTest(site(plan), servers);
     expect(verdict.output).toContain("test is successful");
