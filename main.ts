@@ -1,8 +1,8 @@
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { App } from "./constructs/cdk";
-import { bundleApp } from "./constructs/vm/bundle";
+import { packRelease } from "./constructs/vm/release-pack";
 import { exitOnConfigError } from "./stacks/cli-errors";
-import { appDir, loadConfig } from "./stacks/config";
+import { loadConfig, resolveApp } from "./stacks/config";
 import { DoksStack } from "./stacks/doks";
 import { EksStack } from "./stacks/eks";
 import { LocalStack } from "./stacks/local";
@@ -13,8 +13,9 @@ import { VmPm2DoStack } from "./stacks/vm-pm2-do";
 const projectRoot = resolve(__dirname, "..");
 const app = new App();
 exitOnConfigError(() => {
-  const loaded = loadConfig();
-  const bundle = bundleApp(appDir(loaded, projectRoot));
+  const { dir, loaded } = resolveApp(loadConfig(), projectRoot);
+  const { spec } = loaded;
+  const bundle = packRelease({ appDir: dir, entry: spec.start, build: spec.build, cacheDir: join(projectRoot, ".nodescale", "releases") });
   new LocalStack(app, "local", { loaded, bundle, projectRoot, instance: process.env.NODESCALE_LOCAL_INSTANCE || undefined });
   new VmPm2Stack(app, "vm-pm2", { loaded, bundle });
   new VmPm2DoStack(app, "vm-pm2-do", { loaded, bundle });

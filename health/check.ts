@@ -47,6 +47,41 @@ interface Answer {
   readonly status: number;
   readonly body: string;
   readonly ms: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** Which process gave an answer, if it says. */
+interface Identity {
+  readonly pid?: number;
+  readonly hostname?: string;
+  readonly machine?: string;
+  readonly release?: string;
+}
+
+/**
+ * The process behind an answer: from the X-NodeScale-* headers that NodeScale's preload adds to any app's
+ * answers on a VM, else from a JSON body that reports them (the sample app, a container without the preload).
+ */
+function identify(answer: Answer): Identity {
+  const header = (name: string) => {
+    const value = answer.headers[`x-nodescale-${name}`];
+    return typeof value === "string" && value !== "" ? value : undefined;
+  };
+  let body: { pid?: unknown; hostname?: unknown; machine?: unknown; release?: unknown } = {};
+  try {
+    const parsed = JSON.parse(answer.body) as unknown;
+    if (parsed !== null && typeof parsed === "object") body = parsed;
+  } catch {
+    // A non-JSON answer names no process in its body.
+  }
+  const pid = header("pid") !== undefined ? Number(header("pid")) : typeof body.pid === "number" ? body.pid : undefined;
+  return {
+    pid: pid !== undefined && Number.isInteger(pid) ? pid : undefined,
+    hostname: header("host") ?? (typeof body.hostname === "string" ? body.hostname : undefined),
+    // As the sample app reports it: the machine the deploy named, else the host.
+    machine: header("machine") ?? (typeof body.machine === "string" ? body.machine : header("host")),
+    release: header("release") ?? (typeof body.release === "string" ? body.release : undefined),
+  };
 }
 
 function get(url: URL, timeoutMs: number): Promise<Answer> {
@@ -60,7 +95,7 @@ function get(url: URL, timeoutMs: number): Promise<Answer> {
       res.on("data", (chunk: string) => {
         if (body.length < 64 * 1024) body += chunk;
       });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, ms: performance.now() - started }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, ms: performance.now() - started, headers: res.headers }));
       res.on("error", reject);
     });
     req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
@@ -113,7 +148,7 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
     if (options.expectRelease === undefined) return undefined;
     // A rollout may still be under way: the old release answering is "not yet", not "healthy".
     try {
-      const seen = (JSON.parse((await get(root, 5_000)).body) as { release?: unknown }).release;
+      const seen = identify(await get(root, 5_000)).release;
       if (seen !== options.expectRelease) {
         return `${root.href} still serves release ${JSON.stringify(seen ?? null)}, expected ${JSON.stringify(options.expectRelease)}`;
       }
@@ -168,16 +203,12 @@ async function burst(
         const answer = await get(root, 10_000);
         statusCounts[answer.status] = (statusCounts[answer.status] ?? 0) + 1;
         latencies.push(answer.ms);
-        try {
-          const body = JSON.parse(answer.body) as { pid?: unknown; hostname?: unknown; machine?: unknown; release?: unknown };
-          if (typeof body.pid === "number") pids.add(body.pid);
-          if (typeof body.hostname === "string") hosts.add(body.hostname);
-          if (typeof body.machine === "string") machines.add(body.machine);
-          const release = typeof body.release === "string" ? body.release : "(none)";
-          releases[release] = (releases[release] ?? 0) + 1;
-        } catch {
-          // A non-JSON answer still counts by status; it just names no process.
-        }
+        const who = identify(answer);
+        if (who.pid !== undefined) pids.add(who.pid);
+        if (who.hostname !== undefined) hosts.add(who.hostname);
+        if (who.machine !== undefined) machines.add(who.machine);
+        const release = who.release ?? "(none)";
+        releases[release] = (releases[release] ?? 0) + 1;
       } catch (err) {
         const key = `error: ${(err as Error).message}`;
         statusCounts[key] = (statusCounts[key] ?? 0) + 1;
@@ -279,18 +310,14 @@ export async function waitForMachine(options: MachineWaitOptions): Promise<{ ok:
   while (performance.now() - started < timeoutSeconds * 1000) {
     try {
       const answer = await get(root, 5_000);
-      const body = JSON.parse(answer.body) as { machine?: unknown; release?: unknown };
-      if (
-        answer.status === 200 &&
-        body.machine === options.machine &&
-        (options.release === undefined || body.release === options.release)
-      ) {
+      const who = identify(answer);
+      if (answer.status === 200 && who.machine === options.machine && (options.release === undefined || who.release === options.release)) {
         return {
           ok: true,
           line: `IN ROTATION ${options.machine} behind ${options.url} after ${round((performance.now() - started) / 1000)} s`,
         };
       }
-      last = `last answer ${answer.status} from ${JSON.stringify(body.machine ?? null)}`;
+      last = `last answer ${answer.status} from ${JSON.stringify(who.machine ?? null)}`;
     } catch (err) {
       last = (err as Error).message;
     }

@@ -1,4 +1,5 @@
 import { ConfigError, InvalidPropError } from "../constructs/service/errors";
+import { PackError } from "../constructs/vm/release-pack";
 import { TemplateError } from "../constructs/vm/template";
 
 /** Runs `build`; a bad configuration prints its list of problems and exits 1 with no stack trace. */
@@ -8,6 +9,10 @@ export function exitOnConfigError<T>(build: () => T): T {
   } catch (err) {
     if (err instanceof ConfigError || err instanceof TemplateError || err instanceof InvalidPropError) {
       process.stderr.write(`nodescale: invalid configuration\n${err.message}\n`);
+      process.exit(1);
+    }
+    if (err instanceof PackError) {
+      process.stderr.write(`nodescale: cannot package the app\n${err.message}\n`);
       process.exit(1);
     }
     throw err;

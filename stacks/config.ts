@@ -1,6 +1,7 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError, describeIssues } from "../constructs/service/errors";
+import { ENTRY_FILE } from "../constructs/service/schema";
 import { NodeServiceSpec } from "../constructs/service/spec";
 import { configSchema, type NodeScaleConfig } from "./config-schema";
 
@@ -42,15 +43,51 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   return parseConfig(raw, file);
 }
 
-/** The app's folder: `service.source` (relative to the config file), else the bundled sample app. */
-export function appDir(loaded: LoadedConfig, projectRoot: string): string {
+/** The app a deploy ships: its folder, and the config with `service.start` resolved from the app's package.json. */
+export interface ResolvedApp {
+  readonly dir: string;
+  readonly loaded: LoadedConfig;
+}
+
+/**
+ * Finds the app: `service.source` (relative to the config file), else the bundled sample app; and its entry file:
+ * `service.start`, else the package.json "main", else index.js. The packer checks the rest (lock file, build
+ * script, that the entry exists after the build).
+ */
+export function resolveApp(loaded: LoadedConfig, projectRoot: string): ResolvedApp {
   const source = loaded.spec.source;
-  if (source === undefined) return join(projectRoot, "app");
-  const dir = isAbsolute(source) ? source : resolve(isAbsolute(loaded.source) ? dirname(loaded.source) : process.cwd(), source);
-  if (!existsSync(dir))
-    throw new ConfigError(loaded.source, [`service.source: ${JSON.stringify(source)} does not exist (resolved to ${dir})`]);
-  if (!existsSync(join(dir, "package.json"))) {
-    throw new ConfigError(loaded.source, [`service.source: ${dir} has no package.json; it must be a Node.js app's folder`]);
+  const problem = (field: string, message: string) => new ConfigError(loaded.source, [`service.${field}: ${message}`]);
+  const dir =
+    source === undefined
+      ? join(projectRoot, "app")
+      : isAbsolute(source)
+        ? source
+        : resolve(isAbsolute(loaded.source) ? dirname(loaded.source) : process.cwd(), source);
+  if (!existsSync(dir)) throw problem("source", `${JSON.stringify(source)} does not exist (resolved to ${dir})`);
+  if (!statSync(dir).isDirectory()) throw problem("source", `${dir} is a file; name the app's folder`);
+  if (!existsSync(join(dir, "package.json"))) throw problem("source", `${dir} has no package.json; it must be a Node.js app's folder`);
+  if (source === undefined || loaded.config.service.start !== undefined) return { dir, loaded };
+  let main: unknown;
+  try {
+    main = (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { main?: unknown }).main;
+  } catch (err) {
+    throw problem("source", `${join(dir, "package.json")} is not valid JSON: ${(err as Error).message}`);
   }
-  return dir;
+  let start: string;
+  if (typeof main === "string" && main !== "") start = main.replace(/^\.\//, "");
+  else if (existsSync(join(dir, "index.js"))) start = "index.js";
+  else {
+    throw problem(
+      "start",
+      `${join(dir, "package.json")} has no "main" and there is no index.js; name the file node runs, such as "dist/server.js"`,
+    );
+  }
+  if (!ENTRY_FILE.test(start)) {
+    throw problem(
+      "start",
+      `${join(dir, "package.json")} names "main" ${JSON.stringify(main)}, which is not a .js/.cjs/.mjs file inside the app; set service.start`,
+    );
+  }
+  const service = { ...(loaded.config.service as Record<string, unknown>), start };
+  return { dir, loaded: { ...loaded, spec: NodeServiceSpec.parse(service, loaded.source) } };
 }

@@ -3,6 +3,7 @@ import { DigitaloceanProvider } from "@cdktf/provider-digitalocean/lib/provider"
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
 import { type Construct, Fn, type ITerraformDependable } from "../constructs/cdk";
 import { AppImage } from "../constructs/k8s/app-image";
+import { ownAppImageRefusal } from "./kubernetes-service";
 import { ClusterAddons } from "../constructs/k8s/cluster-addons";
 import { DoksNodeCluster } from "../constructs/k8s/doks-cluster";
 import type { NodeWorkload } from "../constructs/k8s/node-workload";
@@ -75,6 +76,7 @@ export class DoksStack extends NodeScaleStack {
         repository: `registry.digitalocean.com/${registry.name}/${spec.name}`,
         tag: releaseTag(props.releaseId),
         contextDir: props.projectRoot,
+        refusal: ownAppImageRefusal(props.loaded),
       });
       image = built.imageRef;
       waitFor.push(built.pushed);

@@ -3,6 +3,7 @@ import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
 import { Annotations, type Construct, Fn, type ITerraformDependable } from "../constructs/cdk";
 import { AppImage } from "../constructs/k8s/app-image";
+import { ownAppImageRefusal } from "./kubernetes-service";
 import { ClusterAddons } from "../constructs/k8s/cluster-addons";
 import { EksNodeCluster } from "../constructs/k8s/eks-cluster";
 import type { NodeWorkload } from "../constructs/k8s/node-workload";
@@ -77,6 +78,7 @@ export class EksStack extends NodeScaleStack {
         repository: this.cluster.repository.repositoryUrl,
         tag: releaseTag(props.releaseId),
         contextDir: props.projectRoot,
+        refusal: ownAppImageRefusal(props.loaded),
       });
       image = built.imageRef;
       waitFor.push(built.pushed);

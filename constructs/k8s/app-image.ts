@@ -1,6 +1,7 @@
 import { Image } from "@cdktf/provider-docker/lib/image";
 import { RegistryImage } from "@cdktf/provider-docker/lib/registry-image";
 import { Construct } from "../cdk";
+import { refuseAtPlan } from "../refuse-at-plan";
 import { invalidProp } from "../service/errors";
 
 export interface AppImageProps {
@@ -15,6 +16,11 @@ export interface AppImageProps {
    * @default "templates/docker/Dockerfile"
    */
   readonly dockerfile?: string;
+  /**
+   * A reason this image cannot be built: `terraform plan` of the stack stops with it, before anything changes.
+   * @default - none
+   */
+  readonly refusal?: string;
 }
 
 /** Builds the bundled app with the Docker provider and pushes it; needs a Docker daemon where you deploy. */
@@ -39,6 +45,7 @@ export class AppImage extends Construct {
       },
       triggers: { tag: props.tag },
       keepLocally: true,
+      ...(props.refusal !== undefined ? { lifecycle: { precondition: [refuseAtPlan(this, "Refusal", props.refusal)] } } : {}),
     });
     this.pushed = new RegistryImage(this, "Push", { name: image.name, keepRemotely: true, triggers: { tag: props.tag } });
   }

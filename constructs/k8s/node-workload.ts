@@ -17,6 +17,11 @@ export interface NodeWorkloadProps {
   /** Container image, pinned by tag or digest. */
   readonly image: string;
   /**
+   * The container's command: one Node process, no supervisor in the pod.
+   * @default ["node", spec.start]
+   */
+  readonly command?: readonly string[];
+  /**
    * Namespace created for the workload.
    * @default spec.name
    */
@@ -197,7 +202,7 @@ export class NodeWorkload extends Construct {
                 image: props.image,
                 imagePullPolicy: "IfNotPresent",
                 // One process per pod: the HPA scales, not an in-pod cluster.
-                command: ["node", "dist/main.js"],
+                command: [...(props.command ?? ["node", spec.start])],
                 port: [{ name: "http", containerPort: spec.port, protocol: "TCP" }],
                 env,
                 resources: {

@@ -4,6 +4,10 @@ import { z } from "zod";
 const DNS_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const URL_PATH = /^\/[A-Za-z0-9._~\-/]*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A file inside the app folder that `node` runs: relative, no "..", no shell metacharacters. */
+export const ENTRY_FILE = /^(?!\/)(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._\-/@]+\.(c|m)?js$/;
+const NPM_SCRIPT = /^[A-Za-z0-9][A-Za-z0-9:._-]*$/;
+const BUILD_RULE = 'must be the name of an npm script in the app\'s package.json, such as "build", or false for none';
 
 /** Variables the deploy sets from the spec; a user value would silently fight the derived one. */
 export const RESERVED_ENV = [
@@ -61,6 +65,12 @@ export const serviceSchema = z
       .string({ error: "must be the path of the app's folder (absolute, or relative to the config file)" })
       .min(1, { error: "must be the path of the app's folder (absolute, or relative to the config file)" })
       .optional(),
+    start: z
+      .string({ error: 'must be the entry file inside the app folder, such as "dist/server.js"' })
+      .regex(ENTRY_FILE, { error: 'must be a relative .js/.cjs/.mjs path inside the app folder, such as "dist/server.js" (no "..")' })
+      .optional(),
+    build: z.union([z.string().regex(NPM_SCRIPT, { error: BUILD_RULE }), z.literal(false)], { error: BUILD_RULE }).optional(),
+    signalsReady: z.boolean({ error: "must be true or false" }).optional(),
     env: z
       .record(
         z.string().regex(ENV_NAME, { error: "environment variable names are letters, digits and '_', not starting with a digit" }),

@@ -12,6 +12,9 @@ const KUBELET_MARGIN_SECONDS = 5;
 /** A load balancer keeps a draining machine a little longer than PM2 may take to stop a process. */
 const DRAIN_MARGIN_SECONDS = 2;
 
+/** Where the sample app's entry file lives; an app of your own names its own (package.json "main" or `start`). */
+export const DEFAULT_START = "dist/main.js";
+
 /** Process-level values a deploy adds to the environment. */
 export interface AppEnvOptions {
   /**
@@ -47,6 +50,22 @@ export class NodeServiceSpec {
   readonly env: Readonly<Record<string, string>>;
   /** The app's folder as written in the config (undefined: the bundled sample app). */
   readonly source: string | undefined;
+  /**
+   * The entry file inside the app folder that `node` runs (PM2's script, the container's command).
+   * @default "dist/main.js" - the sample app's layout; the config loader resolves it from the app's package.json "main"
+   */
+  readonly start: string;
+  /**
+   * The npm script run before packaging; `false`: none.
+   * @default - the app's "build" script when its package.json has one, else none
+   */
+  readonly build: string | false | undefined;
+  /**
+   * Whether the app calls `process.send("ready")` once it listens: PM2 then waits for that message, otherwise for
+   * the port. The sample app signals; an app of your own is assumed not to.
+   * @default - true for the bundled sample app (no `source`), false for your own
+   */
+  readonly signalsReady: boolean;
 
   private constructor(config: ServiceConfig) {
     this.name = config.name;
@@ -60,6 +79,9 @@ export class NodeServiceSpec {
     this.maxBodySizeMiB = config.maxBodySizeMiB;
     this.env = Object.freeze({ ...config.env });
     this.source = config.source;
+    this.start = config.start ?? DEFAULT_START;
+    this.build = config.build;
+    this.signalsReady = config.signalsReady ?? config.source === undefined;
   }
 
   /** Processes on a machine with `cores` CPU cores. */

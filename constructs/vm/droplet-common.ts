@@ -1,6 +1,7 @@
 import type { DropletConfig } from "@cdktf/provider-digitalocean/lib/droplet";
 import type { FirewallOutboundRule } from "@cdktf/provider-digitalocean/lib/firewall";
-import { InvalidPropError } from "../service/errors";
+import type { IConstruct } from "../cdk";
+import { type PlanRefusal, refuseAtPlan } from "../refuse-at-plan";
 import type { NodeServiceSpec } from "../service/spec";
 import type { AppBundle } from "./bundle";
 import { inlineBundleSource } from "./bundle-source";
@@ -48,22 +49,44 @@ export function terraformLiteral(text: string): string {
   return text.replace(/\$\{/g, () => "$${").replace(/%\{/g, () => "%%{");
 }
 
-/** The provision script with the bundle inline, refused when over DigitalOcean's user-data limit. */
+/** A Droplet's user data, and the refusal Terraform plans with when the release does not fit in it. */
+export interface DropletUserData {
+  readonly script: string;
+  readonly precondition?: PlanRefusal;
+}
+
+/**
+ * The provision script with the release inline. A release over DigitalOcean's user-data limit is refused by a
+ * precondition on the Droplets: `cdktf deploy` of that stack stops at plan, before anything changes, while the
+ * other stacks of the same app (local, EC2, Kubernetes) still synthesize and deploy.
+ */
 export function dropletUserData(
+  scope: IConstruct,
   owner: string,
   spec: NodeServiceSpec,
   plan: ProcessPlan,
   bundle: AppBundle,
   behindLoadBalancer = false,
-): string {
+): DropletUserData {
   const script = renderProvisionScript(spec, plan, { bundleSource: inlineBundleSource(bundle), behindLoadBalancer });
   const bytes = Buffer.byteLength(script);
-  if (bytes > DROPLET_USER_DATA_LIMIT_BYTES) {
-    throw new InvalidPropError(
-      `${owner} user data: ${bytes} bytes is over DigitalOcean's limit of ${DROPLET_USER_DATA_LIMIT_BYTES} bytes; the app bundle is too large to send inline`,
-    );
-  }
-  return script;
+  if (bytes <= DROPLET_USER_DATA_LIMIT_BYTES) return { script };
+  const message =
+    `${owner}: the release (${bundle.data.length} bytes packed) makes the user data ${bytes} bytes, over DigitalOcean's limit of ` +
+    `${DROPLET_USER_DATA_LIMIT_BYTES} bytes, and Droplets receive their release in user data. Nothing was changed. ` +
+    "Deploy this app with vm-pm2 (EC2: releases travel through S3), eks or doks, or make the release smaller.";
+  // The refused release stays out of the synthesized JSON: the fetch step it would need is a clear failure instead.
+  const refused = [
+    `BUNDLE_SHA256="${bundle.sha256}"`,
+    "fetch_bundle() {",
+    '  echo "release too large for user data" >&2',
+    "  return 1",
+    "}",
+  ].join("\n");
+  return {
+    script: renderProvisionScript(spec, plan, { bundleSource: refused, behindLoadBalancer }),
+    precondition: refuseAtPlan(scope, "UserDataBytes", message, bytes, DROPLET_USER_DATA_LIMIT_BYTES),
+  };
 }
 
 /**
@@ -76,7 +99,7 @@ export function dropletConfig(options: {
   readonly size: string;
   readonly tag: string;
   readonly sshKeyFingerprints: readonly string[];
-  readonly userData: string;
+  readonly userData: DropletUserData;
 }): DropletConfig {
   return {
     name: options.name,
@@ -87,9 +110,12 @@ export function dropletConfig(options: {
     ipv6: true,
     sshKeys: [...options.sshKeyFingerprints],
     tags: [options.tag, "nodescale"],
-    userData: terraformLiteral(options.userData),
+    userData: terraformLiteral(options.userData.script),
     gracefulShutdown: true,
-    lifecycle: { createBeforeDestroy: true },
+    lifecycle: {
+      createBeforeDestroy: true,
+      ...(options.userData.precondition ? { precondition: [options.userData.precondition] } : {}),
+    },
   };
 }
 

@@ -5,7 +5,7 @@ import { ReservedIpAssignment } from "@cdktf/provider-digitalocean/lib/reserved-
 import { Tag } from "@cdktf/provider-digitalocean/lib/tag";
 import { Construct, Token } from "../cdk";
 import type { PostDeployHealthCheck } from "../health/post-deploy-health-check";
-import { DROPLET_EGRESS, type DropletMachineProps, dropletConfig, dropletUserData } from "./droplet-common";
+import { DROPLET_EGRESS, type DropletMachineProps, type DropletUserData, dropletConfig, dropletUserData } from "./droplet-common";
 import { newMachineReady } from "./new-machine-check";
 import { type ProcessPlan, processPlan } from "./plan";
 import { assertSshNotWorldOpen } from "./ssh";
@@ -31,7 +31,7 @@ export class DropletNodeHost extends Construct {
   /** The cloud firewall (applied by tag, so a replacement Droplet has it from its first boot). */
   readonly firewall: Firewall;
   readonly plan: ProcessPlan;
-  readonly userData: string;
+  readonly userData: DropletUserData;
 
   constructor(scope: Construct, id: string, props: DropletNodeHostProps) {
     super(scope, id);
@@ -43,7 +43,7 @@ export class DropletNodeHost extends Construct {
     assertSshNotWorldOpen("DropletNodeHost", sshCidrs);
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
-    this.userData = dropletUserData("DropletNodeHost", spec, this.plan, props.bundle);
+    this.userData = dropletUserData(this, "DropletNodeHost", spec, this.plan, props.bundle);
     // The firewall follows the tag, so a replacement Droplet is covered from its first boot.
     const tag = new Tag(this, "Tag", { name: `nodescale-${spec.name}` }).name;
 

@@ -6,7 +6,7 @@ import { Tag } from "@cdktf/provider-digitalocean/lib/tag";
 import { Construct } from "../cdk";
 import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import { invalidProp } from "../service/errors";
-import { DROPLET_EGRESS, type DropletMachineProps, dropletConfig, dropletUserData } from "./droplet-common";
+import { DROPLET_EGRESS, type DropletMachineProps, type DropletUserData, dropletConfig, dropletUserData } from "./droplet-common";
 import { NEW_MACHINE_SECONDS } from "./new-machine-check";
 import { type ProcessPlan, processPlan } from "./plan";
 import { assertSshNotWorldOpen } from "./ssh";
@@ -28,7 +28,7 @@ export interface DropletNodeGroupProps extends DropletMachineProps {
  */
 export class DropletNodeGroup extends Construct {
   readonly plan: ProcessPlan;
-  readonly userData: string;
+  readonly userData: DropletUserData;
   readonly droplets: Droplet[];
   readonly loadBalancer: Loadbalancer;
   readonly firewall: Firewall;
@@ -49,9 +49,9 @@ export class DropletNodeGroup extends Construct {
     assertSshNotWorldOpen("DropletNodeGroup", sshCidrs);
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
-    this.userData = dropletUserData("DropletNodeGroup", spec, this.plan, props.bundle, true);
+    this.userData = dropletUserData(this, "DropletNodeGroup", spec, this.plan, props.bundle, true);
     // A new generation (release or spec) gets new names: the balancer's answers tell new from old.
-    const generation = createHash("sha256").update(this.userData).digest("hex").slice(0, 8);
+    const generation = createHash("sha256").update(this.userData.script).digest("hex").slice(0, 8);
     const tag = new Tag(this, "Tag", { name: `nodescale-${spec.name}` }).name;
 
     this.loadBalancer = new Loadbalancer(this, "LoadBalancer", {

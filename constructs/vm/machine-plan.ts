@@ -3,6 +3,9 @@ import type { ProcessPlan } from "./plan";
 import { pm2Apps } from "./render";
 import { templateText } from "./template";
 
+/** The preload beside a machine's releases (not inside one, so every release, old or new, runs with it). */
+const PRELOAD_FILE = "release-headers.cjs";
+
 /** How the agent controls Nginx: a private prefix (the local target) or the system's service (cloud VMs). */
 export type MachineNginx =
   | {
@@ -61,6 +64,8 @@ export interface MachinePlan {
   readonly nginx: MachineNginx;
   readonly apps: readonly Record<string, unknown>[];
   readonly files: readonly MachineFile[];
+  /** NodeScale's release-headers preload, written by the agent before any process of a release starts. */
+  readonly preload: MachineFile;
 }
 
 export interface MachinePlanOptions {
@@ -113,11 +118,13 @@ export function renderMachinePlan(spec: NodeServiceSpec, plan: ProcessPlan, opti
     nginx: options.nginx,
     apps: pm2Apps(spec, plan, {
       appDir: `${options.baseDir}/current`,
+      preload: `${options.baseDir}/${PRELOAD_FILE}`,
       logDir: options.logDir,
       host,
       machine: options.reportMachine ? options.machine : undefined,
     }),
     files: options.files,
+    preload: { path: `${options.baseDir}/${PRELOAD_FILE}`, content: templateText("vm/release-headers.cjs") },
   };
 }
 

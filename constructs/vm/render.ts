@@ -102,6 +102,12 @@ export interface AppOptions {
    */
   readonly host?: string;
   /**
+   * A file every process loads first (`node --require`, through PM2's node_args): NodeScale's release-headers
+   * preload, so any app's answers name their process and release.
+   * @default - none
+   */
+  readonly preload?: string;
+  /**
    * Machine name the processes report.
    * @default - none: the processes report their host name
    */
@@ -113,10 +119,15 @@ export function pm2Apps(spec: NodeServiceSpec, plan: ProcessPlan, options: AppOp
   safeToken("appDir", options.appDir);
   safeToken("logDir", options.logDir);
   const host = options.host ?? "127.0.0.1";
+  if (options.preload !== undefined) safeToken("preload", options.preload);
   const common = {
-    script: `${options.appDir}/dist/main.js`,
+    script: `${options.appDir}/${spec.start}`,
     cwd: options.appDir,
-    wait_ready: true,
+    // Without the app's "ready" message PM2 counts a process up once it listens; the agent then checks the
+    // ready path on every port before anything depends on it.
+    wait_ready: spec.signalsReady,
+    // node_args, not NODE_OPTIONS: PM2 cluster workers get their environment only after Node has started.
+    ...(options.preload !== undefined ? { node_args: [`--require=${options.preload}`] } : {}),
     listen_timeout: spec.listenTimeoutMs,
     kill_timeout: spec.killTimeoutMs,
     max_memory_restart: spec.maxMemoryRestart,

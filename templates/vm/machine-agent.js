@@ -526,6 +526,8 @@ class Machine {
     const desired = this.desiredApps(sha256);
 
     this.installRelease(bundle, sha256);
+    // Every process of every release loads it (NODE_OPTIONS), so it is in place before the first one starts.
+    if (plan.preload) writeIfChanged(plan.preload.path, plan.preload.content, 0o644);
     this.ensureDaemon();
     // The plan's files are written only once the release has passed its gate: a refused release must leave
     // nothing behind that a later Nginx restart or PM2 reload would pick up.

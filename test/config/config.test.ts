@@ -1,8 +1,8 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, loadConfig, parseConfig } from "../../stacks/config";
+import { ConfigError, loadConfig, parseConfig, resolveApp } from "../../stacks/config";
 import { configJsonSchema } from "../../stacks/config-json-schema";
 import { ROOT } from "../helpers/processes";
 
@@ -47,7 +47,7 @@ describe("nodescale.config.json validation", () => {
 
   it("rejects unknown keys with a did-you-mean", () => {
     expect(problems({ service: { workrs: 2 }, kubernetes: { maxReplica: 3 } })).toEqual([
-      'service.workrs: unknown key (did you mean "workers"?); allowed here: name, port, workers, shutdownGraceSeconds, healthPath, readyPath, memoryMiB, cpuMillicores, maxBodySizeMiB, source, env',
+      'service.workrs: unknown key (did you mean "workers"?); allowed here: name, port, workers, shutdownGraceSeconds, healthPath, readyPath, memoryMiB, cpuMillicores, maxBodySizeMiB, source, start, build, signalsReady, env',
       'kubernetes.maxReplica: unknown key (did you mean "maxReplicas"?); allowed here: minReplicas, maxReplicas, targetCpuPercent, preStopSeconds, host, tlsSecretName, eks, doks',
     ]);
     expect(problems({ servce: {} })[0]).toBe(
@@ -161,5 +161,72 @@ describe("nodescale.config.json validation", () => {
     );
     expect(run.stderr).not.toMatch(/\bat .*\.js:\d+/);
     expect(execFileSync("ls", [dir])).toBeTruthy();
+  });
+});
+
+describe("service.source: your own app", () => {
+  /** Loads a config file written beside an app folder with this package.json (or none). */
+  function appConfig(service: Record<string, unknown>, pkg?: Record<string, unknown>, files: string[] = []) {
+    const dir = tempDir();
+    mkdirSync(join(dir, "svc"));
+    if (pkg) writeFileSync(join(dir, "svc", "package.json"), JSON.stringify(pkg));
+    for (const f of files) writeFileSync(join(dir, "svc", f), "");
+    const file = join(dir, "nodescale.config.json");
+    writeFileSync(file, JSON.stringify({ service: { source: "svc", ...service } }));
+    return { dir, file, loaded: loadConfig({ NODESCALE_CONFIG: file }) };
+  }
+  const problemsOf = (run: () => unknown) => {
+    try {
+      run();
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems;
+      throw err;
+    }
+    throw new Error("expected a ConfigError");
+  };
+
+  it("runs the package.json main, relative to the config file, and does not wait for a ready message", () => {
+    const { dir, loaded } = appConfig({}, { name: "svc", main: "./src/server.js" });
+    const app = resolveApp(loaded, ROOT);
+    expect(app.dir).toBe(join(dir, "svc"));
+    expect(app.loaded.spec.start).toBe("src/server.js");
+    expect(app.loaded.spec.signalsReady).toBe(false);
+    expect(resolveApp(parseConfig({}), ROOT).loaded.spec).toMatchObject({ start: "dist/main.js", signalsReady: true });
+  });
+
+  it("prefers service.start, and falls back to index.js when package.json has no main", () => {
+    expect(resolveApp(appConfig({ start: "bin/www.js" }, { name: "svc", main: "x.js" }).loaded, ROOT).loaded.spec.start).toBe("bin/www.js");
+    expect(resolveApp(appConfig({}, { name: "svc" }, ["index.js"]).loaded, ROOT).loaded.spec.start).toBe("index.js");
+  });
+
+  it("names the field and the folder when the app cannot be found or has no entry", () => {
+    const missing = appConfig({ source: "nowhere" }, { name: "svc" });
+    expect(problemsOf(() => resolveApp(missing.loaded, ROOT))).toEqual([
+      `service.source: "nowhere" does not exist (resolved to ${join(missing.dir, "nowhere")})`,
+    ]);
+    const bare = appConfig({});
+    expect(problemsOf(() => resolveApp(bare.loaded, ROOT))).toEqual([
+      `service.source: ${join(bare.dir, "svc")} has no package.json; it must be a Node.js app's folder`,
+    ]);
+    const noMain = appConfig({}, { name: "svc" });
+    expect(problemsOf(() => resolveApp(noMain.loaded, ROOT))).toEqual([
+      `service.start: ${join(noMain.dir, "svc", "package.json")} has no "main" and there is no index.js; name the file node runs, such as "dist/server.js"`,
+    ]);
+    expect(problems({ service: { start: "../outside.js", build: "rm -rf /" } })).toEqual([
+      'service.start: "../outside.js" is not allowed: must be a relative .js/.cjs/.mjs path inside the app folder, such as "dist/server.js" (no "..")',
+      'service.build: "rm -rf /" is not allowed: must be the name of an npm script in the app\'s package.json, such as "build", or false for none',
+    ]);
+  });
+
+  it("makes `cdktf synth` exit 1 with the packer's reason and no stack trace when the app cannot be packed", () => {
+    const { dir, file } = appConfig({}, { name: "svc", main: "server.js" }, ["server.js"]);
+    const run = spawnSync(process.execPath, [join(ROOT, "dist", "main.js")], {
+      env: { ...process.env, NODESCALE_CONFIG: file },
+      encoding: "utf8",
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(
+      `nodescale: cannot package the app\nthe app in ${join(dir, "svc")} has no package-lock.json (or npm-shrinkwrap.json): a release installs exactly the locked dependencies; run "npm install" there and commit the lock file\n`,
+    );
   });
 });

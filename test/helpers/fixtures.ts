@@ -1,16 +1,18 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type AppBundle, bundleApp } from "../../constructs/vm/bundle";
+import type { AppBundle } from "../../constructs/vm/bundle";
+import { packRelease } from "../../constructs/vm/release-pack";
 
 /** A tiny built app with fixed content, so snapshots do not change with every edit of app/. */
 export function fixtureBundle(): AppBundle {
   const dir = mkdtempSync(join(tmpdir(), "nodescale-fixture-app-"));
   mkdirSync(join(dir, "dist"));
   writeFileSync(join(dir, "package.json"), '{"name":"fixture","version":"1.0.0"}\n');
+  writeFileSync(join(dir, "package-lock.json"), '{"name":"fixture","version":"1.0.0","lockfileVersion":3,"packages":{}}\n');
   writeFileSync(join(dir, "dist", "main.js"), 'require("node:http").createServer((q, s) => s.end("ok")).listen(process.env.PORT);\n');
   try {
-    return bundleApp(dir);
+    return packRelease({ appDir: dir });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -21,11 +21,20 @@ export class LocalDeployment {
   readonly configFile = join(this.workDir, "nodescale.config.json");
   readonly appDir = join(this.workDir, "app");
 
-  constructor(name: string) {
+  /** Whether this deployment ships (a copy of) the sample app, which signals "ready" to PM2. */
+  readonly sample: boolean;
+
+  /** @param app an app folder to copy and deploy instead of the sample app (its node_modules stay behind) */
+  constructor(name: string, app?: string) {
     this.instance = `${name}-${process.pid}`;
     this.stateDir = join(ROOT, ".nodescale", this.instance);
-    cpSync(join(ROOT, "app", "package.json"), join(this.appDir, "package.json"));
-    cpSync(join(ROOT, "app", "dist"), join(this.appDir, "dist"), { recursive: true });
+    this.sample = app === undefined;
+    if (app === undefined) {
+      for (const file of ["package.json", "package-lock.json"]) cpSync(join(ROOT, "app", file), join(this.appDir, file));
+      cpSync(join(ROOT, "app", "dist"), join(this.appDir, "dist"), { recursive: true });
+    } else {
+      cpSync(app, this.appDir, { recursive: true, filter: (from) => !from.includes("node_modules") });
+    }
   }
 
   env(instance = this.instance): NodeJS.ProcessEnv {
@@ -39,14 +48,15 @@ export class LocalDeployment {
     };
   }
 
-  /** Writes the config; `service.source` always points at this deployment's copy of the app. */
+  /** Writes the config; `service.source` always points at this deployment's copy of the app (the sample signals ready). */
   writeConfig(config: { service?: Record<string, unknown>; local?: Record<string, unknown>; vm?: Record<string, unknown> }): void {
-    writeFileSync(this.configFile, JSON.stringify({ ...config, service: { ...config.service, source: "app" } }));
+    const signalsReady = this.sample ? { signalsReady: true } : {};
+    writeFileSync(this.configFile, JSON.stringify({ ...config, service: { ...config.service, source: "app", ...signalsReady } }));
   }
 
   /** Makes the app copy a new release (a different bundle hash) that behaves the same. */
-  newRelease(tag: string): void {
-    const main = join(this.appDir, "dist", "main.js");
+  newRelease(tag: string, entry = join("dist", "main.js")): void {
+    const main = join(this.appDir, entry);
     writeFileSync(main, `${readFileSync(main, "utf8")}\n// release ${tag}\n`);
   }
 

@@ -182,3 +182,24 @@ describe("doks stack", () => {
     expect(all(parsed.resource, "terraform_data")).toHaveLength(1);
   });
 });
+
+describe("your own app (service.source) on the Kubernetes stacks", () => {
+  it("refuses at plan to build the sample's image for it, and runs its entry file when you give its image", () => {
+    for (const parsed of [
+      synthEks({ service: { source: "../orders", start: "src/server.js" } }).parsed,
+      synthDoks({ service: { source: "../orders", start: "src/server.js" } }).parsed,
+    ]) {
+      const [precondition] = (only(parsed.resource, "docker_image").lifecycle as { precondition: { error_message: string }[] })
+        .precondition;
+      expect(precondition.error_message).toBe(
+        'service.source names your own app (../orders), and the Kubernetes stacks build only the bundled sample app\'s image: set "image" in nodescale.config.json to your app\'s pushed image, pinned by tag or digest (it runs "node src/server.js" as user 10001). Nothing was changed.',
+      );
+    }
+    const withImage = synthEks({ service: { source: "../orders", start: "src/server.js" }, image: "ghcr.io/acme/orders:1.4.2" }).parsed;
+    expect(all(withImage.resource, "docker_image")).toEqual([]);
+    const deployment = only(withImage.resource, "kubernetes_deployment_v1") as {
+      spec: { template: { spec: { container: { command: string[] }[] } } };
+    };
+    expect(deployment.spec.template.spec.container[0].command).toEqual(["node", "src/server.js"]);
+  });
+});

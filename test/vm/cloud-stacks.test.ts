@@ -213,7 +213,7 @@ describe("vm-pm2-do (DigitalOcean Droplet)", () => {
 
   it("puts the same provision script in the user data, escaped from Terraform's template syntax", () => {
     const userData = only(parsed.resource, "digitalocean_droplet").user_data as string;
-    const rendered = stack.host?.userData ?? "";
+    const rendered = stack.host?.userData.script ?? "";
     expect(userData.replace(/\$\$\{/g, "${").replace(/%%\{/g, "%{")).toBe(rendered);
     expect(userData).not.toMatch(/(^|[^$])\$\{/);
     expect(rendered).toContain(`BUNDLE_SHA256="${bundle.sha256}"`);
@@ -237,12 +237,23 @@ describe("vm-pm2-do (DigitalOcean Droplet)", () => {
     expect(parsed.output.url.value).toMatch(/^http:\/\/\$\{digitalocean_reserved_ip\.Host_ReservedIp_[0-9A-F]+\.ip_address\}$/);
   });
 
-  it("refuses an app bundle too large for the 64 KiB user data", () => {
+  it("refuses a release too large for the 64 KiB user data at plan, before anything changes, and leaves it out of the JSON", () => {
+    expect(only(parsed.resource, "digitalocean_droplet").lifecycle).toEqual({ create_before_destroy: true });
     const big = { ...bundle, data: Buffer.alloc(60 * 1024, 1) };
     const app = Testing.app();
-    expect(() => new VmPm2DoStack(app, "vm-pm2-do", { loaded: parseConfig({}), bundle: big })).toThrow(
-      /^DropletNodeHost user data: \d+ bytes is over DigitalOcean's limit of 65536 bytes; the app bundle is too large to send inline$/,
-    );
+    const refused = JSON.parse(Testing.synth(new VmPm2DoStack(app, "vm-pm2-do", { loaded: parseConfig({}), bundle: big })));
+    const [[localName, bytes]] = Object.entries(refused.locals) as [string, number][];
+    expect(bytes).toBeGreaterThan(65536);
+    const droplet = only(refused.resource, "digitalocean_droplet") as { lifecycle: { precondition: unknown }; user_data: string };
+    expect(droplet.lifecycle.precondition).toEqual([
+      {
+        condition: `\${(local.${localName} <= 65536)}`,
+        error_message: expect.stringMatching(
+          /^DropletNodeHost: the release \(61440 bytes packed\) makes the user data \d+ bytes, over DigitalOcean's limit of 65536 bytes, and Droplets receive their release in user data\. Nothing was changed\. Deploy this app with vm-pm2/,
+        ),
+      },
+    ]);
+    expect(droplet.user_data.length).toBeLessThan(65536);
   });
 });
 

@@ -146,7 +146,15 @@ describe("machine plan", () => {
   });
 
   it("runs the app from the machine's current release, on its own address, reporting its machine name", () => {
-    expect(plan.apps).toEqual(pm2Apps(spec, cluster, { appDir: "/m/current", logDir: "/m/logs", host: "127.0.1.2", machine: "m2" }));
+    expect(plan.apps).toEqual(
+      pm2Apps(spec, cluster, {
+        appDir: "/m/current",
+        logDir: "/m/logs",
+        host: "127.0.1.2",
+        machine: "m2",
+        preload: "/m/release-headers.cjs",
+      }),
+    );
     expect(plan.apps[0]).toMatchObject({
       name: "orders-api",
       script: "/m/current/dist/main.js",

@@ -1,0 +1,18 @@
+import { type IConstruct, Op, TerraformLocal } from "./cdk";
+
+/** A Terraform lifecycle precondition. */
+export interface PlanRefusal {
+  readonly condition: unknown;
+  readonly errorMessage: string;
+}
+
+/**
+ * A precondition that fails `terraform plan` of this one stack with `message`, before anything changes, when
+ * `value` exceeds `limit` (or always, without a limit). Synthesis itself succeeds, so the other stacks of the
+ * same app still deploy: a problem that concerns only one target stops only that target.
+ */
+export function refuseAtPlan(scope: IConstruct, id: string, message: string, value = 1, limit = 0): PlanRefusal {
+  // Terraform requires a condition to refer to something in the configuration: a local holding the value.
+  const local = new TerraformLocal(scope, id, value);
+  return { condition: Op.lte(local.asNumber, limit), errorMessage: message };
+}

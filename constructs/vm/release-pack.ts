@@ -1,0 +1,204 @@
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { DEFAULT_START } from "../service/spec";
+import type { AppBundle } from "./bundle";
+import { reproducibleTarGz, type TarEntry } from "./tar";
+
+/** The app could not be packed (no lock file, a failed build, a missing entry): says what, and shows npm's output. */
+export class PackError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PackError";
+  }
+}
+
+export interface PackReleaseOptions {
+  /** The app's folder: package.json, a lock file (package-lock.json or npm-shrinkwrap.json) and its sources. */
+  readonly appDir: string;
+  /**
+   * The entry file that `node` runs, relative to the app folder; must exist after the build.
+   * @default "dist/main.js"
+   */
+  readonly entry?: string;
+  /**
+   * The npm script run (with dev dependencies installed) before the production install; `false`: none.
+   * @default - "build" when the app's package.json has that script, else none
+   */
+  readonly build?: string | false;
+  /**
+   * A folder keeping packed releases by a hash of their inputs, so an unchanged app is not installed again on
+   * every synth. The result is the same with or without it.
+   * @default - no cache: every call packs from scratch
+   */
+  readonly cacheDir?: string;
+}
+
+/** Folders never shipped: rebuilt (node_modules), history, local state and build tooling output. */
+const SKIP_ANYWHERE = new Set(["node_modules", ".git"]);
+const SKIP_AT_TOP = new Set([".nodescale", "cdktf.out", ".terraform", "coverage"]);
+/** Local secrets stay on the developer's machine: `.env`, `.env.local`, ... (templates such as `.env.example` ship). */
+const SECRET_FILE = /^\.env(\.(?!example$|sample$|template$)[^/]*)?$/;
+const STATE_FILE = /\.tfstate(\..*)?$/;
+/** npm's own cache of the install, which differs between npm versions; npm rebuilds it when missing. */
+const NPM_HIDDEN_LOCK = "node_modules/.package-lock.json";
+/** Bumped when the packing rules change, so a cached release from older rules is not reused. */
+const PACK_FORMAT = "nodescale-release-2";
+
+function walk(root: string, rel: string, top: boolean, out: string[]): void {
+  for (const name of readdirSync(join(root, rel)).sort()) {
+    if (SKIP_ANYWHERE.has(name) || (top && SKIP_AT_TOP.has(name)) || SECRET_FILE.test(name) || STATE_FILE.test(name)) continue;
+    const path = rel === "" ? name : `${rel}/${name}`;
+    const stat = lstatSync(join(root, path));
+    if (stat.isDirectory()) walk(root, path, false, out);
+    else if (stat.isFile() || stat.isSymbolicLink()) out.push(path);
+  }
+}
+
+/** Every file and link under `root` that ships, sorted; node_modules is walked only when `withModules`. */
+function listFiles(root: string, withModules: boolean): string[] {
+  const out: string[] = [];
+  walk(root, "", true, out);
+  if (withModules && existsSync(join(root, "node_modules"))) {
+    const modules: string[] = [];
+    const inner = (rel: string) => {
+      for (const name of readdirSync(join(root, rel)).sort()) {
+        const path = `${rel}/${name}`;
+        const stat = lstatSync(join(root, path));
+        if (stat.isDirectory()) inner(path);
+        else if ((stat.isFile() || stat.isSymbolicLink()) && path !== NPM_HIDDEN_LOCK) modules.push(path);
+      }
+    };
+    inner("node_modules");
+    out.push(...modules);
+  }
+  return out.sort();
+}
+
+function entryOf(root: string, path: string): TarEntry {
+  const full = join(root, path);
+  const stat = lstatSync(full);
+  if (stat.isSymbolicLink()) return { path, kind: "symlink", target: readlinkSync(full) };
+  return { path, kind: "file", executable: (stat.mode & 0o111) !== 0, data: readFileSync(full) };
+}
+
+interface PackageJson {
+  readonly scripts?: Record<string, string>;
+}
+
+function readJson<T>(file: string, what: string): T {
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as T;
+  } catch (err) {
+    throw new PackError(`${what} ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** The lock file npm ci installs from; the release is reproducible only with one. */
+function lockFile(appDir: string): string {
+  for (const name of ["npm-shrinkwrap.json", "package-lock.json"]) {
+    if (existsSync(join(appDir, name))) return name;
+  }
+  throw new PackError(
+    `the app in ${appDir} has no package-lock.json (or npm-shrinkwrap.json): a release installs exactly the locked dependencies; run "npm install" there and commit the lock file`,
+  );
+}
+
+function npm(args: string[], cwd: string, what: string): void {
+  const run = spawnSync("npm", [...args, "--no-audit", "--no-fund", "--loglevel=error"], {
+    cwd,
+    encoding: "utf8",
+    env: { ...process.env, NODE_ENV: undefined, npm_config_update_notifier: "false" },
+    timeout: 15 * 60_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (run.error) throw new PackError(`${what}: cannot run npm (${run.error.message})`);
+  if (run.status !== 0) {
+    const output = `${run.stdout ?? ""}${run.stderr ?? ""}`.trim().split("\n").slice(-40).join("\n");
+    throw new PackError(`${what} failed (exit ${run.status}); its output:\n${output}`);
+  }
+}
+
+/**
+ * Packs an app as a release: its sources, the output of its build script, and its production dependencies
+ * (`npm ci --omit=dev` in a staging copy; the app's own folder is never written to), as a reproducible tarball:
+ * the same sources and lock file give the same SHA-256 on any machine. Throws PackError naming what is wrong.
+ */
+export function packRelease(options: PackReleaseOptions): AppBundle {
+  const appDir = options.appDir;
+  const entry = options.entry ?? DEFAULT_START;
+  if (!existsSync(join(appDir, "package.json"))) throw new PackError(`${appDir} has no package.json; it must be a Node.js app's folder`);
+  const pkg = readJson<PackageJson>(join(appDir, "package.json"), "package.json");
+  const lock = lockFile(appDir);
+  const scripts = pkg.scripts ?? {};
+  const build = options.build === undefined ? (scripts.build !== undefined ? "build" : false) : options.build;
+  if (build !== false && scripts[build] === undefined) {
+    const known = Object.keys(scripts);
+    throw new PackError(
+      `the build script ${JSON.stringify(build)} is not in ${join(appDir, "package.json")} (its scripts: ${known.length ? known.join(", ") : "none"})`,
+    );
+  }
+
+  const sources = listFiles(appDir, false);
+  const key = createHash("sha256").update(`${PACK_FORMAT}\0${entry}\0${build}\0${process.versions.node.split(".")[0]}\0`);
+  for (const path of sources) {
+    const e = entryOf(appDir, path);
+    key.update(`${path}\0${e.kind === "file" ? `${e.executable}\0${createHash("sha256").update(e.data).digest("hex")}` : e.target}\0`);
+  }
+  const cacheKey = key.digest("hex");
+  const cached = options.cacheDir ? join(options.cacheDir, `${cacheKey}.tar.gz`) : undefined;
+  if (cached && existsSync(cached) && existsSync(`${cached}.json`)) {
+    const data = readFileSync(cached);
+    const meta = readJson<{ files: string[] }>(`${cached}.json`, "release cache entry");
+    return { data, sha256: createHash("sha256").update(data).digest("hex"), files: meta.files, entry };
+  }
+
+  const stage = mkdtempSync(join(tmpdir(), "nodescale-pack-"));
+  try {
+    for (const path of sources) {
+      mkdirSync(dirname(join(stage, path)), { recursive: true });
+      cpSync(join(appDir, path), join(stage, path), { verbatimSymlinks: true });
+    }
+    const locked = readJson<{ packages?: Record<string, { dev?: boolean }> }>(join(stage, lock), lock);
+    const deps = Object.entries(locked.packages ?? {}).filter(([name]) => name.startsWith("node_modules/"));
+    if (build !== false) {
+      if (deps.length > 0) npm(["ci"], stage, `npm ci (for the build) in a copy of ${appDir}`);
+      npm(["run", build], stage, `the build script "npm run ${build}" of ${appDir}`);
+      rmSync(join(stage, "node_modules"), { recursive: true, force: true });
+    }
+    if (deps.some(([, meta]) => meta.dev !== true)) npm(["ci", "--omit=dev"], stage, `npm ci --omit=dev in a copy of ${appDir}`);
+    if (!existsSync(join(stage, entry))) {
+      throw new PackError(
+        `the entry file ${JSON.stringify(entry)} does not exist in ${appDir}${build !== false ? ` after "npm run ${build}"` : ""}; name the file node runs (package.json "main", or service.start)`,
+      );
+    }
+    // Everything the build produced ships too (the build may write anywhere in its copy), except what never does.
+    const files = listFiles(stage, true);
+    const data = reproducibleTarGz(files.map((path) => entryOf(stage, path)));
+    const bundle = { data, sha256: createHash("sha256").update(data).digest("hex"), files, entry };
+    if (cached && options.cacheDir) {
+      mkdirSync(options.cacheDir, { recursive: true });
+      writeFileSync(`${cached}.json.tmp`, JSON.stringify({ files }));
+      writeFileSync(`${cached}.tmp`, data);
+      renameSync(`${cached}.json.tmp`, `${cached}.json`);
+      renameSync(`${cached}.tmp`, cached);
+    }
+    return bundle;
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+}
