@@ -3,14 +3,13 @@ import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
 import { Annotations, type Construct, Fn, type ITerraformDependable } from "../constructs/cdk";
 import { AppImage } from "../constructs/k8s/app-image";
-import { ownAppImageRefusal } from "./kubernetes-service";
 import { ClusterAddons } from "../constructs/k8s/cluster-addons";
 import { EksNodeCluster } from "../constructs/k8s/eks-cluster";
 import type { NodeWorkload } from "../constructs/k8s/node-workload";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { configureClusterProviders } from "./kubernetes-providers";
-import { addKubernetesService, releaseTag } from "./kubernetes-service";
+import { addKubernetesService, ownAppImageRefusal, releaseTag } from "./kubernetes-service";
 import { NodeScaleStack } from "./nodescale-stack";
 
 export interface EksStackProps {
