@@ -59,33 +59,25 @@ const NPM_HIDDEN_LOCK = "node_modules/.package-lock.json";
 /** Bumped when the packing rules change, so a cached release from older rules is not reused. */
 const PACK_FORMAT = "nodescale-release-2";
 
-function walk(root: string, rel: string, top: boolean, out: string[]): void {
+/** Files and links under `root/rel`, in name order, descending only where `ships(path, name)` holds. */
+function collect(root: string, rel: string, ships: (path: string, name: string) => boolean, out: string[]): string[] {
   for (const name of readdirSync(join(root, rel)).sort()) {
-    if (SKIP_ANYWHERE.has(name) || (top && SKIP_AT_TOP.has(name)) || SECRET_FILE.test(name) || STATE_FILE.test(name)) continue;
     const path = rel === "" ? name : `${rel}/${name}`;
+    if (!ships(path, name)) continue;
     const stat = lstatSync(join(root, path));
-    if (stat.isDirectory()) walk(root, path, false, out);
+    if (stat.isDirectory()) collect(root, path, ships, out);
     else if (stat.isFile() || stat.isSymbolicLink()) out.push(path);
   }
+  return out;
 }
 
-/** Every file and link under `root` that ships, sorted; node_modules is walked only when `withModules`. */
+const isSource = (path: string, name: string) =>
+  !SKIP_ANYWHERE.has(name) && !(path === name && SKIP_AT_TOP.has(name)) && !SECRET_FILE.test(name) && !STATE_FILE.test(name);
+
+/** Every file and link under `root` that ships, sorted; node_modules (as npm installed it) only when `withModules`. */
 function listFiles(root: string, withModules: boolean): string[] {
-  const out: string[] = [];
-  walk(root, "", true, out);
-  if (withModules && existsSync(join(root, "node_modules"))) {
-    const modules: string[] = [];
-    const inner = (rel: string) => {
-      for (const name of readdirSync(join(root, rel)).sort()) {
-        const path = `${rel}/${name}`;
-        const stat = lstatSync(join(root, path));
-        if (stat.isDirectory()) inner(path);
-        else if ((stat.isFile() || stat.isSymbolicLink()) && path !== NPM_HIDDEN_LOCK) modules.push(path);
-      }
-    };
-    inner("node_modules");
-    out.push(...modules);
-  }
+  const out = collect(root, "", isSource, []);
+  if (withModules && existsSync(join(root, "node_modules"))) collect(root, "node_modules", (path) => path !== NPM_HIDDEN_LOCK, out);
   return out.sort();
 }
 
