@@ -11,9 +11,10 @@ import { VmPm2DoStack } from "./stacks/vm-pm2-do";
 
 // Runs compiled from dist/, so the project root is one level up.
 const projectRoot = resolve(__dirname, "..");
-const app = new App();
+// cdktf's CLI names the output folder; run by hand from another folder, it still goes to the project's.
+const app = new App({ outdir: process.env.CDKTF_OUTDIR ?? join(projectRoot, "cdktf.out") });
 exitOnConfigError(() => {
-  const { dir, loaded } = resolveApp(loadConfig(), projectRoot);
+  const { dir, loaded } = resolveApp(loadConfig(process.env, projectRoot), projectRoot);
   const { spec } = loaded;
   const bundle = packRelease({ appDir: dir, entry: spec.start, build: spec.build, cacheDir: join(projectRoot, ".nodescale", "releases") });
   new LocalStack(app, "local", { loaded, bundle, projectRoot, instance: process.env.NODESCALE_LOCAL_INSTANCE || undefined });

@@ -8,7 +8,8 @@ export interface PlanRefusal {
 
 /**
  * A precondition that fails `terraform plan` of this one stack with `message`, before anything changes, when
- * `value` exceeds `limit` (or always, without a limit). Synthesis itself succeeds, so the other stacks of the
+ * `value` exceeds `limit` (or always, without a limit; either may be a Terraform expression such as a data
+ * source's list length). Synthesis itself succeeds, so the other stacks of the
  * same app still deploy: a problem that concerns only one target stops only that target.
  */
 export function refuseAtPlan(scope: IConstruct, id: string, message: string, value = 1, limit = 0): PlanRefusal {

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { EKS_ZONES } from "../constructs/k8s/eks-cluster";
+import { isPinnedImage, PINNED_IMAGE_RULE, wholeNumber } from "../constructs/service/rules";
 import { serviceSchema } from "../constructs/service/schema";
 import { WORLD_CIDRS } from "../constructs/vm/ssh";
 
@@ -6,12 +8,7 @@ const CIDR_V4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(
 const CIDR_V6 = /^[0-9a-fA-F:]+:[0-9a-fA-F:]*\/(12[0-8]|1[01]\d|[1-9]?\d)$/;
 const SLUG = /^[a-z0-9][a-z0-9.-]*$/;
 
-const int = (min: number, max: number, what: string) =>
-  z
-    .number({ error: `must be a whole number ${min}-${max} (${what})` })
-    .int({ error: `must be a whole number ${min}-${max} (${what})` })
-    .min(min, { error: `must be a whole number ${min}-${max} (${what})` })
-    .max(max, { error: `must be a whole number ${min}-${max} (${what})` });
+const int = wholeNumber;
 
 const slug = (fallback: string, what: string) =>
   z
@@ -36,9 +33,7 @@ const apiCidrs = z.array(cidr).default([]);
 
 const imageRef = z
   .string({ error: 'must be an image reference pinned by tag or digest, such as "ghcr.io/acme/api:1.4.2"' })
-  .refine((v) => /^[a-z0-9][a-z0-9._\-/:]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[a-f0-9]{64})$/.test(v) && !v.endsWith(":latest"), {
-    error: 'must be pinned by a fixed tag or digest (not "latest", not untagged), such as "ghcr.io/acme/api:1.4.2"',
-  });
+  .refine(isPinnedImage, { error: `must be ${PINNED_IMAGE_RULE}` });
 
 const awsVm = z.strictObject({
   region: slug("us-east-1", "an AWS region such as us-east-1"),
@@ -75,7 +70,7 @@ const eks = z.strictObject({
   minNodes: int(1, 100, "node group lower bound").default(2),
   desiredNodes: int(1, 100, "node group starting size").default(2),
   maxNodes: int(1, 100, "node group upper bound").default(5),
-  zones: int(2, 3, "availability zones").default(2),
+  zones: int(EKS_ZONES.min, EKS_ZONES.max, "availability zones; the region must have that many").default(2),
   vpcCidr: cidr.default("10.40.0.0/16"),
   natGateways: z.enum(["single", "perZone"], { error: '"single" (cheaper) or "perZone" (survives a zone outage)' }).default("single"),
   publicAccessCidrs: apiCidrs,

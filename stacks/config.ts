@@ -22,14 +22,17 @@ export function parseConfig(raw: unknown, source = "nodescale.config.json"): Loa
   return { source, config: result.data, spec: NodeServiceSpec.parse(result.data.service, source) };
 }
 
-/** The file named by NODESCALE_CONFIG, else nodescale.config.json in `cwd`. */
-export function configPath(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
-  return resolve(cwd, env.NODESCALE_CONFIG && env.NODESCALE_CONFIG !== "" ? env.NODESCALE_CONFIG : "nodescale.config.json");
+/**
+ * The file named by NODESCALE_CONFIG (relative to `projectRoot`), else `projectRoot`/nodescale.config.json.
+ * Anchored to the project, never to the shell's folder: run from anywhere, the app reads the same config.
+ */
+export function configPath(env: NodeJS.ProcessEnv, projectRoot: string): string {
+  return resolve(projectRoot, env.NODESCALE_CONFIG && env.NODESCALE_CONFIG !== "" ? env.NODESCALE_CONFIG : "nodescale.config.json");
 }
 
-/** Reads and validates the configuration file; a missing default file means all defaults. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedConfig {
-  const file = configPath(env, cwd);
+/** Reads and validates the project's configuration file; a missing default file means all defaults. */
+export function loadConfig(env: NodeJS.ProcessEnv, projectRoot: string): LoadedConfig {
+  const file = configPath(env, projectRoot);
   if (!existsSync(file)) {
     if (env.NODESCALE_CONFIG) throw new ConfigError(file, [`NODESCALE_CONFIG names ${JSON.stringify(file)}, which does not exist`]);
     return parseConfig({}, "(defaults)");
@@ -62,7 +65,7 @@ export function resolveApp(loaded: LoadedConfig, projectRoot: string): ResolvedA
       ? join(projectRoot, "app")
       : isAbsolute(source)
         ? source
-        : resolve(isAbsolute(loaded.source) ? dirname(loaded.source) : process.cwd(), source);
+        : resolve(isAbsolute(loaded.source) ? dirname(loaded.source) : projectRoot, source);
   if (!existsSync(dir)) throw problem("source", `${JSON.stringify(source)} does not exist (resolved to ${dir})`);
   if (!statSync(dir).isDirectory()) throw problem("source", `${dir} is a file; name the app's folder`);
   if (!existsSync(join(dir, "package.json"))) throw problem("source", `${dir} has no package.json; it must be a Node.js app's folder`);

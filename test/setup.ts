@@ -20,3 +20,12 @@ fs.mkdtempSync = ((path: string, options?: unknown) => {
 afterAll(() => {
   for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
+
+// Commands name NodeScale's own files by absolute path (the health CLI, the local runner, PM2): snapshots show
+// them relative to the package, so they match in any clone.
+const packageRoot = join(__dirname, "..");
+expect.addSnapshotSerializer({
+  test: (value: unknown) => typeof value === "string" && value.includes(packageRoot),
+  serialize: (value: string, config, indentation, depth, refs, printer) =>
+    printer(value.split(packageRoot).join("<nodescale>"), config, indentation, depth, refs),
+});

@@ -1,9 +1,10 @@
 import { Construct, DataResource, Fn, type ITerraformDependable } from "../cdk";
+import { compiledModulePath } from "../package-files";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 
-/** cdktf runs Terraform in cdktf.out/stacks/<stack>; the health CLI lives at the project root. */
-export const PROJECT_ROOT_FROM_STACK_DIR = "../../..";
+/** The health CLI this package ships (health/cli.ts, compiled): found from the package, not the shell's folder. */
+export const HEALTH_CLI = compiledModulePath("health/cli.js");
 
 export interface PostDeployHealthCheckProps {
   /** The service's base URL (usually the stack's `url` output value). */
@@ -56,10 +57,10 @@ export interface PostDeployHealthCheckProps {
    */
   readonly runOnEveryApply?: boolean;
   /**
-   * Where the project (and so dist/health/cli.js) is, absolute or relative to the stack's Terraform folder.
-   * @default "../../.." (cdktf.out/stacks/<stack> back to the project)
+   * The health CLI that local-exec runs with `node`: absolute, since Terraform runs it from the stack's folder.
+   * @default HEALTH_CLI - the one in this NodeScale package (its build)
    */
-  readonly projectDir?: string;
+  readonly healthCli?: string;
   /**
    * What must be applied before the check runs.
    * @default []
@@ -79,8 +80,9 @@ export class PostDeployHealthCheck extends Construct {
     const timeoutSeconds = props.timeoutSeconds ?? 180;
     const triggers = props.triggers ?? {};
     const dependsOn = props.dependsOn ?? [];
-    const projectDir = props.projectDir ?? PROJECT_ROOT_FROM_STACK_DIR;
+    const healthCli = props.healthCli ?? HEALTH_CLI;
     const runOnEveryApply = props.runOnEveryApply ?? true;
+    if (!healthCli.startsWith("/")) invalidProp("PostDeployHealthCheck", "healthCli", healthCli, "must be an absolute path");
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
       invalidProp("PostDeployHealthCheck", "timeoutSeconds", timeoutSeconds, "must be a whole number of seconds >= 1");
     }
@@ -117,14 +119,14 @@ export class PostDeployHealthCheck extends Construct {
       provisioners: [
         {
           type: "local-exec",
-          workingDir: projectDir,
-          // The URL travels in the environment, never spliced into the shell text.
+          // The URL and the CLI's path travel in the environment, never spliced into the shell text.
           environment: {
+            NODESCALE_HEALTH_CLI: healthCli,
             NODESCALE_URL: props.url,
             ...(props.expectRelease !== undefined ? { NODESCALE_RELEASE: props.expectRelease } : {}),
             ...(props.waitForMachine !== undefined ? { NODESCALE_MACHINE: props.waitForMachine } : {}),
           },
-          command: `node dist/health/cli.js ${args.join(" ")}`,
+          command: `node "$NODESCALE_HEALTH_CLI" ${args.join(" ")}`,
         },
       ],
     });

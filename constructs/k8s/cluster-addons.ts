@@ -4,7 +4,9 @@ import { Construct, type ITerraformDependable } from "../cdk";
 /** Chart versions are pinned: an add-on upgrade is a reviewed change, never a surprise on redeploy. */
 export const METRICS_SERVER_CHART_VERSION = "3.12.2";
 export const INGRESS_NGINX_CHART_VERSION = "4.14.1";
+/** Namespace and IngressClass of the controller; NodeWorkload's defaults point at these. */
 export const INGRESS_NAMESPACE = "ingress-nginx";
+export const INGRESS_CLASS = "nginx";
 
 export interface ClusterAddonsProps {
   /**
@@ -52,6 +54,7 @@ export class ClusterAddons extends Construct {
     const values = {
       controller: {
         replicaCount: 2,
+        ingressClassResource: { name: INGRESS_CLASS },
         service: { type: "LoadBalancer", externalTrafficPolicy: "Local", annotations: loadBalancerAnnotations },
         config: { "use-forwarded-headers": "false", "server-tokens": "false", "upstream-keepalive-timeout": "60" },
         metrics: { enabled: true },
@@ -60,7 +63,7 @@ export class ClusterAddons extends Construct {
       },
     };
     this.ingressNginx = new Release(this, "IngressNginx", {
-      name: "ingress-nginx",
+      name: INGRESS_NAMESPACE,
       namespace: INGRESS_NAMESPACE,
       createNamespace: true,
       repository: "https://kubernetes.github.io/ingress-nginx",

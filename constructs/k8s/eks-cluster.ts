@@ -19,12 +19,16 @@ import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-assoc
 import { Subnet } from "@cdktf/provider-aws/lib/subnet";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc";
 import { Construct, Fn } from "../cdk";
+import { refuseAtPlan } from "../refuse-at-plan";
 import { invalidProp } from "../service/errors";
 
 /** The five EKS control-plane log types. */
 export const EKS_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
 /** Add-ons every node needs; EKS picks each one's default version for the cluster version. */
 export const EKS_CORE_ADDONS = ["vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"];
+
+/** Zones the VPC may span: EKS needs two; the subnet plan (/20s of the VPC's /16) has room for six of each kind. */
+export const EKS_ZONES = { min: 2, max: 6 } as const;
 
 export interface EksNodeClusterProps {
   /** Cluster name (also the prefix of its resources). */
@@ -92,7 +96,9 @@ export class EksNodeCluster extends Construct {
     const maxNodes = props.maxNodes ?? 5;
     const logRetentionDays = props.logRetentionDays ?? 30;
     const fail = (field: string, value: unknown, allowed: string) => invalidProp("EksNodeCluster", field, value, allowed);
-    if (!Number.isInteger(zones) || zones < 2 || zones > 6) fail("zones", zones, "must be a whole number 2-6 (EKS needs two zones)");
+    if (!Number.isInteger(zones) || zones < EKS_ZONES.min || zones > EKS_ZONES.max) {
+      fail("zones", zones, `must be a whole number ${EKS_ZONES.min}-${EKS_ZONES.max} (EKS needs two zones)`);
+    }
     if (!/^1\.\d{2}$/.test(props.version)) fail("version", props.version, 'must be a Kubernetes minor version such as "1.35"');
     if (!(minNodes <= desiredNodes && desiredNodes <= maxNodes)) {
       fail("desiredNodes", desiredNodes, `must lie within minNodes (${minNodes}) and maxNodes (${maxNodes})`);
@@ -137,9 +143,19 @@ export class EksNodeCluster extends Construct {
     const publicSubnets: Subnet[] = [];
     const privateSubnets: Subnet[] = [];
     this.natGateways = [];
+    // element() wraps around: without this check, asking for more zones than the region has would silently put
+    // two subnets in one zone. Plan stops instead, naming the numbers.
+    const enoughZones = refuseAtPlan(
+      this,
+      "ZonesWanted",
+      `EksNodeCluster: zones is ${zones}, more than the region's available zones; ask for fewer`,
+      zones,
+      Fn.lengthOf(az.names),
+    );
     for (let i = 0; i < zones; i++) {
       const zone = Fn.element(az.names, i);
       const pub = new Subnet(this, `Public${i}`, {
+        ...(i === 0 ? { lifecycle: { precondition: [enoughZones] } } : {}),
         vpcId: vpc.id,
         cidrBlock: Fn.cidrsubnet(vpcCidr, 4, i),
         availabilityZone: zone,

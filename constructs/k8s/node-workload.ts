@@ -7,10 +7,9 @@ import { PodDisruptionBudgetV1 } from "@cdktf/provider-kubernetes/lib/pod-disrup
 import { ServiceV1 } from "@cdktf/provider-kubernetes/lib/service-v1";
 import { Construct, type ITerraformDependable } from "../cdk";
 import { invalidProp } from "../service/errors";
+import { isPinnedImage, PINNED_IMAGE_RULE } from "../service/rules";
 import type { NodeServiceSpec } from "../service/spec";
-
-/** A pinned image: a fixed tag or a digest, never `latest`, never untagged. */
-const PINNED_IMAGE = /^[^\s@]+(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[a-f0-9]{64})$/;
+import { INGRESS_CLASS, INGRESS_NAMESPACE } from "./cluster-addons";
 
 export interface NodeWorkloadProps {
   readonly spec: NodeServiceSpec;
@@ -58,12 +57,12 @@ export interface NodeWorkloadProps {
   readonly terminationGracePeriodSeconds?: number;
   /**
    * Ingress class.
-   * @default "nginx"
+   * @default INGRESS_CLASS - the class of the controller ClusterAddons installs
    */
   readonly ingressClassName?: string;
   /**
    * Namespace of the ingress controller, the only source of traffic the NetworkPolicy admits.
-   * @default "ingress-nginx"
+   * @default INGRESS_NAMESPACE - where ClusterAddons installs the controller
    */
   readonly ingressControllerNamespace?: string;
   /**
@@ -112,15 +111,13 @@ export class NodeWorkload extends Construct {
     const scaleDownStabilizationSeconds = props.scaleDownStabilizationSeconds ?? 300;
     const preStopSeconds = props.preStopSeconds ?? 5;
     const terminationGracePeriodSeconds = props.terminationGracePeriodSeconds ?? spec.terminationGracePeriodSeconds(preStopSeconds);
-    const ingressClassName = props.ingressClassName ?? "nginx";
-    const ingressControllerNamespace = props.ingressControllerNamespace ?? "ingress-nginx";
+    const ingressClassName = props.ingressClassName ?? INGRESS_CLASS;
+    const ingressControllerNamespace = props.ingressControllerNamespace ?? INGRESS_NAMESPACE;
     const runAsUser = props.runAsUser ?? 10001;
     const dependsOn = props.dependsOn ?? [];
 
     const fail = (field: string, value: unknown, allowed: string) => invalidProp("NodeWorkload", field, value, allowed);
-    if (!PINNED_IMAGE.test(props.image) || props.image.endsWith(":latest")) {
-      fail("image", props.image, 'pin it by a fixed tag or a digest (not "latest", not untagged)');
-    }
+    if (!isPinnedImage(props.image)) fail("image", props.image, `must be ${PINNED_IMAGE_RULE}`);
     if (!Number.isInteger(minReplicas) || minReplicas < 1) fail("minReplicas", minReplicas, "must be a whole number >= 1");
     if (!Number.isInteger(maxReplicas) || maxReplicas < minReplicas)
       fail("maxReplicas", maxReplicas, `must be a whole number >= minReplicas (${minReplicas})`);

@@ -1,7 +1,7 @@
 import { z } from "zod";
+import { DNS_LABEL, wholeNumber } from "./rules";
 
 /** A DNS-1123 label: what Kubernetes accepts as a name, and safe for PM2, Nginx and cloud resource names. */
-const DNS_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const URL_PATH = /^\/[A-Za-z0-9._~\-/]*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** A file inside the app folder that `node` runs: relative, no "..", no shell metacharacters. */
@@ -24,12 +24,7 @@ export const RESERVED_ENV = [
 
 const WORKERS_RULE = 'must be "auto" (one per CPU core) or a whole number 1-64';
 
-const int = (min: number, max: number, what: string) =>
-  z
-    .number({ error: `must be a whole number ${min}-${max} (${what})` })
-    .int({ error: `must be a whole number ${min}-${max} (${what})` })
-    .min(min, { error: `must be a whole number ${min}-${max} (${what})` })
-    .max(max, { error: `must be a whole number ${min}-${max} (${what})` });
+const int = wholeNumber;
 
 const path = (fallback: string) =>
   z

@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { Construct, DataResource, Fn, TerraformAsset } from "../cdk";
 import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
+import { compiledModulePath, pm2BinPath } from "../package-files";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import { type AppBundle, bundleFile } from "./bundle";
@@ -10,8 +11,8 @@ import { type MachineNginx, renderMachinePlan } from "./machine-plan";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { renderLoadBalancerSite, renderNginxMain, renderNginxSite } from "./render";
 
-/** The runner of the local target's steps, relative to the project (cdktf runs the app from its build). */
-export const LOCAL_RUNNER = "dist/constructs/vm/local-runner.js";
+/** The runner of the local target's steps (local-runner.ts, compiled), found from this package. */
+export const LOCAL_RUNNER = compiledModulePath("constructs/vm/local-runner.js");
 /** Simulated machines get loopback addresses 127.0.1.1 … 127.0.1.N, so each has the ports a cloud VM has. */
 export const MAX_LOCAL_MACHINES = 16;
 
@@ -27,7 +28,7 @@ export interface LocalTargetProps {
    * @default 8080
    */
   readonly port?: number;
-  /** Absolute path of the NodeScale project (holds node_modules/, the build and the state folder). */
+  /** Absolute path of your project: the state folder goes under <projectRoot>/.nodescale. */
   readonly projectRoot: string;
   /** The app release every machine runs and reports; a new one is rolled out machine by machine. */
   readonly bundle: AppBundle;
@@ -93,7 +94,7 @@ export class LocalTarget extends Construct {
     this.plan = processPlan(spec, mode, cores);
     this.stateDir = join(props.projectRoot, ".nodescale", instance);
     this.url = `http://127.0.0.1:${port}`;
-    const pm2Bin = join(props.projectRoot, "node_modules", ".bin", "pm2");
+    const pm2Bin = pm2BinPath();
 
     const machineList = Array.from({ length: machines }, (_, i) => {
       const name = `m${i + 1}`;
@@ -172,7 +173,9 @@ export class LocalTarget extends Construct {
     };
 
     const bundle = new TerraformAsset(this, "Bundle", { path: bundleFile(this, props.bundle) });
-    const common = { NODESCALE_DIR: "${self.input.dir}", NODESCALE_RUN_ID: "${self.input.run}" };
+    // The runner's path is a literal of the current configuration (a destroy step reads that, not the state),
+    // so it holds even after the project or NodeScale moved.
+    const common = { NODESCALE_DIR: "${self.input.dir}", NODESCALE_RUN_ID: "${self.input.run}", NODESCALE_RUNNER: LOCAL_RUNNER };
     this.deploy = new DataResource(this, "Deploy", {
       // A new run on every apply: the machines are converged (and drift repaired) even when nothing changed.
       input: { dir: this.stateDir, run: Fn.timestamp() },
@@ -183,7 +186,7 @@ export class LocalTarget extends Construct {
         {
           type: "local-exec",
           workingDir: props.projectRoot,
-          command: `node ${LOCAL_RUNNER} apply`,
+          command: 'node "$NODESCALE_RUNNER" apply',
           environment: {
             ...common,
             NODESCALE_BUNDLE: Fn.abspath(bundle.path),
@@ -196,7 +199,7 @@ export class LocalTarget extends Construct {
           type: "local-exec",
           when: "destroy",
           workingDir: props.projectRoot,
-          command: `node ${LOCAL_RUNNER} destroy`,
+          command: 'node "$NODESCALE_RUNNER" destroy',
           environment: common,
         },
       ],
@@ -211,7 +214,6 @@ export class LocalTarget extends Construct {
       ...(machines === 1 ? { expectWorkers: this.plan.expectedProcesses } : { expectMachines: machines }),
       timeoutSeconds: healthTimeoutSeconds,
       expectRelease: props.bundle.sha256,
-      projectDir: props.projectRoot,
       dependsOn: [this.deploy],
     });
   }

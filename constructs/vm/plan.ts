@@ -22,7 +22,7 @@ export function processPlan(spec: NodeServiceSpec, mode: VmMode, cores?: number)
   if (mode === "fork") {
     if (spec.workers === "auto" && cores === undefined) {
       throw new InvalidPropError(
-        `service.workers: "auto" is not allowed with vm.mode "fork" on a machine whose core count is unknown; set a number 1-64`,
+        `processPlan: workers "auto" with mode "fork" needs the machine's core count (one port per process): pass cores, or give the spec a number of workers 1-64`,
       );
     }
     const count = spec.workerCount(cores ?? 1);

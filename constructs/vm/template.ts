@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
+import { packageTemplatePath } from "../package-files";
 
 /** A template that cannot be rendered: names the template and the placeholder at fault. */
 export class TemplateError extends Error {
@@ -9,27 +9,18 @@ export class TemplateError extends Error {
   }
 }
 
-function findTemplatesDir(from: string): string {
-  // Works from the sources (constructs/vm) and from the build (dist/constructs/vm).
-  for (let dir = from; dir !== dirname(dir); dir = dirname(dir)) {
-    if (existsSync(join(dir, "templates", "nginx", "site.conf"))) return join(dir, "templates");
-  }
-  throw new TemplateError(`cannot find the templates/ folder above ${from}`);
-}
-
-const TEMPLATES_DIR = findTemplatesDir(__dirname);
 const cache = new Map<string, string>();
 
 /** The absolute path of templates/<name>. */
 export function templatePath(name: string): string {
-  return join(TEMPLATES_DIR, name);
+  return packageTemplatePath(name);
 }
 
 /** The raw text of templates/<name>. */
 export function templateText(name: string): string {
   let text = cache.get(name);
   if (text === undefined) {
-    text = readFileSync(join(TEMPLATES_DIR, name), "utf8");
+    text = readFileSync(packageTemplatePath(name), "utf8");
     cache.set(name, text);
   }
   return text;

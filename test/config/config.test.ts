@@ -1,9 +1,9 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, loadConfig, parseConfig, resolveApp } from "../../stacks/config";
 import { configJsonSchema } from "../../stacks/config-json-schema";
+import { tempDir as sharedTempDir } from "../helpers/fixtures";
 import { ROOT } from "../helpers/processes";
 
 function problems(raw: unknown): readonly string[] {
@@ -16,16 +16,7 @@ function problems(raw: unknown): readonly string[] {
   throw new Error("expected a ConfigError");
 }
 
-const temps: string[] = [];
-/** A folder for this test's files, removed when the file's tests are done. */
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "nodescale-config-"));
-  temps.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = () => sharedTempDir("nodescale-config-");
 
 describe("nodescale.config.json validation", () => {
   it("fills every default from an empty file", () => {
@@ -173,7 +164,7 @@ describe("service.source: your own app", () => {
     for (const f of files) writeFileSync(join(dir, "svc", f), "");
     const file = join(dir, "nodescale.config.json");
     writeFileSync(file, JSON.stringify({ service: { source: "svc", ...service } }));
-    return { dir, file, loaded: loadConfig({ NODESCALE_CONFIG: file }) };
+    return { dir, file, loaded: loadConfig({ NODESCALE_CONFIG: file }, ROOT) };
   }
   const problemsOf = (run: () => unknown) => {
     try {

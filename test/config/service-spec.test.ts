@@ -1,5 +1,7 @@
 import { ConfigError } from "../../constructs/service/errors";
+import { isPinnedImage } from "../../constructs/service/rules";
 import { NodeServiceSpec } from "../../constructs/service/spec";
+import { parseConfig } from "../../stacks/config";
 
 describe("NodeServiceSpec derivations", () => {
   const spec = NodeServiceSpec.parse({ shutdownGraceSeconds: 20, memoryMiB: 1000 });
@@ -69,5 +71,32 @@ describe("NodeServiceSpec derivations", () => {
         'service.env.PORT: "1" is not allowed: is set by NodeScale from the spec (reserved: PORT, HOST, WORKERS, SHUTDOWN_GRACE_SECONDS, KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS, NODESCALE_RELEASE, NODESCALE_MACHINE, NODESCALE_APP_HASH); change the matching service field instead',
       ]).message,
     );
+  });
+});
+
+describe("one rule for a pinned image, shared by the config and NodeWorkload", () => {
+  it.each([
+    ["ghcr.io/acme/api:1.4.2", true],
+    ["localhost:5000/api:2026-11-01", true],
+    [`ghcr.io/acme/api@sha256:${"a".repeat(64)}`, true],
+    [`ghcr.io/acme/api:1.4.2@sha256:${"a".repeat(64)}`, true],
+    [`ghcr.io/acme/api:latest@sha256:${"a".repeat(64)}`, true],
+    ["${TfToken[TOKEN.12]}:r-0123abcd", true],
+    ["ghcr.io/acme/api", false],
+    ["localhost:5000/api", false],
+    ["ghcr.io/acme/api:latest", false],
+    ["ghcr.io/acme/api@sha256:short", false],
+    ["GHCR.io/acme/api:1", false],
+  ])("%s pinned: %s", (ref, pinned) => {
+    expect(isPinnedImage(ref)).toBe(pinned);
+    const inConfig = ref.replace("${TfToken[TOKEN.12]}", "registry.example.com/app");
+    const accepted = (() => {
+      try {
+        return parseConfig({ image: inConfig }).config.image === inConfig;
+      } catch {
+        return false;
+      }
+    })();
+    expect(accepted).toBe(pinned);
   });
 });

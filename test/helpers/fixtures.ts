@@ -17,3 +17,15 @@ export function fixtureBundle(): AppBundle {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+const temps: string[] = [];
+afterAll(() => {
+  for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh folder under the system's temp folder, removed when the test file's tests are done. */
+export function tempDir(prefix = "nodescale-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temps.push(dir);
+  return dir;
+}

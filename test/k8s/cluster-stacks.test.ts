@@ -49,6 +49,21 @@ describe("eks stack", () => {
     expect(only(parsed.resource, "aws_flow_log")).toMatchObject({ traffic_type: "ALL" });
   });
 
+  it("stops at plan when asked for more zones than the region has, instead of doubling up a zone", () => {
+    const five = synthEks({ kubernetes: { eks: { zones: 5 } } }).parsed as Synth & { locals: Record<string, number> };
+    const [local, count] = Object.entries(five.locals).find(([k]) => k.startsWith("Cluster_ZonesWanted")) ?? [];
+    expect(count).toBe(5);
+    const first = all(five.resource, "aws_subnet").find((s) => (s.tags as Record<string, string>).Name === "hello-node-public-0");
+    expect((first?.lifecycle as { precondition: unknown[] }).precondition).toEqual([
+      {
+        condition: expect.stringMatching(
+          new RegExp(`^\\$\\{\\(?local\\.${local} <= length\\(data\\.aws_availability_zones\\.Cluster_Zones_[0-9A-F]+\\.names\\)\\)?\\}$`),
+        ),
+        error_message: "EksNodeCluster: zones is 5, more than the region's available zones; ask for fewer",
+      },
+    ]);
+  });
+
   it("puts a NAT gateway in every zone when asked", () => {
     const perZone = synthEks({ kubernetes: { eks: { natGateways: "perZone", zones: 3 } } }).parsed;
     expect(all(perZone.resource, "aws_nat_gateway")).toHaveLength(3);

@@ -123,12 +123,12 @@ describe("NodeWorkload", () => {
     [
       "an unpinned image",
       { image: "ghcr.io/acme/orders" },
-      'NodeWorkload image: "ghcr.io/acme/orders" is not allowed: pin it by a fixed tag or a digest (not "latest", not untagged)',
+      'NodeWorkload image: "ghcr.io/acme/orders" is not allowed: must be pinned by a fixed tag or digest (not "latest", not untagged), such as "ghcr.io/acme/api:1.4.2"',
     ],
     [
       "the latest tag",
       { image: "ghcr.io/acme/orders:latest" },
-      'NodeWorkload image: "ghcr.io/acme/orders:latest" is not allowed: pin it by a fixed tag or a digest (not "latest", not untagged)',
+      'NodeWorkload image: "ghcr.io/acme/orders:latest" is not allowed: must be pinned by a fixed tag or digest (not "latest", not untagged), such as "ghcr.io/acme/api:1.4.2"',
     ],
     [
       "min > max replicas",

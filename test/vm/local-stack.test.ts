@@ -5,6 +5,7 @@ import { Testing } from "../../constructs/cdk";
 import { parseConfig } from "../../stacks/config";
 import { forgetOtherLocalBackend, LocalStack } from "../../stacks/local";
 import { fixtureBundle } from "../helpers/fixtures";
+import { ROOT } from "../helpers/processes";
 
 const bundle = fixtureBundle();
 
@@ -36,7 +37,8 @@ function byPrefix(parsed: Synth, prefix: string): DataResource {
 describe("local stack", () => {
   it("synthesizes only Terraform's built-in terraform_data: nothing to download", () => {
     const { json, parsed, stack } = synthLocal();
-    expect(json).toMatchSnapshot();
+    // The deployment blob holds every rendered file and this machine's paths: decoded and asserted below.
+    expect(json.replace(/"NODESCALE_DEPLOYMENT_B64": "[^"]*"/, '"NODESCALE_DEPLOYMENT_B64": "<asserted decoded>"')).toMatchSnapshot();
     expect(Object.keys(parsed.resource)).toEqual(["terraform_data"]);
     expect(parsed.terraform?.required_providers).toBeUndefined();
     // terraform init + validate for real: works offline only because no provider is needed.
@@ -56,13 +58,20 @@ describe("local stack", () => {
     const [apply, destroy] = deploy.provisioner.map((p) => p["local-exec"]);
     expect(deploy.triggers_replace).toEqual({ run: "${timestamp()}" });
     expect(deploy.input).toEqual({ dir: "/project/.nodescale/local", run: "${timestamp()}" });
-    expect(apply).toMatchObject({ command: "node dist/constructs/vm/local-runner.js apply", working_dir: "/project" });
+    expect(apply).toMatchObject({ command: 'node "$NODESCALE_RUNNER" apply', working_dir: "/project" });
+    // NodeScale's own runner, found from the package (not from the project or the shell's folder), and built.
+    expect(apply.environment.NODESCALE_RUNNER).toBe(join(ROOT, "dist", "constructs", "vm", "local-runner.js"));
+    expect(existsSync(apply.environment.NODESCALE_RUNNER)).toBe(true);
     expect(apply.environment.NODESCALE_RELEASE).toBe(bundle.sha256);
     expect(apply.environment.NODESCALE_BUNDLE).toMatch(
       /^\$\{abspath\("assets\/Target_Bundle_[0-9A-F]+\/[0-9A-F]+\/[0-9a-f]{64}\.tar\.gz"\)\}$/,
     );
-    expect(destroy).toMatchObject({ command: "node dist/constructs/vm/local-runner.js destroy", when: "destroy" });
-    expect(destroy.environment).toEqual({ NODESCALE_DIR: "${self.input.dir}", NODESCALE_RUN_ID: "${self.input.run}" });
+    expect(destroy).toMatchObject({ command: 'node "$NODESCALE_RUNNER" destroy', when: "destroy" });
+    expect(destroy.environment).toEqual({
+      NODESCALE_DIR: "${self.input.dir}",
+      NODESCALE_RUN_ID: "${self.input.run}",
+      NODESCALE_RUNNER: apply.environment.NODESCALE_RUNNER,
+    });
   });
 
   it("ships one machine on 127.0.0.1 without a load balancer by default", () => {
@@ -82,7 +91,8 @@ describe("local stack", () => {
     expect(deployment.machines[0].plan.apps[0]).toMatchObject({ cwd: "/project/.nodescale/local/machines/m1/current", instances: 2 });
     expect(deployment.machines[0].plan.pm2).toEqual({
       home: "/project/.nodescale/local/machines/m1/pm2",
-      bin: "/project/node_modules/.bin/pm2",
+      // The PM2 NodeScale depends on, wherever npm installed it: not assumed to sit in the project.
+      bin: join(ROOT, "node_modules", "pm2", "bin", "pm2"),
     });
   });
 
@@ -105,9 +115,13 @@ describe("local stack", () => {
     const one = byPrefix(synthLocal({ service: { workers: 2 } }).parsed, "Target_HealthCheck");
     const exec = one.provisioner[0]["local-exec"];
     expect(exec.command).toBe(
-      'node dist/health/cli.js --url "$NODESCALE_URL" --timeout 60 --health-path /health --ready-path /ready --expect-workers 2 --expect-release "$NODESCALE_RELEASE"',
+      'node "$NODESCALE_HEALTH_CLI" --url "$NODESCALE_URL" --timeout 60 --health-path /health --ready-path /ready --expect-workers 2 --expect-release "$NODESCALE_RELEASE"',
     );
-    expect(exec.environment).toEqual({ NODESCALE_URL: "http://127.0.0.1:8080", NODESCALE_RELEASE: bundle.sha256 });
+    expect(exec.environment).toEqual({
+      NODESCALE_HEALTH_CLI: join(ROOT, "dist", "health", "cli.js"),
+      NODESCALE_URL: "http://127.0.0.1:8080",
+      NODESCALE_RELEASE: bundle.sha256,
+    });
     expect(one.triggers_replace.apply).toBe("${timestamp()}");
     expect(one.depends_on).toEqual([expect.stringMatching(/^terraform_data\.Target_Deploy_/)]);
     const two = byPrefix(synthLocal({ local: { machines: 2 } }).parsed, "Target_HealthCheck").provisioner[0]["local-exec"];

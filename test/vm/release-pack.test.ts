@@ -1,21 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PackError, packRelease } from "../../constructs/vm/release-pack";
+import { tempDir } from "../helpers/fixtures";
 import { ROOT } from "../helpers/processes";
 
 const EXPRESS = join(ROOT, "test", "fixtures", "express-app");
-const made: string[] = [];
-afterAll(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
-  return dir;
-}
 
 /** A copy of an app folder in a fresh temp folder (as a second checkout on another machine would be). */
 function copyOf(app: string): string {
