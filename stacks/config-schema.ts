@@ -35,18 +35,15 @@ const imageRef = z
   .string({ error: 'must be an image reference pinned by tag or digest, such as "ghcr.io/acme/api:1.4.2"' })
   .refine(isPinnedImage, { error: `must be ${PINNED_IMAGE_RULE}` });
 
+const vpcIdRef = z.string().regex(/^vpc-[0-9a-f]{8,17}$/, { error: 'must be a VPC id such as "vpc-0abc1234"' });
+const subnetIdRef = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { error: 'must be a subnet id such as "subnet-0abc1234"' });
+
 const awsVm = z.strictObject({
   region: slug("us-east-1", "an AWS region such as us-east-1"),
   instanceType: slug("t3.small", "an EC2 instance type such as t3.small"),
   sshCidrs,
-  vpcId: z
-    .string()
-    .regex(/^vpc-[0-9a-f]{8,17}$/, { error: 'must be a VPC id such as "vpc-0abc1234"' })
-    .optional(),
-  subnetId: z
-    .string()
-    .regex(/^subnet-[0-9a-f]{8,17}$/, { error: 'must be a public subnet id such as "subnet-0abc1234"' })
-    .optional(),
+  vpcId: vpcIdRef.optional(),
+  subnetId: subnetIdRef.optional(),
   rootVolumeGiB: int(8, 1024, "root volume size").default(20),
 });
 
@@ -74,6 +71,9 @@ const eks = z.strictObject({
   vpcCidr: cidr.default("10.40.0.0/16"),
   natGateways: z.enum(["single", "perZone"], { error: '"single" (cheaper) or "perZone" (survives a zone outage)' }).default("single"),
   publicAccessCidrs: apiCidrs,
+  vpcId: vpcIdRef.optional(),
+  privateSubnetIds: z.array(subnetIdRef).min(2, { error: "must list at least two subnets, in different zones" }).optional(),
+  publicSubnetIds: z.array(subnetIdRef).min(2, { error: "must list at least two subnets, in different zones" }).optional(),
 });
 
 const doks = z.strictObject({
@@ -169,6 +169,14 @@ export const configSchema = z
     }
     if (k.tlsSecretName && !k.host) {
       issue(["kubernetes", "tlsSecretName"], k.tlsSecretName, "needs kubernetes.host: a certificate is issued for a name");
+    }
+    const eksVpc = [e.vpcId, e.privateSubnetIds, e.publicSubnetIds];
+    if (eksVpc.some((v) => v !== undefined) && eksVpc.some((v) => v === undefined)) {
+      issue(
+        ["kubernetes", "eks", "vpcId"],
+        e.vpcId ?? null,
+        "kubernetes.eks.vpcId, privateSubnetIds and publicSubnetIds go together: an existing VPC and its subnets",
+      );
     }
     const aws = config.vm.aws;
     if ((aws.vpcId === undefined) !== (aws.subnetId === undefined)) {

@@ -44,6 +44,10 @@ export class EksStack extends NodeScaleStack {
       minNodes: e.minNodes,
       desiredNodes: e.desiredNodes,
       maxNodes: e.maxNodes,
+      ...(e.vpcId && e.privateSubnetIds && e.publicSubnetIds
+        ? { existingVpc: { vpcId: e.vpcId, privateSubnetIds: e.privateSubnetIds, publicSubnetIds: e.publicSubnetIds } }
+        : {}),
+      createRepository: config.image === undefined,
     });
     if (e.publicAccessCidrs.length === 0) {
       Annotations.of(this).addWarning(
@@ -68,13 +72,16 @@ export class EksStack extends NodeScaleStack {
 
     let image = config.image;
     const waitFor: ITerraformDependable[] = [...addons.installed];
+    const repository = this.cluster.repository;
+    // createRepository follows config.image, so without an image there is a repository to build into.
     if (image === undefined) {
-      const auth = new DataAwsEcrAuthorizationToken(this, "EcrAuth", { registryId: this.cluster.repository.registryId });
+      if (repository === undefined) throw new Error("EksStack: no image and no repository to build one into");
+      const auth = new DataAwsEcrAuthorizationToken(this, "EcrAuth", { registryId: repository.registryId });
       new DockerProvider(this, "Docker", {
         registryAuth: [{ address: Fn.replace(auth.proxyEndpoint, "https://", ""), username: auth.userName, password: auth.password }],
       });
       const built = new AppImage(this, "Image", {
-        repository: this.cluster.repository.repositoryUrl,
+        repository: repository.repositoryUrl,
         tag: releaseTag(props.releaseId),
         contextDir: props.projectRoot,
         refusal: ownAppImageRefusal(props.loaded),

@@ -73,6 +73,7 @@ export interface PostDeployHealthCheckProps {
  * `cdktf deploy`. It runs on every apply (and whenever `triggers`, the deployed content, change).
  */
 export class PostDeployHealthCheck extends Construct {
+  /** The terraform_data whose local-exec runs the check; depend on it to run after. */
   readonly resource: DataResource;
 
   constructor(scope: Construct, id: string, props: PostDeployHealthCheckProps) {

@@ -25,7 +25,9 @@ export interface AppImageProps {
 
 /** Builds the bundled app with the Docker provider and pushes it; needs a Docker daemon where you deploy. */
 export class AppImage extends Construct {
+  /** The pushed image, `<repository>:<tag>`. */
   readonly imageRef: string;
+  /** The push: what a workload waits for. */
   readonly pushed: RegistryImage;
 
   constructor(scope: Construct, id: string, props: AppImageProps) {

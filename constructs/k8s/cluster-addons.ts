@@ -28,7 +28,9 @@ export interface ClusterAddonsProps {
 
 /** metrics-server and ingress-nginx through Helm, the same on every cluster. */
 export class ClusterAddons extends Construct {
+  /** The ingress controller's Helm release. */
   readonly ingressNginx: Release;
+  /** metrics-server (the HPA's CPU source), when installed here. */
   readonly metricsServer?: Release;
   /** Every release installed here: what a workload waits for. */
   readonly installed: Release[];

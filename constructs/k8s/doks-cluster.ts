@@ -44,7 +44,9 @@ export interface DoksNodeClusterProps {
 
 /** A DOKS cluster in its own VPC: pinned minor, patch auto-upgrades in a maintenance window, autoscaled nodes. */
 export class DoksNodeCluster extends Construct {
+  /** The DOKS cluster and its autoscaling node pool. */
   readonly cluster: KubernetesCluster;
+  /** The container registry the image is pushed to; undefined when the image is built elsewhere. */
   readonly registry?: ContainerRegistry;
 
   constructor(scope: Construct, id: string, props: DoksNodeClusterProps) {

@@ -71,18 +71,61 @@ export interface EksNodeClusterProps {
    * @default 30
    */
   readonly logRetentionDays?: number;
+  /**
+   * Run in a VPC the platform team already has instead of creating one (then `zones`, `vpcCidr` and
+   * `natGateways` do not apply, and flow logs are the VPC owner's). Nodes go to the private subnets, which need
+   * a route out (NAT) for images; load balancers go to the public ones.
+   * @default - a new VPC with public and private subnets in `zones` zones, NAT and flow logs
+   */
+  readonly existingVpc?: ExistingVpc;
+  /**
+   * Create an ECR repository for the app image. Turn off when the image is built elsewhere.
+   * @default true
+   */
+  readonly createRepository?: boolean;
+}
+
+/** A VPC that exists already, by id. */
+export interface ExistingVpc {
+  readonly vpcId: string;
+  /** At least two, in different zones: the nodes and the control plane's network interfaces go here. */
+  readonly privateSubnetIds: readonly string[];
+  /** At least two: where the ingress controller's load balancer goes. */
+  readonly publicSubnetIds: readonly string[];
 }
 
 /**
- * An EKS cluster in its own VPC: private nodes, KMS-encrypted secrets, all control-plane logs, flow logs,
- * the core add-ons, and an ECR repository for the app image.
+ * An EKS cluster in its own VPC (or one you have): private nodes, KMS-encrypted secrets, all control-plane logs,
+ * flow logs, the core add-ons, and an ECR repository for the app image when it is built here.
  */
 export class EksNodeCluster extends Construct {
+  /** The EKS cluster. */
   readonly cluster: EksCluster;
+  /** The managed node group (private subnets, scaling bounds). */
   readonly nodeGroup: EksNodeGroup;
-  readonly repository: EcrRepository;
+  /** The app image's repository; undefined with `createRepository: false`. */
+  readonly repository?: EcrRepository;
+  /** The core add-ons (vpc-cni, kube-proxy, coredns, ...), pinned by EKS to the cluster version. */
   readonly addons: EksAddon[];
+  /** The VPC's id (created, or `existingVpc.vpcId`). */
+  readonly vpcId: string;
+  /** Subnet ids of the nodes. */
+  readonly privateSubnetIds: string[];
+  /** Subnet ids of internet-facing load balancers. */
+  readonly publicSubnetIds: string[];
+  /** The VPC it created; undefined with `existingVpc`. */
+  readonly vpc?: Vpc;
+  /** The subnets it created (empty with `existingVpc`). */
+  readonly privateSubnets: Subnet[];
+  readonly publicSubnets: Subnet[];
+  /** NAT gateways it created (empty with `existingVpc`). */
   readonly natGateways: NatGateway[];
+  /** The role the control plane assumes. */
+  readonly clusterRole: IamRole;
+  /** The nodes' role: attach policies here for what every node may do (prefer Pod Identity for what one app may do). */
+  readonly nodeRole: IamRole;
+  /** The KMS key that encrypts Kubernetes Secrets. */
+  readonly secretsKey: KmsKey;
 
   constructor(scope: Construct, id: string, props: EksNodeClusterProps) {
     super(scope, id);
@@ -95,6 +138,7 @@ export class EksNodeCluster extends Construct {
     const desiredNodes = props.desiredNodes ?? 2;
     const maxNodes = props.maxNodes ?? 5;
     const logRetentionDays = props.logRetentionDays ?? 30;
+    const createRepository = props.createRepository ?? true;
     const fail = (field: string, value: unknown, allowed: string) => invalidProp("EksNodeCluster", field, value, allowed);
     if (!Number.isInteger(zones) || zones < EKS_ZONES.min || zones > EKS_ZONES.max) {
       fail("zones", zones, `must be a whole number ${EKS_ZONES.min}-${EKS_ZONES.max} (EKS needs two zones)`);
@@ -105,9 +149,140 @@ export class EksNodeCluster extends Construct {
     }
     if (publicAccessCidrs.includes("0.0.0.0/0"))
       fail("publicAccessCidrs", publicAccessCidrs, "must not include 0.0.0.0/0: list the addresses that deploy");
+    const existing = props.existingVpc;
+    if (existing !== undefined) {
+      if (existing.privateSubnetIds.length < 2)
+        fail("existingVpc.privateSubnetIds", existing.privateSubnetIds, "needs at least two subnets");
+      if (existing.publicSubnetIds.length < 2) fail("existingVpc.publicSubnetIds", existing.publicSubnetIds, "needs at least two subnets");
+    }
     const name = props.name;
     const tags = { "nodescale:cluster": name };
 
+    this.privateSubnets = [];
+    this.publicSubnets = [];
+    this.natGateways = [];
+    if (existing === undefined) this.vpc = this.createNetwork(name, tags, zones, vpcCidr, natMode, logRetentionDays);
+    this.vpcId = existing?.vpcId ?? (this.vpc as Vpc).id;
+    this.privateSubnetIds = existing ? [...existing.privateSubnetIds] : this.privateSubnets.map((s) => s.id);
+    this.publicSubnetIds = existing ? [...existing.publicSubnetIds] : this.publicSubnets.map((s) => s.id);
+    const privateSubnetIds = this.privateSubnetIds;
+    const publicSubnetIds = this.publicSubnetIds;
+
+    this.secretsKey = new KmsKey(this, "SecretsKey", {
+      description: `EKS secrets encryption for ${name}`,
+      enableKeyRotation: true,
+      deletionWindowInDays: 30,
+      tags,
+    });
+    const secretsKey = this.secretsKey;
+    const clusterAssume = new DataAwsIamPolicyDocument(this, "ClusterAssume", {
+      statement: [{ actions: ["sts:AssumeRole", "sts:TagSession"], principals: [{ type: "Service", identifiers: ["eks.amazonaws.com"] }] }],
+    });
+    this.clusterRole = new IamRole(this, "ClusterRole", { namePrefix: `${name}-cluster-`, assumeRolePolicy: clusterAssume.json, tags });
+    const clusterRole = this.clusterRole;
+    const clusterPolicy = new IamRolePolicyAttachment(this, "ClusterPolicy", {
+      role: clusterRole.name,
+      policyArn: "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
+    });
+    // Created first so its retention applies; EKS would otherwise create it with no expiry.
+    const controlPlaneLogs = new CloudwatchLogGroup(this, "ControlPlaneLogs", {
+      name: `/aws/eks/${name}/cluster`,
+      retentionInDays: logRetentionDays,
+    });
+
+    this.cluster = new EksCluster(this, "Cluster", {
+      name,
+      version: props.version,
+      roleArn: clusterRole.arn,
+      vpcConfig: {
+        subnetIds: [...privateSubnetIds, ...publicSubnetIds],
+        endpointPrivateAccess: true,
+        endpointPublicAccess: publicAccessCidrs.length > 0,
+        publicAccessCidrs: publicAccessCidrs.length > 0 ? [...publicAccessCidrs] : undefined,
+      },
+      enabledClusterLogTypes: EKS_LOG_TYPES,
+      encryptionConfig: { provider: { keyArn: secretsKey.arn }, resources: ["secrets"] },
+      accessConfig: { authenticationMode: "API", bootstrapClusterCreatorAdminPermissions: true },
+      upgradePolicy: { supportType: "STANDARD" },
+      tags,
+      dependsOn: [clusterPolicy, controlPlaneLogs],
+    });
+
+    const nodeAssume = new DataAwsIamPolicyDocument(this, "NodeAssume", {
+      statement: [{ actions: ["sts:AssumeRole"], principals: [{ type: "Service", identifiers: ["ec2.amazonaws.com"] }] }],
+    });
+    this.nodeRole = new IamRole(this, "NodeRole", { namePrefix: `${name}-node-`, assumeRolePolicy: nodeAssume.json, tags });
+    const nodeRole = this.nodeRole;
+    const nodePolicies = [
+      "AmazonEKSWorkerNodePolicy",
+      "AmazonEKS_CNI_Policy",
+      "AmazonEC2ContainerRegistryReadOnly",
+      "AmazonSSMManagedInstanceCore",
+    ].map(
+      (policy) =>
+        new IamRolePolicyAttachment(this, `Node${policy}`, { role: nodeRole.name, policyArn: `arn:aws:iam::aws:policy/${policy}` }),
+    );
+    this.nodeGroup = new EksNodeGroup(this, "Nodes", {
+      clusterName: this.cluster.name,
+      nodeGroupNamePrefix: `${name}-`,
+      nodeRoleArn: nodeRole.arn,
+      subnetIds: privateSubnetIds,
+      instanceTypes: [nodeInstanceType],
+      amiType: "AL2023_x86_64_STANDARD",
+      capacityType: "ON_DEMAND",
+      scalingConfig: { minSize: minNodes, desiredSize: desiredNodes, maxSize: maxNodes },
+      updateConfig: { maxUnavailable: 1 },
+      tags,
+      // The cluster autoscaler (or a person) changes the size; an apply must not undo it.
+      lifecycle: { ignoreChanges: ["scaling_config[0].desired_size"], createBeforeDestroy: true },
+      dependsOn: nodePolicies,
+    });
+
+    this.addons = EKS_CORE_ADDONS.map(
+      (addon) =>
+        new EksAddon(this, `Addon${addon.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase())}`, {
+          clusterName: this.cluster.name,
+          addonName: addon,
+          resolveConflictsOnCreate: "OVERWRITE",
+          resolveConflictsOnUpdate: "OVERWRITE",
+          dependsOn: addon === "coredns" ? [this.nodeGroup] : [],
+        }),
+    );
+
+    if (createRepository) {
+      this.repository = new EcrRepository(this, "Repository", {
+        name,
+        imageTagMutability: "IMMUTABLE",
+        imageScanningConfiguration: { scanOnPush: true },
+        encryptionConfiguration: [{ encryptionType: "KMS" }],
+        forceDelete: false,
+        tags,
+      });
+      new EcrLifecyclePolicy(this, "RepositoryLifecycle", {
+        repository: this.repository.name,
+        policy: JSON.stringify({
+          rules: [
+            {
+              rulePriority: 1,
+              description: "keep the last 30 images",
+              selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: 30 },
+              action: { type: "expire" },
+            },
+          ],
+        }),
+      });
+    }
+  }
+
+  /** A VPC over `zones` zones: a public and a private /20 in each, NAT, flow logs. */
+  private createNetwork(
+    name: string,
+    tags: Record<string, string>,
+    zones: number,
+    vpcCidr: string,
+    natMode: "single" | "perZone",
+    logRetentionDays: number,
+  ): Vpc {
     const az = new DataAwsAvailabilityZones(this, "Zones", { state: "available" });
     const vpc = new Vpc(this, "Vpc", {
       cidrBlock: vpcCidr,
@@ -140,9 +315,6 @@ export class EksNodeCluster extends Construct {
       route: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }],
       tags,
     });
-    const publicSubnets: Subnet[] = [];
-    const privateSubnets: Subnet[] = [];
-    this.natGateways = [];
     // element() wraps around: without this check, asking for more zones than the region has would silently put
     // two subnets in one zone. Plan stops instead, naming the numbers.
     const enoughZones = refuseAtPlan(
@@ -162,7 +334,7 @@ export class EksNodeCluster extends Construct {
         tags: { ...tags, Name: `${name}-public-${i}`, "kubernetes.io/role/elb": "1" },
       });
       new RouteTableAssociation(this, `Public${i}Routes`, { subnetId: pub.id, routeTableId: publicRoutes.id });
-      publicSubnets.push(pub);
+      this.publicSubnets.push(pub);
       if (natMode === "perZone" || i === 0) {
         const eip = new Eip(this, `Nat${i}Ip`, { domain: "vpc", tags });
         this.natGateways.push(
@@ -182,107 +354,8 @@ export class EksNodeCluster extends Construct {
         tags,
       });
       new RouteTableAssociation(this, `Private${i}Routes`, { subnetId: priv.id, routeTableId: routes.id });
-      privateSubnets.push(priv);
+      this.privateSubnets.push(priv);
     }
-
-    const secretsKey = new KmsKey(this, "SecretsKey", {
-      description: `EKS secrets encryption for ${name}`,
-      enableKeyRotation: true,
-      deletionWindowInDays: 30,
-      tags,
-    });
-    const clusterAssume = new DataAwsIamPolicyDocument(this, "ClusterAssume", {
-      statement: [{ actions: ["sts:AssumeRole", "sts:TagSession"], principals: [{ type: "Service", identifiers: ["eks.amazonaws.com"] }] }],
-    });
-    const clusterRole = new IamRole(this, "ClusterRole", { namePrefix: `${name}-cluster-`, assumeRolePolicy: clusterAssume.json, tags });
-    const clusterPolicy = new IamRolePolicyAttachment(this, "ClusterPolicy", {
-      role: clusterRole.name,
-      policyArn: "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
-    });
-    // Created first so its retention applies; EKS would otherwise create it with no expiry.
-    const controlPlaneLogs = new CloudwatchLogGroup(this, "ControlPlaneLogs", {
-      name: `/aws/eks/${name}/cluster`,
-      retentionInDays: logRetentionDays,
-    });
-
-    this.cluster = new EksCluster(this, "Cluster", {
-      name,
-      version: props.version,
-      roleArn: clusterRole.arn,
-      vpcConfig: {
-        subnetIds: [...privateSubnets, ...publicSubnets].map((s) => s.id),
-        endpointPrivateAccess: true,
-        endpointPublicAccess: publicAccessCidrs.length > 0,
-        publicAccessCidrs: publicAccessCidrs.length > 0 ? [...publicAccessCidrs] : undefined,
-      },
-      enabledClusterLogTypes: EKS_LOG_TYPES,
-      encryptionConfig: { provider: { keyArn: secretsKey.arn }, resources: ["secrets"] },
-      accessConfig: { authenticationMode: "API", bootstrapClusterCreatorAdminPermissions: true },
-      upgradePolicy: { supportType: "STANDARD" },
-      tags,
-      dependsOn: [clusterPolicy, controlPlaneLogs],
-    });
-
-    const nodeAssume = new DataAwsIamPolicyDocument(this, "NodeAssume", {
-      statement: [{ actions: ["sts:AssumeRole"], principals: [{ type: "Service", identifiers: ["ec2.amazonaws.com"] }] }],
-    });
-    const nodeRole = new IamRole(this, "NodeRole", { namePrefix: `${name}-node-`, assumeRolePolicy: nodeAssume.json, tags });
-    const nodePolicies = [
-      "AmazonEKSWorkerNodePolicy",
-      "AmazonEKS_CNI_Policy",
-      "AmazonEC2ContainerRegistryReadOnly",
-      "AmazonSSMManagedInstanceCore",
-    ].map(
-      (policy) =>
-        new IamRolePolicyAttachment(this, `Node${policy}`, { role: nodeRole.name, policyArn: `arn:aws:iam::aws:policy/${policy}` }),
-    );
-    this.nodeGroup = new EksNodeGroup(this, "Nodes", {
-      clusterName: this.cluster.name,
-      nodeGroupNamePrefix: `${name}-`,
-      nodeRoleArn: nodeRole.arn,
-      subnetIds: privateSubnets.map((s) => s.id),
-      instanceTypes: [nodeInstanceType],
-      amiType: "AL2023_x86_64_STANDARD",
-      capacityType: "ON_DEMAND",
-      scalingConfig: { minSize: minNodes, desiredSize: desiredNodes, maxSize: maxNodes },
-      updateConfig: { maxUnavailable: 1 },
-      tags,
-      // The cluster autoscaler (or a person) changes the size; an apply must not undo it.
-      lifecycle: { ignoreChanges: ["scaling_config[0].desired_size"], createBeforeDestroy: true },
-      dependsOn: nodePolicies,
-    });
-
-    this.addons = EKS_CORE_ADDONS.map(
-      (addon) =>
-        new EksAddon(this, `Addon${addon.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase())}`, {
-          clusterName: this.cluster.name,
-          addonName: addon,
-          resolveConflictsOnCreate: "OVERWRITE",
-          resolveConflictsOnUpdate: "OVERWRITE",
-          dependsOn: addon === "coredns" ? [this.nodeGroup] : [],
-        }),
-    );
-
-    this.repository = new EcrRepository(this, "Repository", {
-      name,
-      imageTagMutability: "IMMUTABLE",
-      imageScanningConfiguration: { scanOnPush: true },
-      encryptionConfiguration: [{ encryptionType: "KMS" }],
-      forceDelete: false,
-      tags,
-    });
-    new EcrLifecyclePolicy(this, "RepositoryLifecycle", {
-      repository: this.repository.name,
-      policy: JSON.stringify({
-        rules: [
-          {
-            rulePriority: 1,
-            description: "keep the last 30 images",
-            selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: 30 },
-            action: { type: "expire" },
-          },
-        ],
-      }),
-    });
+    return vpc;
   }
 }

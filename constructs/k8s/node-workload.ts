@@ -81,6 +81,17 @@ export interface NodeWorkloadProps {
    */
   readonly runAsUser?: number;
   /**
+   * Service account the pods run as, e.g. one bound to an IAM role through EKS Pod Identity or IRSA (their
+   * credentials do not need the API token below).
+   * @default - the namespace's `default` account
+   */
+  readonly serviceAccountName?: string;
+  /**
+   * Mount the service account's Kubernetes API token, for an app that calls the Kubernetes API.
+   * @default false
+   */
+  readonly automountServiceAccountToken?: boolean;
+  /**
    * Resources that must exist before the workload (the cluster's add-ons, the ingress controller, the image).
    * @default []
    */
@@ -92,13 +103,21 @@ export interface NodeWorkloadProps {
  * zero-downtime defaults, rendered with the Kubernetes provider's typed resources.
  */
 export class NodeWorkload extends Construct {
+  /** The workload's own namespace. */
   readonly namespace: NamespaceV1;
+  /** The pods (no `replicas`: the HPA owns the count). Override a field with `deployment.addOverride(...)`. */
   readonly deployment: DeploymentV1;
+  /** ClusterIP Service in front of the pods. */
   readonly service: ServiceV1;
+  /** The Ingress routing to the Service. */
   readonly ingress: IngressV1;
+  /** CPU autoscaling between minReplicas and maxReplicas. */
   readonly hpa: HorizontalPodAutoscalerV2;
+  /** Keeps all but one pod up through voluntary disruptions (node drains). */
   readonly pdb: PodDisruptionBudgetV1;
+  /** Admits traffic to the pods only from the ingress controller's namespace. */
   readonly networkPolicy: NetworkPolicyV1;
+  /** The pod's grace, as derived (preStop + the app's grace + margin) or given. */
   readonly terminationGracePeriodSeconds: number;
 
   constructor(scope: Construct, id: string, props: NodeWorkloadProps) {
@@ -114,6 +133,7 @@ export class NodeWorkload extends Construct {
     const ingressClassName = props.ingressClassName ?? INGRESS_CLASS;
     const ingressControllerNamespace = props.ingressControllerNamespace ?? INGRESS_NAMESPACE;
     const runAsUser = props.runAsUser ?? 10001;
+    const automountServiceAccountToken = props.automountServiceAccountToken ?? false;
     const dependsOn = props.dependsOn ?? [];
 
     const fail = (field: string, value: unknown, allowed: string) => invalidProp("NodeWorkload", field, value, allowed);
@@ -169,7 +189,8 @@ export class NodeWorkload extends Construct {
         template: {
           metadata: { labels },
           spec: {
-            automountServiceAccountToken: false,
+            ...(props.serviceAccountName !== undefined ? { serviceAccountName: props.serviceAccountName } : {}),
+            automountServiceAccountToken,
             enableServiceLinks: false,
             terminationGracePeriodSeconds,
             securityContext: {

@@ -22,7 +22,9 @@ export type DropletNodeHostProps = DropletMachineProps;
  * move to it and the old Droplet go (blue/green, no outage).
  */
 export class DropletNodeHost extends Construct {
+  /** The Droplet. */
   readonly droplet: Droplet;
+  /** The public address; it moves to a replacement Droplet only once that one is healthy. */
   readonly reservedIp: ReservedIp;
   /** Moves the reserved IP to the Droplet once it answered healthy on its own address. */
   readonly reservedIpAssignment: ReservedIpAssignment;
@@ -30,7 +32,9 @@ export class DropletNodeHost extends Construct {
   readonly readyBeforeAddressMoves: PostDeployHealthCheck;
   /** The cloud firewall (applied by tag, so a replacement Droplet has it from its first boot). */
   readonly firewall: Firewall;
+  /** Ports and process counts PM2 runs, derived from the spec and mode. */
   readonly plan: ProcessPlan;
+  /** The boot script and its plan-time size check. */
   readonly userData: DropletUserData;
 
   constructor(scope: Construct, id: string, props: DropletNodeHostProps) {

@@ -27,10 +27,15 @@ export interface DropletNodeGroupProps extends DropletMachineProps {
  * with the new release before the next one is replaced, so the balancer always has healthy targets.
  */
 export class DropletNodeGroup extends Construct {
+  /** Ports and process counts PM2 runs on each Droplet. */
   readonly plan: ProcessPlan;
+  /** The boot script every Droplet runs and its plan-time size check. */
   readonly userData: DropletUserData;
+  /** The Droplets, replaced one at a time. */
   readonly droplets: Droplet[];
+  /** The DigitalOcean Load Balancer, health-checking the ready path. */
   readonly loadBalancer: Loadbalancer;
+  /** Admits HTTP only from the load balancer (and SSH only from the listed addresses). */
   readonly firewall: Firewall;
   /** One per Droplet: it is in rotation with the new release (the next replacement waits on it). */
   readonly inRotation: PostDeployHealthCheck[];

@@ -21,6 +21,7 @@ import { assertSshNotWorldOpen } from "./ssh";
 export { CANONICAL_OWNER_ID, EC2_USER_DATA_LIMIT_BYTES } from "./ec2-common";
 
 export interface Ec2NodeHostProps {
+  /** The service the machine runs. */
   readonly spec: NodeServiceSpec;
   /** The built app, shipped through a private S3 bucket. */
   readonly bundle: AppBundle;
@@ -68,11 +69,15 @@ export interface Ec2NodeHostProps {
  * only then does the old one go.
  */
 export class Ec2NodeHost extends Construct {
+  /** The EC2 instance (IMDSv2 only, encrypted root volume). */
   readonly instance: Instance;
+  /** The public address; it moves to a replacement machine only once that one is healthy. */
   readonly eip: Eip;
   /** Moves the Elastic IP to the instance once it answered healthy on its own address. */
   readonly eipAssociation: EipAssociation;
+  /** Ports and process counts PM2 runs, derived from the spec and mode. */
   readonly plan: ProcessPlan;
+  /** The boot script (cloud-init) the instance runs: provisioning only, no secrets. */
   readonly userData: string;
   /** The instance's security group (HTTP/HTTPS from anywhere, SSH only from `sshCidrs`). */
   readonly securityGroup: SecurityGroup;

@@ -21,6 +21,7 @@ import { ReleaseBucket } from "./release-bucket";
 export const MACHINE_WARMUP_SECONDS = 300;
 
 export interface Ec2NodeGroupProps {
+  /** The service every machine runs. */
   readonly spec: NodeServiceSpec;
   /** The built app, shipped through a private S3 bucket; a new one rolls through the group. */
   readonly bundle: AppBundle;
@@ -84,13 +85,21 @@ export interface Ec2NodeGroupProps {
  * (deregistration delay from the spec) and goes; a refresh that fails rolls back.
  */
 export class Ec2NodeGroup extends Construct {
+  /** Ports and process counts PM2 runs on each machine. */
   readonly plan: ProcessPlan;
+  /** The boot script (cloud-init) of every machine, in the launch template. */
   readonly userData: string;
+  /** The VPC and its public subnets (one per zone). */
   readonly network: PublicNetwork;
+  /** The Application Load Balancer, the only way in. */
   readonly loadBalancer: Lb;
+  /** The machines, health-checked on the ready path and drained before they stop. */
   readonly targetGroup: LbTargetGroup;
+  /** What every machine boots from (IMDSv2 only, encrypted volume). */
   readonly launchTemplate: LaunchTemplate;
+  /** The Auto Scaling group; releases and spec changes roll through it by instance refresh. */
   readonly group: AutoscalingGroup;
+  /** CPU target tracking between the minimum and maximum machines. */
   readonly scaling: AutoscalingPolicy;
   /** Security group of the load balancer: HTTP and HTTPS from anywhere. */
   readonly loadBalancerSecurityGroup: SecurityGroup;
@@ -98,6 +107,7 @@ export class Ec2NodeGroup extends Construct {
   readonly machineSecurityGroup: SecurityGroup;
   /** The machines' role (SSM, read access to their releases); add policies here. */
   readonly role: MachineRole;
+  /** The private bucket machines fetch releases from. */
   readonly releases: ReleaseBucket;
 
   constructor(scope: Construct, id: string, props: Ec2NodeGroupProps) {

@@ -17,6 +17,7 @@ export const LOCAL_RUNNER = compiledModulePath("constructs/vm/local-runner.js");
 export const MAX_LOCAL_MACHINES = 16;
 
 export interface LocalTargetProps {
+  /** The service every simulated machine runs. */
   readonly spec: NodeServiceSpec;
   /**
    * PM2 cluster mode on one port, or fork mode with one process per port.
@@ -63,13 +64,17 @@ const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
  * + local-exec so no provider is downloaded. Every apply converges and repairs, then health-checks.
  */
 export class LocalTarget extends Construct {
+  /** Where the service answers on this machine (http://127.0.0.1:<port>). */
   readonly url: string;
+  /** Ports and process counts PM2 runs on each machine. */
   readonly plan: ProcessPlan;
+  /** Folder of this deployment's machines, logs and releases (<projectRoot>/.nodescale/<instance>). */
   readonly stateDir: string;
   /** What the apply step converges to: every machine's plan and the load balancer. */
   readonly deployment: LocalDeployment;
   /** The terraform_data whose create runs the rollout and whose destroy stops everything. */
   readonly deploy: DataResource;
+  /** The check that ends every apply. */
   readonly healthCheck: PostDeployHealthCheck;
 
   constructor(scope: Construct, id: string, props: LocalTargetProps) {

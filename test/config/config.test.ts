@@ -2,7 +2,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, loadConfig, parseConfig, resolveApp } from "../../stacks/config";
-import { configJsonSchema } from "../../stacks/config-json-schema";
+import { CONFIG_DESCRIPTIONS } from "../../stacks/config-descriptions";
+import { configJsonSchema, schemaProperties } from "../../stacks/config-json-schema";
 import { tempDir as sharedTempDir } from "../helpers/fixtures";
 import { ROOT } from "../helpers/processes";
 
@@ -109,6 +110,14 @@ describe("nodescale.config.json validation", () => {
 
   it("accepts the project's own default config", () => {
     expect(loadConfig({}, ROOT).spec.workers).toBe(2);
+  });
+
+  it("explains every key in the JSON Schema, and describes no key the schema lacks", () => {
+    const properties = schemaProperties(configJsonSchema() as Parameters<typeof schemaProperties>[0]);
+    expect(properties.filter(([, p]) => typeof p.description !== "string" || p.description === "").map(([path]) => path)).toEqual([]);
+    const paths = new Set(properties.map(([path]) => path));
+    expect(Object.keys(CONFIG_DESCRIPTIONS).filter((path) => !paths.has(path))).toEqual([]);
+    expect(paths.size).toBeGreaterThan(60);
   });
 
   it("ships a JSON Schema generated from the same source", () => {

@@ -53,8 +53,8 @@ describe("eks stack", () => {
     const five = synthEks({ kubernetes: { eks: { zones: 5 } } }).parsed as Synth & { locals: Record<string, number> };
     const [local, count] = Object.entries(five.locals).find(([k]) => k.startsWith("Cluster_ZonesWanted")) ?? [];
     expect(count).toBe(5);
-    const first = all(five.resource, "aws_subnet").find((s) => (s.tags as Record<string, string>).Name === "hello-node-public-0");
-    expect((first?.lifecycle as { precondition: unknown[] }).precondition).toEqual([
+    const first = all(five.resource, "aws_subnet").find((s) => (s.tags as Record<string, string>).Name === "hello-node-public-0") ?? {};
+    expect((first.lifecycle as { precondition: unknown[] }).precondition).toEqual([
       {
         condition: expect.stringMatching(
           new RegExp(`^\\$\\{\\(?local\\.${local} <= length\\(data\\.aws_availability_zones\\.Cluster_Zones_[0-9A-F]+\\.names\\)\\)?\\}$`),
@@ -122,10 +122,39 @@ describe("eks stack", () => {
     expect(container.image).toBe(image.name);
   });
 
+  it("runs in an existing VPC when given one: no VPC, subnet or NAT of its own, nodes in the given private subnets", () => {
+    const existing = synthEks({
+      kubernetes: {
+        eks: {
+          vpcId: "vpc-0abc1234",
+          privateSubnetIds: ["subnet-0aaa1111", "subnet-0bbb2222"],
+          publicSubnetIds: ["subnet-0ccc3333", "subnet-0ddd4444"],
+        },
+      },
+    }).parsed;
+    for (const type of ["aws_vpc", "aws_subnet", "aws_nat_gateway", "aws_flow_log", "aws_internet_gateway"]) {
+      expect(all(existing.resource, type)).toEqual([]);
+    }
+    expect(only(existing.resource, "aws_eks_node_group").subnet_ids).toEqual(["subnet-0aaa1111", "subnet-0bbb2222"]);
+    expect((only(existing.resource, "aws_eks_cluster").vpc_config as { subnet_ids: string[] }).subnet_ids).toEqual([
+      "subnet-0aaa1111",
+      "subnet-0bbb2222",
+      "subnet-0ccc3333",
+      "subnet-0ddd4444",
+    ]);
+  });
+
+  it("refuses part of an existing VPC in the config, naming the keys that go together", () => {
+    expect(() => parseConfig({ kubernetes: { eks: { vpcId: "vpc-0abc1234" } } })).toThrow(
+      'kubernetes.eks.vpcId: "vpc-0abc1234" is not allowed: kubernetes.eks.vpcId, privateSubnetIds and publicSubnetIds go together: an existing VPC and its subnets',
+    );
+  });
+
   it("uses a configured image as it is, with no build and no Docker provider", () => {
     const given = synthEks({ image: "ghcr.io/acme/api:2.0.0" }).parsed;
     expect(given.resource.docker_image).toBeUndefined();
     expect(given.provider.docker).toBeUndefined();
+    expect(given.resource.aws_ecr_repository).toBeUndefined(); // nothing is built here, so no repository
     expect(JSON.stringify(given.resource.kubernetes_deployment_v1)).toContain('"image":"ghcr.io/acme/api:2.0.0"');
   });
 

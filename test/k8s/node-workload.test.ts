@@ -154,3 +154,15 @@ describe("NodeWorkload", () => {
     expect(() => synth(props)).toThrow(new Error(message));
   });
 });
+
+describe("NodeWorkload escape hatches", () => {
+  it("runs the pods as a named service account, with the API token only when asked", () => {
+    const named = only(synth({ serviceAccountName: "orders-aws" }).resource, "kubernetes_deployment_v1") as {
+      spec: { template: { spec: Record<string, unknown> } };
+    };
+    expect(named.spec.template.spec).toMatchObject({ service_account_name: "orders-aws", automount_service_account_token: false });
+    expect(podSpec.service_account_name).toBeUndefined();
+    const withToken = only(synth({ automountServiceAccountToken: true }).resource, "kubernetes_deployment_v1") as typeof named;
+    expect(withToken.spec.template.spec.automount_service_account_token).toBe(true);
+  });
+});
