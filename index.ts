@@ -1,27 +1,23 @@
-// NodeScale as a library: the constructs, renderers and health check a cdktf project composes into its own
-// stacks. The golden-path app (main.ts, stacks/) is one consumer of exactly this surface.
+// NodeScale as a library: the service spec, the VM and Kubernetes constructs, release packing, the renderers and
+// the health check a cdktf project composes into its own stacks. The golden-path app (main.ts, stacks/) is one
+// consumer of exactly this surface. (Sorted by module path, as the linter keeps it.)
 
-// Deploys that prove themselves.
 export { HEALTH_CLI, PostDeployHealthCheck, type PostDeployHealthCheckProps } from "./constructs/health/post-deploy-health-check";
 export { AppImage, type AppImageProps } from "./constructs/k8s/app-image";
 export { ClusterAddons, type ClusterAddonsProps } from "./constructs/k8s/cluster-addons";
 export { DoksNodeCluster, type DoksNodeClusterProps } from "./constructs/k8s/doks-cluster";
 export { EksNodeCluster, type EksNodeClusterProps } from "./constructs/k8s/eks-cluster";
-// The Kubernetes topology: one Node process per pod.
 export { NodeWorkload, type NodeWorkloadProps } from "./constructs/k8s/node-workload";
 export { type PlanRefusal, refuseAtPlan } from "./constructs/refuse-at-plan";
-// The service description every target renders.
 export { ConfigError, InvalidPropError } from "./constructs/service/errors";
 export { ENTRY_FILE, type ServiceConfig, type ServiceInput, serviceSchema } from "./constructs/service/schema";
 export { type AppEnvOptions, DEFAULT_START, NodeServiceSpec, UPSTREAM_IDLE_TIMEOUT_SECONDS } from "./constructs/service/spec";
-// Releases: your app with its production dependencies, packed reproducibly.
 export { type AppBundle, bundleFile } from "./constructs/vm/bundle";
 export { DropletNodeHost, type DropletNodeHostProps } from "./constructs/vm/droplet-host";
 export { DropletNodeGroup, type DropletNodeGroupProps } from "./constructs/vm/droplet-node-group";
 export { Ec2NodeHost, type Ec2NodeHostProps } from "./constructs/vm/ec2-host";
 export { Ec2NodeGroup, type Ec2NodeGroupProps } from "./constructs/vm/ec2-node-group";
 export { LocalTarget, type LocalTargetProps } from "./constructs/vm/local-target";
-// The VM topology: Nginx in front of PM2, on this machine, EC2 or Droplets.
 export { type ProcessPlan, processPlan, type VmMode } from "./constructs/vm/plan";
 export { ReleaseBucket, type ReleaseBucketProps } from "./constructs/vm/release-bucket";
 export { PackError, type PackReleaseOptions, packRelease } from "./constructs/vm/release-pack";

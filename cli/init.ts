@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import { PACKAGE_ROOT } from "../constructs/package-files";
 import { ConfigError } from "../constructs/service/errors";
+import { findLockFile } from "../constructs/vm/release-pack";
 import { parseConfig, resolveApp } from "../stacks/config";
 
 /** `nodescale init` refused: says what is wrong and what to do; printed without a stack trace. */
@@ -88,7 +89,7 @@ export function initConfig(options: InitOptions): InitResult {
   // The resolved entry is written out, so the file says what runs (and a later package.json change cannot move it).
   const config = { ...draft, service: { ...draft.service, start } };
   const warnings: string[] = [];
-  if (!existsSync(join(dir, "package-lock.json")) && !existsSync(join(dir, "npm-shrinkwrap.json"))) {
+  if (findLockFile(dir) === undefined) {
     warnings.push('no package-lock.json: run "npm install" once; a release is built with "npm ci" from the lock file');
   }
   if (!existsSync(join(dir, start)) && typeof pkg.scripts?.build !== "string") {

@@ -16,11 +16,6 @@ function findPackageRoot(from: string): string {
 /** The folder holding NodeScale's package.json, templates/ and the build (dist/). */
 export const PACKAGE_ROOT = findPackageRoot(__dirname);
 
-/** The absolute path of templates/<name>. */
-export function packageTemplatePath(name: string): string {
-  return join(PACKAGE_ROOT, "templates", name);
-}
-
 /**
  * The absolute path of a compiled module that a process runs on its own (the health CLI, the local runner),
  * e.g. "health/cli.js". From the sources (tests) it is the build's copy, so those paths need `npm run build`.

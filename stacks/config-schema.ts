@@ -8,8 +8,6 @@ const CIDR_V4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(
 const CIDR_V6 = /^[0-9a-fA-F:]+:[0-9a-fA-F:]*\/(12[0-8]|1[01]\d|[1-9]?\d)$/;
 const SLUG = /^[a-z0-9][a-z0-9.-]*$/;
 
-const int = wholeNumber;
-
 const slug = (fallback: string, what: string) =>
   z
     .string({ error: `must be ${what}` })
@@ -44,7 +42,7 @@ const awsVm = z.strictObject({
   sshCidrs,
   vpcId: vpcIdRef.optional(),
   subnetId: subnetIdRef.optional(),
-  rootVolumeGiB: int(8, 1024, "root volume size").default(20),
+  rootVolumeGiB: wholeNumber(8, 1024, "root volume size").default(20),
 });
 
 const doVm = z.strictObject({
@@ -64,10 +62,10 @@ const eks = z.strictObject({
     // In EKS standard support as of 2026-11; bump deliberately, one minor at a time.
     .default("1.35"),
   nodeInstanceType: slug("t3.medium", "an EC2 instance type such as t3.medium"),
-  minNodes: int(1, 100, "node group lower bound").default(2),
-  desiredNodes: int(1, 100, "node group starting size").default(2),
-  maxNodes: int(1, 100, "node group upper bound").default(5),
-  zones: int(EKS_ZONES.min, EKS_ZONES.max, "availability zones; the region must have that many").default(2),
+  minNodes: wholeNumber(1, 100, "node group lower bound").default(2),
+  desiredNodes: wholeNumber(1, 100, "node group starting size").default(2),
+  maxNodes: wholeNumber(1, 100, "node group upper bound").default(5),
+  zones: wholeNumber(EKS_ZONES.min, EKS_ZONES.max, "availability zones; the region must have that many").default(2),
   vpcCidr: cidr.default("10.40.0.0/16"),
   natGateways: z.enum(["single", "perZone"], { error: '"single" (cheaper) or "perZone" (survives a zone outage)' }).default("single"),
   publicAccessCidrs: apiCidrs,
@@ -83,8 +81,8 @@ const doks = z.strictObject({
     .regex(/^1\.\d{2}\.$/, { error: 'must be a Kubernetes minor version prefix such as "1.35."' })
     .default("1.35."),
   nodeSize: slug("s-2vcpu-4gb", "a Droplet size slug such as s-2vcpu-4gb"),
-  minNodes: int(1, 100, "node pool lower bound").default(2),
-  maxNodes: int(1, 100, "node pool upper bound").default(5),
+  minNodes: wholeNumber(1, 100, "node pool lower bound").default(2),
+  maxNodes: wholeNumber(1, 100, "node pool upper bound").default(5),
   haControlPlane: z.boolean({ error: "must be true or false" }).default(false),
   vpcCidr: cidr.default("10.41.0.0/20"),
   maintenanceDay: z
@@ -119,8 +117,8 @@ export const configSchema = z
     service: serviceSchema.prefault({}),
     local: z
       .strictObject({
-        port: int(1024, 65535, "the loopback port the service is reached on").default(8080),
-        machines: int(1, 16, "simulated machines; 2 or more run behind a local load balancer").default(1),
+        port: wholeNumber(1024, 65535, "the loopback port the service is reached on").default(8080),
+        machines: wholeNumber(1, 16, "simulated machines; 2 or more run behind a local load balancer").default(1),
       })
       .prefault({}),
     vm: z
@@ -128,20 +126,20 @@ export const configSchema = z
         mode: z
           .enum(["cluster", "fork"], { error: '"cluster" (PM2 cluster on one port) or "fork" (one process per port)' })
           .default("cluster"),
-        machines: int(1, 100, "machines; 2 or more run behind a load balancer").default(1),
-        minMachines: int(1, 100, "fewest machines the CPU autoscaling keeps; default: machines").optional(),
-        maxMachines: int(1, 100, "most machines the CPU autoscaling may run; default: machines").optional(),
-        targetCpuPercent: int(10, 90, "average CPU utilisation the machine autoscaling aims at").default(60),
+        machines: wholeNumber(1, 100, "machines; 2 or more run behind a load balancer").default(1),
+        minMachines: wholeNumber(1, 100, "fewest machines the CPU autoscaling keeps; default: machines").optional(),
+        maxMachines: wholeNumber(1, 100, "most machines the CPU autoscaling may run; default: machines").optional(),
+        targetCpuPercent: wholeNumber(10, 90, "average CPU utilisation the machine autoscaling aims at").default(60),
         aws: awsVm.prefault({}),
         digitalocean: doVm.prefault({}),
       })
       .prefault({}),
     kubernetes: z
       .strictObject({
-        minReplicas: int(1, 1000, "fewest pods; 2 or more keeps the service up through a node drain").default(2),
-        maxReplicas: int(1, 1000, "most pods the autoscaler may run").default(10),
-        targetCpuPercent: int(1, 100, "average CPU utilisation the autoscaler aims at").default(70),
-        preStopSeconds: int(0, 60, "delay before shutdown so load balancers stop routing to the pod").default(5),
+        minReplicas: wholeNumber(1, 1000, "fewest pods; 2 or more keeps the service up through a node drain").default(2),
+        maxReplicas: wholeNumber(1, 1000, "most pods the autoscaler may run").default(10),
+        targetCpuPercent: wholeNumber(1, 100, "average CPU utilisation the autoscaler aims at").default(70),
+        preStopSeconds: wholeNumber(0, 60, "delay before shutdown so load balancers stop routing to the pod").default(5),
         host: z
           .string()
           .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/, { error: "must be a DNS name such as api.example.com" })

@@ -165,8 +165,6 @@ export class EksNodeCluster extends Construct {
     this.vpcId = existing?.vpcId ?? (this.vpc as Vpc).id;
     this.privateSubnetIds = existing ? [...existing.privateSubnetIds] : this.privateSubnets.map((s) => s.id);
     this.publicSubnetIds = existing ? [...existing.publicSubnetIds] : this.publicSubnets.map((s) => s.id);
-    const privateSubnetIds = this.privateSubnetIds;
-    const publicSubnetIds = this.publicSubnetIds;
 
     this.secretsKey = new KmsKey(this, "SecretsKey", {
       description: `EKS secrets encryption for ${name}`,
@@ -174,14 +172,12 @@ export class EksNodeCluster extends Construct {
       deletionWindowInDays: 30,
       tags,
     });
-    const secretsKey = this.secretsKey;
     const clusterAssume = new DataAwsIamPolicyDocument(this, "ClusterAssume", {
       statement: [{ actions: ["sts:AssumeRole", "sts:TagSession"], principals: [{ type: "Service", identifiers: ["eks.amazonaws.com"] }] }],
     });
     this.clusterRole = new IamRole(this, "ClusterRole", { namePrefix: `${name}-cluster-`, assumeRolePolicy: clusterAssume.json, tags });
-    const clusterRole = this.clusterRole;
     const clusterPolicy = new IamRolePolicyAttachment(this, "ClusterPolicy", {
-      role: clusterRole.name,
+      role: this.clusterRole.name,
       policyArn: "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
     });
     // Created first so its retention applies; EKS would otherwise create it with no expiry.
@@ -193,15 +189,15 @@ export class EksNodeCluster extends Construct {
     this.cluster = new EksCluster(this, "Cluster", {
       name,
       version: props.version,
-      roleArn: clusterRole.arn,
+      roleArn: this.clusterRole.arn,
       vpcConfig: {
-        subnetIds: [...privateSubnetIds, ...publicSubnetIds],
+        subnetIds: [...this.privateSubnetIds, ...this.publicSubnetIds],
         endpointPrivateAccess: true,
         endpointPublicAccess: publicAccessCidrs.length > 0,
         publicAccessCidrs: publicAccessCidrs.length > 0 ? [...publicAccessCidrs] : undefined,
       },
       enabledClusterLogTypes: EKS_LOG_TYPES,
-      encryptionConfig: { provider: { keyArn: secretsKey.arn }, resources: ["secrets"] },
+      encryptionConfig: { provider: { keyArn: this.secretsKey.arn }, resources: ["secrets"] },
       accessConfig: { authenticationMode: "API", bootstrapClusterCreatorAdminPermissions: true },
       upgradePolicy: { supportType: "STANDARD" },
       tags,
@@ -212,7 +208,6 @@ export class EksNodeCluster extends Construct {
       statement: [{ actions: ["sts:AssumeRole"], principals: [{ type: "Service", identifiers: ["ec2.amazonaws.com"] }] }],
     });
     this.nodeRole = new IamRole(this, "NodeRole", { namePrefix: `${name}-node-`, assumeRolePolicy: nodeAssume.json, tags });
-    const nodeRole = this.nodeRole;
     const nodePolicies = [
       "AmazonEKSWorkerNodePolicy",
       "AmazonEKS_CNI_Policy",
@@ -220,13 +215,13 @@ export class EksNodeCluster extends Construct {
       "AmazonSSMManagedInstanceCore",
     ].map(
       (policy) =>
-        new IamRolePolicyAttachment(this, `Node${policy}`, { role: nodeRole.name, policyArn: `arn:aws:iam::aws:policy/${policy}` }),
+        new IamRolePolicyAttachment(this, `Node${policy}`, { role: this.nodeRole.name, policyArn: `arn:aws:iam::aws:policy/${policy}` }),
     );
     this.nodeGroup = new EksNodeGroup(this, "Nodes", {
       clusterName: this.cluster.name,
       nodeGroupNamePrefix: `${name}-`,
-      nodeRoleArn: nodeRole.arn,
-      subnetIds: privateSubnetIds,
+      nodeRoleArn: this.nodeRole.arn,
+      subnetIds: this.privateSubnetIds,
       instanceTypes: [nodeInstanceType],
       amiType: "AL2023_x86_64_STANDARD",
       capacityType: "ON_DEMAND",

@@ -2,7 +2,7 @@ import { z } from "zod";
 
 // Rules shared by the config schema (stacks/) and the constructs' own prop checks: each written once here.
 
-/** A DNS-1123 label: service names, namespaces. */
+/** A DNS-1123 label: what Kubernetes accepts as a name, and safe for PM2, Nginx and cloud resource names. */
 export const DNS_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** A zod whole number in [min, max] whose every failure says the range and what the number is for. */

@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { DNS_LABEL, wholeNumber } from "./rules";
 
-/** A DNS-1123 label: what Kubernetes accepts as a name, and safe for PM2, Nginx and cloud resource names. */
 const URL_PATH = /^\/[A-Za-z0-9._~\-/]*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** A file inside the app folder that `node` runs: relative, no "..", no shell metacharacters. */
@@ -24,8 +23,6 @@ export const RESERVED_ENV = [
 
 const WORKERS_RULE = 'must be "auto" (one per CPU core) or a whole number 1-64';
 
-const int = wholeNumber;
-
 const path = (fallback: string) =>
   z
     .string({ error: 'must be a URL path such as "/health"' })
@@ -41,7 +38,7 @@ export const serviceSchema = z
         error: "must be a DNS-1123 label: lower-case letters, digits and '-', starting with a letter, at most 63 characters",
       })
       .default("hello-node"),
-    port: int(1024, 65535, "the port the Node process listens on; ports below 1024 need root").default(3000),
+    port: wholeNumber(1024, 65535, "the port the Node process listens on; ports below 1024 need root").default(3000),
     workers: z
       .union(
         [z.literal("auto"), z.number().int({ error: WORKERS_RULE }).min(1, { error: WORKERS_RULE }).max(64, { error: WORKERS_RULE })],
@@ -50,12 +47,12 @@ export const serviceSchema = z
         },
       )
       .default("auto"),
-    shutdownGraceSeconds: int(1, 300, "how long in-flight requests may take to finish on shutdown").default(10),
+    shutdownGraceSeconds: wholeNumber(1, 300, "how long in-flight requests may take to finish on shutdown").default(10),
     healthPath: path("/health"),
     readyPath: path("/ready"),
-    memoryMiB: int(64, 65536, "memory per Node process").default(512),
-    cpuMillicores: int(50, 64000, "CPU requested per Node process on Kubernetes").default(250),
-    maxBodySizeMiB: int(1, 1024, "largest request body the proxy accepts").default(10),
+    memoryMiB: wholeNumber(64, 65536, "memory per Node process").default(512),
+    cpuMillicores: wholeNumber(50, 64000, "CPU requested per Node process on Kubernetes").default(250),
+    maxBodySizeMiB: wholeNumber(1, 1024, "largest request body the proxy accepts").default(10),
     source: z
       .string({ error: "must be the path of the app's folder (absolute, or relative to the config file)" })
       .min(1, { error: "must be the path of the app's folder (absolute, or relative to the config file)" })

@@ -100,11 +100,15 @@ function readJson<T>(file: string, what: string): T {
   }
 }
 
+/** The name of the lock file `npm ci` would install from in `appDir`, if it has one. */
+export function findLockFile(appDir: string): string | undefined {
+  return ["npm-shrinkwrap.json", "package-lock.json"].find((name) => existsSync(join(appDir, name)));
+}
+
 /** The lock file npm ci installs from; the release is reproducible only with one. */
 function lockFile(appDir: string): string {
-  for (const name of ["npm-shrinkwrap.json", "package-lock.json"]) {
-    if (existsSync(join(appDir, name))) return name;
-  }
+  const found = findLockFile(appDir);
+  if (found !== undefined) return found;
   throw new PackError(
     `the app in ${appDir} has no package-lock.json (or npm-shrinkwrap.json): a release installs exactly the locked dependencies; run "npm install" there and commit the lock file`,
   );

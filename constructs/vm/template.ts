@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { packageTemplatePath } from "../package-files";
+import { join } from "node:path";
+import { PACKAGE_ROOT } from "../package-files";
 
 /** A template that cannot be rendered: names the template and the placeholder at fault. */
 export class TemplateError extends Error {
@@ -13,14 +14,14 @@ const cache = new Map<string, string>();
 
 /** The absolute path of templates/<name>. */
 export function templatePath(name: string): string {
-  return packageTemplatePath(name);
+  return join(PACKAGE_ROOT, "templates", name);
 }
 
 /** The raw text of templates/<name>. */
 export function templateText(name: string): string {
   let text = cache.get(name);
   if (text === undefined) {
-    text = readFileSync(packageTemplatePath(name), "utf8");
+    text = readFileSync(templatePath(name), "utf8");
     cache.set(name, text);
   }
   return text;
