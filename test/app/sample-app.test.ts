@@ -193,6 +193,8 @@ describe("sample app, clustered", () => {
 
   it("shuts every worker down gracefully on SIGTERM", async () => {
     const { app } = await startApp(CLUSTER, { WORKERS: "2" });
+    // One worker answering /ready is not both: wait until the primary says every worker listens.
+    await waitFor("both workers listening", async () => (app.output().includes("2 worker(s) listening") ? true : undefined));
     app.child.kill("SIGTERM");
     expect(await app.exited).toBe(0);
     expect(app.output().match(/SIGTERM: draining/g)).toHaveLength(2);
