@@ -20,7 +20,7 @@ exitOnConfigError(() => {
   new LocalStack(app, "local", { loaded, bundle, projectRoot, instance: process.env.NODESCALE_LOCAL_INSTANCE || undefined });
   new VmPm2Stack(app, "vm-pm2", { loaded, bundle });
   new VmPm2DoStack(app, "vm-pm2-do", { loaded, bundle });
-  new EksStack(app, "eks", { loaded, projectRoot, releaseId: bundle.sha256 });
-  new DoksStack(app, "doks", { loaded, projectRoot, releaseId: bundle.sha256 });
+  new EksStack(app, "eks", { loaded, appDir: dir, releaseId: bundle.sha256 });
+  new DoksStack(app, "doks", { loaded, appDir: dir, releaseId: bundle.sha256 });
 });
 app.synth();

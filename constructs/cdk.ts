@@ -8,6 +8,7 @@ export type { ITerraformDependable, TerraformResource } from "cdktf";
 export {
   Annotations,
   App,
+  AssetType,
   DataResource,
   Fn,
   LocalBackend,

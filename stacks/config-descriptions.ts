@@ -21,6 +21,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "service.build": 'npm script run before packaging (after npm ci), or false for none. Default: "build" when the app has one.',
   "service.signalsReady":
     'Whether the app calls process.send("ready") once it listens; PM2 then waits for that message instead of the port. Default: false for your app, true for the sample.',
+  "service.nodeVersion":
+    "Node.js LTS major that VMs install and the image runs (22 or 24), each pinned to a patch release whose download is verified against a checksum NodeScale pins. Local deploys use the Node.js on your PATH.",
   "service.env": "Plain environment variables for the app (not secrets: this file and the synthesized config are not secret stores).",
   local: "The local target: the VM topology on this machine (Nginx + PM2 on 127.0.0.1), `npm run local`.",
   "local.port": "Loopback port the local service is reached on (its Nginx, or the local load balancer with 2+ machines).",

@@ -9,13 +9,13 @@ import type { NodeWorkload } from "../constructs/k8s/node-workload";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { configureClusterProviders } from "./kubernetes-providers";
-import { addKubernetesService, ownAppImageRefusal, releaseTag } from "./kubernetes-service";
+import { addKubernetesService, releaseTag } from "./kubernetes-service";
 import { NodeScaleStack } from "./nodescale-stack";
 
 export interface DoksStackProps {
   readonly loaded: LoadedConfig;
-  /** Project root: the Docker build context when the stack builds the image. */
-  readonly projectRoot: string;
+  /** The app's folder: the image is built from its sources when the config names no `image`. */
+  readonly appDir: string;
   /** Content hash of the app release, used as the image's fixed tag. */
   readonly releaseId: string;
 }
@@ -74,8 +74,8 @@ export class DoksStack extends NodeScaleStack {
       const built = new AppImage(this, "Image", {
         repository: `registry.digitalocean.com/${registry.name}/${spec.name}`,
         tag: releaseTag(props.releaseId),
-        contextDir: props.projectRoot,
-        refusal: ownAppImageRefusal(props.loaded),
+        spec: props.loaded.spec,
+        appDir: props.appDir,
       });
       image = built.imageRef;
       waitFor.push(built.pushed);

@@ -53,12 +53,3 @@ export function addKubernetesService(stack: Construct, options: KubernetesServic
 export function releaseTag(releaseId: string): string {
   return `r-${releaseId.slice(0, 12)}`;
 }
-
-/**
- * The image these stacks build is the sample app's; for an app of your own (`service.source`) they need the image
- * of that app. Refused at plan (the local and VM stacks still deploy the same config).
- */
-export function ownAppImageRefusal(loaded: LoadedConfig): string | undefined {
-  if (loaded.spec.source === undefined) return undefined;
-  return `service.source names your own app (${loaded.spec.source}), and the Kubernetes stacks build only the bundled sample app's image: set "image" in ${loaded.source} to your app's pushed image, pinned by tag or digest (it runs "node ${loaded.spec.start}" as user 10001). Nothing was changed.`;
-}

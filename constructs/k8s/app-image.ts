@@ -1,21 +1,24 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Image } from "@cdktf/provider-docker/lib/image";
 import { RegistryImage } from "@cdktf/provider-docker/lib/registry-image";
-import { Construct } from "../cdk";
+import { AssetType, Construct, TerraformAsset } from "../cdk";
 import { refuseAtPlan } from "../refuse-at-plan";
 import { invalidProp } from "../service/errors";
+import type { NodeServiceSpec } from "../service/spec";
+import { resolveBuildScript, stageSources } from "../vm/release-pack";
+import { renderDockerfile, STAGED_DOCKERFILE } from "./dockerfile";
 
 export interface AppImageProps {
+  /** The service: its entry file, build script, port and Node.js release shape the Dockerfile. */
+  readonly spec: NodeServiceSpec;
+  /** The app's folder (package.json, lock file, sources): the same folder its releases are packed from. */
+  readonly appDir: string;
   /** Repository to push to, e.g. the ECR repository URL or registry.digitalocean.com/<registry>/<name>. */
   readonly repository: string;
   /** Fixed tag: the release's content hash, so the same app is never pushed twice under new names. */
   readonly tag: string;
-  /** Build context (the project root). */
-  readonly contextDir: string;
-  /**
-   * Dockerfile, relative to the context.
-   * @default "templates/docker/Dockerfile"
-   */
-  readonly dockerfile?: string;
   /**
    * A reason this image cannot be built: `terraform plan` of the stack stops with it, before anything changes.
    * @default - none
@@ -23,25 +26,45 @@ export interface AppImageProps {
   readonly refusal?: string;
 }
 
-/** Builds the bundled app with the Docker provider and pushes it; needs a Docker daemon where you deploy. */
+/**
+ * Builds an app's image with the Docker provider and pushes it; needs a Docker daemon where you deploy. The build
+ * context is the app's sources as a release takes them (staged at synth into the stack's assets, so a local
+ * `node_modules` or `.env` never reaches the daemon) with NodeScale's Dockerfile rendered for the spec.
+ */
 export class AppImage extends Construct {
   /** The pushed image, `<repository>:<tag>`. */
   readonly imageRef: string;
+  /** The local build. */
+  readonly image: Image;
   /** The push: what a workload waits for. */
   readonly pushed: RegistryImage;
+  /** The Dockerfile the image is built from. */
+  readonly dockerfile: string;
+  /** The build context: the staged sources and the Dockerfile, copied into the stack's assets at synth. */
+  readonly context: TerraformAsset;
+  /** The app's files in the build context (besides the Dockerfile), sorted. */
+  readonly files: readonly string[];
 
   constructor(scope: Construct, id: string, props: AppImageProps) {
     super(scope, id);
-    const dockerfile = props.dockerfile ?? "templates/docker/Dockerfile";
     if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(props.tag) || props.tag === "latest") {
       invalidProp("AppImage", "tag", props.tag, 'a fixed tag (letters, digits, . _ -), not "latest"');
     }
     this.imageRef = `${props.repository}:${props.tag}`;
-    const image = new Image(this, "Build", {
+    this.dockerfile = renderDockerfile(props.spec, resolveBuildScript(props.appDir, props.spec.build));
+
+    // Synthesis copies the asset into cdktf.out; the staging folder only has to live until then.
+    const staged = mkdtempSync(join(tmpdir(), "nodescale-image-"));
+    process.once("exit", () => rmSync(staged, { recursive: true, force: true }));
+    this.files = stageSources(props.appDir, staged);
+    writeFileSync(join(staged, STAGED_DOCKERFILE), this.dockerfile);
+    this.context = new TerraformAsset(this, "Context", { path: staged, type: AssetType.DIRECTORY });
+
+    this.image = new Image(this, "Build", {
       name: this.imageRef,
       buildAttribute: {
-        context: props.contextDir,
-        dockerfile,
+        context: this.context.path,
+        dockerfile: STAGED_DOCKERFILE,
         platform: "linux/amd64",
         label: { "org.opencontainers.image.revision": props.tag },
       },
@@ -49,6 +72,6 @@ export class AppImage extends Construct {
       keepLocally: true,
       ...(props.refusal !== undefined ? { lifecycle: { precondition: [refuseAtPlan(this, "Refusal", props.refusal)] } } : {}),
     });
-    this.pushed = new RegistryImage(this, "Push", { name: image.name, keepRemotely: true, triggers: { tag: props.tag } });
+    this.pushed = new RegistryImage(this, "Push", { name: this.image.name, keepRemotely: true, triggers: { tag: props.tag } });
   }
 }

@@ -1,4 +1,9 @@
-import { DeploymentV1 } from "@cdktf/provider-kubernetes/lib/deployment-v1";
+import { ConfigMapV1 } from "@cdktf/provider-kubernetes/lib/config-map-v1";
+import {
+  DeploymentV1,
+  type DeploymentV1SpecTemplateSpecContainerVolumeMount,
+  type DeploymentV1SpecTemplateSpecVolume,
+} from "@cdktf/provider-kubernetes/lib/deployment-v1";
 import { HorizontalPodAutoscalerV2 } from "@cdktf/provider-kubernetes/lib/horizontal-pod-autoscaler-v2";
 import { IngressV1 } from "@cdktf/provider-kubernetes/lib/ingress-v1";
 import { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1";
@@ -9,7 +14,13 @@ import { Construct, type ITerraformDependable } from "../cdk";
 import { invalidProp } from "../service/errors";
 import { isPinnedImage, PINNED_IMAGE_RULE } from "../service/rules";
 import type { NodeServiceSpec } from "../service/spec";
+import { templateText } from "../vm/template";
 import { INGRESS_CLASS, INGRESS_NAMESPACE } from "./cluster-addons";
+import { IMAGE_USER } from "./dockerfile";
+
+/** Where the pods mount NodeScale's preload (outside the app's folder, read-only). */
+const PRELOAD_DIR = "/opt/nodescale";
+const PRELOAD_FILE = "release-headers.cjs";
 
 export interface NodeWorkloadProps {
   readonly spec: NodeServiceSpec;
@@ -77,7 +88,7 @@ export interface NodeWorkloadProps {
   readonly tlsSecretName?: string;
   /**
    * UID (and GID) the container runs as.
-   * @default 10001
+   * @default IMAGE_USER - 10001, the user NodeScale's image runs as
    */
   readonly runAsUser?: number;
   /**
@@ -91,6 +102,14 @@ export interface NodeWorkloadProps {
    * @default false
    */
   readonly automountServiceAccountToken?: boolean;
+  /**
+   * Load NodeScale's release-headers preload into the app's process (`NODE_OPTIONS=--require`, the file mounted
+   * from a ConfigMap, so it works with any image): every answer names its pod and release, which is how the
+   * post-deploy check counts pods and tells a new release from an old one for an app that reports neither, and a
+   * stopping pod closes its keep-alive connections without racing the proxy. The same preload VMs run.
+   * @default true
+   */
+  readonly identifyAnswers?: boolean;
   /**
    * Resources that must exist before the workload (the cluster's add-ons, the ingress controller, the image).
    * @default []
@@ -117,6 +136,8 @@ export class NodeWorkload extends Construct {
   readonly pdb: PodDisruptionBudgetV1;
   /** Admits traffic to the pods only from the ingress controller's namespace. */
   readonly networkPolicy: NetworkPolicyV1;
+  /** The release-headers preload the pods load (undefined when `identifyAnswers` is false). */
+  readonly preload?: ConfigMapV1;
   /** The pod's grace, as derived (preStop + the app's grace + margin) or given. */
   readonly terminationGracePeriodSeconds: number;
 
@@ -132,8 +153,9 @@ export class NodeWorkload extends Construct {
     const terminationGracePeriodSeconds = props.terminationGracePeriodSeconds ?? spec.terminationGracePeriodSeconds(preStopSeconds);
     const ingressClassName = props.ingressClassName ?? INGRESS_CLASS;
     const ingressControllerNamespace = props.ingressControllerNamespace ?? INGRESS_NAMESPACE;
-    const runAsUser = props.runAsUser ?? 10001;
+    const runAsUser = props.runAsUser ?? IMAGE_USER;
     const automountServiceAccountToken = props.automountServiceAccountToken ?? false;
+    const identifyAnswers = props.identifyAnswers ?? true;
     const dependsOn = props.dependsOn ?? [];
 
     const fail = (field: string, value: unknown, allowed: string) => invalidProp("NodeWorkload", field, value, allowed);
@@ -171,7 +193,20 @@ export class NodeWorkload extends Construct {
     const namespace = this.namespace.metadata.name;
     const meta = { name: spec.name, namespace, labels };
     // The pods report their image as their release, so the post-deploy check can tell old pods from new.
-    const env = Object.entries(spec.appEnv(spec.port, "0.0.0.0", { release: props.image })).map(([name, value]) => ({ name, value }));
+    const appEnv = spec.appEnv(spec.port, "0.0.0.0", { release: props.image });
+    const volume: DeploymentV1SpecTemplateSpecVolume[] = [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }];
+    const volumeMount: DeploymentV1SpecTemplateSpecContainerVolumeMount[] = [{ name: "tmp", mountPath: "/tmp" }];
+    if (identifyAnswers) {
+      this.preload = new ConfigMapV1(this, "Preload", {
+        metadata: { name: `${spec.name}-nodescale-preload`, namespace, labels },
+        data: { [PRELOAD_FILE]: templateText("vm/release-headers.cjs") },
+      });
+      volume.push({ name: "nodescale", configMap: { name: this.preload.metadata.name, defaultMode: "0444" } });
+      volumeMount.push({ name: "nodescale", mountPath: PRELOAD_DIR, readOnly: true });
+      // Before the app's own NODE_OPTIONS (service.env), which still apply.
+      appEnv.NODE_OPTIONS = [`--require ${PRELOAD_DIR}/${PRELOAD_FILE}`, appEnv.NODE_OPTIONS].filter(Boolean).join(" ");
+    }
+    const env = Object.entries(appEnv).map(([name, value]) => ({ name, value }));
     const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
       httpGet: { path, port: "http" },
       periodSeconds,
@@ -237,10 +272,10 @@ export class NodeWorkload extends Construct {
                   runAsNonRoot: true,
                   capabilities: { drop: ["ALL"] },
                 },
-                volumeMount: [{ name: "tmp", mountPath: "/tmp" }],
+                volumeMount,
               },
             ],
-            volume: [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }],
+            volume,
           },
         },
       },

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_NODE_MAJOR, SUPPORTED_NODE_MAJORS } from "./node-releases";
 import { DNS_LABEL, wholeNumber } from "./rules";
 
 const URL_PATH = /^\/[A-Za-z0-9._~\-/]*$/;
@@ -20,6 +21,8 @@ export const RESERVED_ENV = [
   "NODESCALE_MACHINE",
   "NODESCALE_APP_HASH",
 ] as const;
+
+const NODE_VERSION_RULE = `must be a supported Node.js LTS major: ${SUPPORTED_NODE_MAJORS.join(", ")}`;
 
 const WORKERS_RULE = 'must be "auto" (one per CPU core) or a whole number 1-64';
 
@@ -63,6 +66,12 @@ export const serviceSchema = z
       .optional(),
     build: z.union([z.string().regex(NPM_SCRIPT, { error: BUILD_RULE }), z.literal(false)], { error: BUILD_RULE }).optional(),
     signalsReady: z.boolean({ error: "must be true or false" }).optional(),
+    nodeVersion: z
+      .union(
+        SUPPORTED_NODE_MAJORS.map((major) => z.literal(major)),
+        { error: NODE_VERSION_RULE },
+      )
+      .default(DEFAULT_NODE_MAJOR),
     env: z
       .record(
         z.string().regex(ENV_NAME, { error: "environment variable names are letters, digits and '_', not starting with a digit" }),

@@ -1,4 +1,5 @@
 import { ConfigError, describeIssues } from "./errors";
+import { NODE_RELEASES, type NodeMajor, type NodeRelease } from "./node-releases";
 import { type ServiceConfig, type ServiceInput, serviceSchema } from "./schema";
 
 /** Idle timeout of Nginx's upstream keep-alive and of the cloud load balancers we put in front (AWS ALB/NLB default). */
@@ -66,6 +67,11 @@ export class NodeServiceSpec {
    * @default - true for the bundled sample app (no `source`), false for your own
    */
   readonly signalsReady: boolean;
+  /**
+   * The Node.js LTS major that VMs install and the image runs.
+   * @default 22
+   */
+  readonly nodeVersion: NodeMajor;
 
   private constructor(config: ServiceConfig) {
     this.name = config.name;
@@ -82,6 +88,12 @@ export class NodeServiceSpec {
     this.start = config.start ?? DEFAULT_START;
     this.build = config.build;
     this.signalsReady = config.signalsReady ?? config.source === undefined;
+    this.nodeVersion = config.nodeVersion;
+  }
+
+  /** The pinned patch release (and its checksum) of `nodeVersion`. */
+  get nodeRelease(): NodeRelease {
+    return NODE_RELEASES[this.nodeVersion];
   }
 
   /** Processes on a machine with `cores` CPU cores. */

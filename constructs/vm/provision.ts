@@ -3,7 +3,7 @@ import { type MachinePlan, machineAgentSource, renderMachinePlan } from "./machi
 import type { ProcessPlan } from "./plan";
 import { renderNginxSite } from "./render";
 import { renderTemplate } from "./template";
-import { NODE_LINUX_X64_SHA256, NODE_VERSION, PM2_VERSION } from "./versions";
+import { PM2_VERSION } from "./versions";
 
 export const VM_BASE = "/opt/nodescale";
 export const VM_USER = "nodescale";
@@ -87,8 +87,8 @@ export function renderNginxRestartDropIn(): string {
 export function renderProvisionScript(spec: NodeServiceSpec, plan: ProcessPlan, options: ProvisionOptions): string {
   return renderTemplate("cloud-init/provision.sh", {
     name: spec.name,
-    nodeVersion: NODE_VERSION,
-    nodeSha256: NODE_LINUX_X64_SHA256,
+    nodeVersion: spec.nodeRelease.version,
+    nodeSha256: spec.nodeRelease.linuxX64Sha256,
     pm2Version: PM2_VERSION,
     bundleSource: options.bundleSource,
     agent: machineAgentSource(),

@@ -130,6 +130,42 @@ function npm(args: string[], cwd: string, what: string): void {
 }
 
 /**
+ * The npm script a release runs before packaging: `build` as given, or "build" when the app's package.json has
+ * that script; false for none. Throws PackError when the named script is missing.
+ */
+export function resolveBuildScript(appDir: string, build: string | false | undefined): string | false {
+  const pkg = readJson<PackageJson>(join(appDir, "package.json"), "package.json");
+  const scripts = pkg.scripts ?? {};
+  const resolved = build === undefined ? (scripts.build !== undefined ? "build" : false) : build;
+  if (resolved !== false && scripts[resolved] === undefined) {
+    const known = Object.keys(scripts);
+    throw new PackError(
+      `the build script ${JSON.stringify(resolved)} is not in ${join(appDir, "package.json")} (its scripts: ${known.length ? known.join(", ") : "none"})`,
+    );
+  }
+  return resolved;
+}
+
+function copyFiles(from: string, paths: readonly string[], to: string): void {
+  for (const path of paths) {
+    mkdirSync(dirname(join(to, path)), { recursive: true });
+    cpSync(join(from, path), join(to, path), { verbatimSymlinks: true });
+  }
+}
+
+/**
+ * Copies the app's sources as a release takes them (no node_modules, VCS folders, local state, `.env` files or
+ * Terraform state) into `dest`: the build context of an image built from the same sources as the release.
+ */
+export function stageSources(appDir: string, dest: string): readonly string[] {
+  if (!existsSync(join(appDir, "package.json"))) throw new PackError(`${appDir} has no package.json; it must be a Node.js app's folder`);
+  lockFile(appDir);
+  const sources = listFiles(appDir, false);
+  copyFiles(appDir, sources, dest);
+  return sources;
+}
+
+/**
  * Packs an app as a release: its sources, the output of its build script, and its production dependencies
  * (`npm ci --omit=dev` in a staging copy; the app's own folder is never written to), as a reproducible tarball:
  * the same sources and lock file give the same SHA-256 on any machine. Throws PackError naming what is wrong.
@@ -138,16 +174,8 @@ export function packRelease(options: PackReleaseOptions): AppBundle {
   const appDir = options.appDir;
   const entry = options.entry ?? DEFAULT_START;
   if (!existsSync(join(appDir, "package.json"))) throw new PackError(`${appDir} has no package.json; it must be a Node.js app's folder`);
-  const pkg = readJson<PackageJson>(join(appDir, "package.json"), "package.json");
   const lock = lockFile(appDir);
-  const scripts = pkg.scripts ?? {};
-  const build = options.build === undefined ? (scripts.build !== undefined ? "build" : false) : options.build;
-  if (build !== false && scripts[build] === undefined) {
-    const known = Object.keys(scripts);
-    throw new PackError(
-      `the build script ${JSON.stringify(build)} is not in ${join(appDir, "package.json")} (its scripts: ${known.length ? known.join(", ") : "none"})`,
-    );
-  }
+  const build = resolveBuildScript(appDir, options.build);
 
   const sources = listFiles(appDir, false);
   const key = createHash("sha256").update(`${PACK_FORMAT}\0${entry}\0${build}\0${process.versions.node.split(".")[0]}\0`);
@@ -165,10 +193,7 @@ export function packRelease(options: PackReleaseOptions): AppBundle {
 
   const stage = mkdtempSync(join(tmpdir(), "nodescale-pack-"));
   try {
-    for (const path of sources) {
-      mkdirSync(dirname(join(stage, path)), { recursive: true });
-      cpSync(join(appDir, path), join(stage, path), { verbatimSymlinks: true });
-    }
+    copyFiles(appDir, sources, stage);
     const locked = readJson<{ packages?: Record<string, { dev?: boolean }> }>(join(stage, lock), lock);
     const deps = Object.entries(locked.packages ?? {}).filter(([name]) => name.startsWith("node_modules/"));
     if (build !== false) {

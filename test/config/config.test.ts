@@ -37,9 +37,20 @@ describe("nodescale.config.json validation", () => {
     ]);
   });
 
+  it("accepts a supported Node.js LTS major and lists the supported ones for any other", () => {
+    expect(parseConfig({ service: { nodeVersion: 24 } }).spec.nodeRelease.version).toMatch(/^24\.\d+\.\d+$/);
+    expect(parseConfig({}).spec.nodeVersion).toBe(22);
+    expect(problems({ service: { nodeVersion: 20 } })).toEqual([
+      "service.nodeVersion: 20 is not allowed: must be a supported Node.js LTS major: 22, 24",
+    ]);
+    expect(problems({ service: { nodeVersion: "22" } })).toEqual([
+      'service.nodeVersion: "22" is not allowed: must be a supported Node.js LTS major: 22, 24',
+    ]);
+  });
+
   it("rejects unknown keys with a did-you-mean", () => {
     expect(problems({ service: { workrs: 2 }, kubernetes: { maxReplica: 3 } })).toEqual([
-      'service.workrs: unknown key (did you mean "workers"?); allowed here: name, port, workers, shutdownGraceSeconds, healthPath, readyPath, memoryMiB, cpuMillicores, maxBodySizeMiB, source, start, build, signalsReady, env',
+      'service.workrs: unknown key (did you mean "workers"?); allowed here: name, port, workers, shutdownGraceSeconds, healthPath, readyPath, memoryMiB, cpuMillicores, maxBodySizeMiB, source, start, build, signalsReady, nodeVersion, env',
       'kubernetes.maxReplica: unknown key (did you mean "maxReplicas"?); allowed here: minReplicas, maxReplicas, targetCpuPercent, preStopSeconds, host, tlsSecretName, eks, doks',
     ]);
     expect(problems({ servce: {} })[0]).toBe(

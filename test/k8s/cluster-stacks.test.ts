@@ -1,8 +1,11 @@
+import { join } from "node:path";
 import { Testing } from "../../constructs/cdk";
+import { AppImage } from "../../constructs/k8s/app-image";
 import { INGRESS_NGINX_CHART_VERSION, METRICS_SERVER_CHART_VERSION } from "../../constructs/k8s/cluster-addons";
 import { parseConfig } from "../../stacks/config";
 import { DoksStack } from "../../stacks/doks";
 import { EksStack } from "../../stacks/eks";
+import { ROOT } from "../helpers/processes";
 
 type Resources = Record<string, Record<string, Record<string, unknown>>>;
 interface Synth {
@@ -23,13 +26,16 @@ function only(resources: Resources, type: string): Record<string, unknown> {
   return found[0];
 }
 
-function synthEks(raw: unknown = {}) {
-  const stack = new EksStack(Testing.app(), "eks", { loaded: parseConfig(raw), projectRoot: "/project", releaseId: RELEASE });
+const SAMPLE_APP = join(ROOT, "app");
+const EXPRESS_APP = join(ROOT, "test", "fixtures", "express-app");
+
+function synthEks(raw: unknown = {}, appDir = SAMPLE_APP) {
+  const stack = new EksStack(Testing.app(), "eks", { loaded: parseConfig(raw), appDir, releaseId: RELEASE });
   const json = Testing.synth(stack, true);
   return { stack, json, parsed: JSON.parse(json) as Synth };
 }
-function synthDoks(raw: unknown = {}) {
-  const stack = new DoksStack(Testing.app(), "doks", { loaded: parseConfig(raw), projectRoot: "/project", releaseId: RELEASE });
+function synthDoks(raw: unknown = {}, appDir = SAMPLE_APP) {
+  const stack = new DoksStack(Testing.app(), "doks", { loaded: parseConfig(raw), appDir, releaseId: RELEASE });
   const json = Testing.synth(stack, true);
   return { stack, json, parsed: JSON.parse(json) as Synth };
 }
@@ -116,7 +122,10 @@ describe("eks stack", () => {
   it("builds and pushes the bundled app under a fixed tag when no image is configured", () => {
     const image = only(parsed.resource, "docker_image");
     expect(image.name).toMatch(/:r-aaaaaaaaaaaa$/);
-    expect(image.build).toMatchObject({ context: "/project", dockerfile: "templates/docker/Dockerfile" });
+    expect(image.build).toMatchObject({
+      context: expect.stringMatching(/^assets\/Image_Context_[0-9A-F]+\/[0-9A-F]+$/),
+      dockerfile: "nodescale.Dockerfile",
+    });
     const container = (only(parsed.resource, "kubernetes_deployment_v1").spec as { template: { spec: { container: { image: string }[] } } })
       .template.spec.container[0];
     expect(container.image).toBe(image.name);
@@ -228,22 +237,55 @@ describe("doks stack", () => {
 });
 
 describe("your own app (service.source) on the Kubernetes stacks", () => {
-  it("refuses at plan to build the sample's image for it, and runs its entry file when you give its image", () => {
-    for (const parsed of [
-      synthEks({ service: { source: "../orders", start: "src/server.js" } }).parsed,
-      synthDoks({ service: { source: "../orders", start: "src/server.js" } }).parsed,
-    ]) {
-      const [precondition] = (only(parsed.resource, "docker_image").lifecycle as { precondition: { error_message: string }[] })
-        .precondition;
-      expect(precondition.error_message).toBe(
-        'service.source names your own app (../orders), and the Kubernetes stacks build only the bundled sample app\'s image: set "image" in nodescale.config.json to your app\'s pushed image, pinned by tag or digest (it runs "node src/server.js" as user 10001). Nothing was changed.',
-      );
+  const own = { service: { name: "orders", source: "../orders", start: "server.js" } };
+
+  it("builds its image from its own sources with NodeScale's Dockerfile and runs its entry file", () => {
+    for (const { stack, parsed } of [synthEks(own, EXPRESS_APP), synthDoks(own, EXPRESS_APP)]) {
+      const built = stack.node.findAll().find((c): c is AppImage => c instanceof AppImage);
+      expect(built?.files).toEqual(["package-lock.json", "package.json", "server.js"]);
+      expect(built?.dockerfile).toContain('CMD ["node", "server.js"]');
+      const image = only(parsed.resource, "docker_image");
+      expect(image.build).toMatchObject({ dockerfile: "nodescale.Dockerfile" });
+      expect(image.lifecycle).toBeUndefined();
+      const container = (only(parsed.resource, "kubernetes_deployment_v1") as { spec: { template: { spec: { container: Container[] } } } })
+        .spec.template.spec.container[0];
+      expect(container.image).toBe(image.name);
+      expect(container.command).toEqual(["node", "server.js"]);
     }
-    const withImage = synthEks({ service: { source: "../orders", start: "src/server.js" }, image: "ghcr.io/acme/orders:1.4.2" }).parsed;
+  });
+
+  it("loads the release-headers preload from a ConfigMap, so the health check counts pods of an app that reports nothing", () => {
+    const { parsed } = synthEks(own, EXPRESS_APP);
+    const preload = only(parsed.resource, "kubernetes_config_map_v1") as { data: Record<string, string> };
+    expect(preload.data["release-headers.cjs"]).toContain("x-nodescale-release");
+    const pod = (only(parsed.resource, "kubernetes_deployment_v1") as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+    expect(pod.container[0].env).toContainEqual({ name: "NODE_OPTIONS", value: "--require /opt/nodescale/release-headers.cjs" });
+    expect(pod.container[0].volume_mount).toContainEqual({ name: "nodescale", mount_path: "/opt/nodescale", read_only: true });
+    expect(preload).toMatchObject({ metadata: { name: "orders-nodescale-preload" } });
+    expect(pod.volume).toContainEqual({
+      name: "nodescale",
+      config_map: { name: "${kubernetes_config_map_v1.Workload_Preload_E170B56C.metadata[0].name}", default_mode: "0444" },
+    });
+  });
+
+  it("runs a given image instead of building one", () => {
+    const withImage = synthEks({ ...own, image: "ghcr.io/acme/orders:1.4.2" }, EXPRESS_APP).parsed;
     expect(all(withImage.resource, "docker_image")).toEqual([]);
-    const deployment = only(withImage.resource, "kubernetes_deployment_v1") as {
-      spec: { template: { spec: { container: { command: string[] }[] } } };
-    };
-    expect(deployment.spec.template.spec.container[0].command).toEqual(["node", "src/server.js"]);
+    const deployment = only(withImage.resource, "kubernetes_deployment_v1") as { spec: { template: { spec: { container: Container[] } } } };
+    expect(deployment.spec.template.spec.container[0]).toMatchObject({
+      image: "ghcr.io/acme/orders:1.4.2",
+      command: ["node", "server.js"],
+    });
   });
 });
+
+interface Container {
+  image: string;
+  command: string[];
+  env: { name: string; value: string }[];
+  volume_mount: Record<string, unknown>[];
+}
+interface PodSpec {
+  container: Container[];
+  volume: Record<string, unknown>[];
+}

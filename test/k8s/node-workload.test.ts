@@ -81,8 +81,15 @@ describe("NodeWorkload", () => {
       run_as_non_root: true,
       capabilities: { drop: ["ALL"] },
     });
-    expect(container.volume_mount).toEqual([{ name: "tmp", mount_path: "/tmp" }]);
-    expect(podSpec.volume).toEqual([{ name: "tmp", empty_dir: { size_limit: "64Mi" } }]);
+    // Writable: /tmp only. NodeScale's preload is mounted read-only.
+    expect(container.volume_mount).toEqual([
+      { name: "tmp", mount_path: "/tmp" },
+      { name: "nodescale", mount_path: "/opt/nodescale", read_only: true },
+    ]);
+    expect(podSpec.volume).toEqual([
+      { name: "tmp", empty_dir: { size_limit: "64Mi" } },
+      { name: "nodescale", config_map: { name: expect.stringContaining("kubernetes_config_map_v1."), default_mode: "0444" } },
+    ]);
     expect(
       (only(resource, "kubernetes_namespace_v1").metadata as { labels: Record<string, string> }).labels[
         "pod-security.kubernetes.io/enforce"
@@ -164,5 +171,21 @@ describe("NodeWorkload escape hatches", () => {
     expect(podSpec.service_account_name).toBeUndefined();
     const withToken = only(synth({ automountServiceAccountToken: true }).resource, "kubernetes_deployment_v1") as typeof named;
     expect(withToken.spec.template.spec.automount_service_account_token).toBe(true);
+  });
+
+  it("loads NodeScale's preload before the app's own NODE_OPTIONS, and drops it when asked by name", () => {
+    const spec = NodeServiceSpec.parse({ env: { NODE_OPTIONS: "--max-old-space-size=400" } });
+    const combined = only(synth({ spec }).resource, "kubernetes_deployment_v1") as {
+      spec: { template: { spec: { container: { env: { name: string; value: string }[] }[] } } };
+    };
+    expect(combined.spec.template.spec.container[0].env).toContainEqual({
+      name: "NODE_OPTIONS",
+      value: "--require /opt/nodescale/release-headers.cjs --max-old-space-size=400",
+    });
+    const plain = synth({ identifyAnswers: false }).resource;
+    expect(plain.kubernetes_config_map_v1).toBeUndefined();
+    const pod = (only(plain, "kubernetes_deployment_v1") as { spec: { template: { spec: { volume: unknown[] } } } }).spec.template.spec;
+    expect(pod.volume).toEqual([{ name: "tmp", empty_dir: { size_limit: "64Mi" } }]);
+    expect(JSON.stringify(pod)).not.toContain("NODE_OPTIONS");
   });
 });
