@@ -9,10 +9,12 @@ export { DoksNodeCluster, type DoksNodeClusterProps } from "./constructs/k8s/dok
 export { EksNodeCluster, type EksNodeClusterProps } from "./constructs/k8s/eks-cluster";
 export { NodeWorkload, type NodeWorkloadProps } from "./constructs/k8s/node-workload";
 export { type PlanRefusal, refuseAtPlan } from "./constructs/refuse-at-plan";
+export { type AppBundle, bundleFile } from "./constructs/release/bundle";
+export { PackError, type PackReleaseOptions, packRelease } from "./constructs/release/release-pack";
 export { ConfigError, InvalidPropError } from "./constructs/service/errors";
 export { ENTRY_FILE, type ServiceConfig, type ServiceInput, serviceSchema } from "./constructs/service/schema";
 export { type AppEnvOptions, DEFAULT_START, NodeServiceSpec, UPSTREAM_IDLE_TIMEOUT_SECONDS } from "./constructs/service/spec";
-export { type AppBundle, bundleFile } from "./constructs/vm/bundle";
+export { TemplateError } from "./constructs/template";
 export { DropletNodeHost, type DropletNodeHostProps } from "./constructs/vm/droplet-host";
 export { DropletNodeGroup, type DropletNodeGroupProps } from "./constructs/vm/droplet-node-group";
 export { Ec2NodeHost, type Ec2NodeHostProps } from "./constructs/vm/ec2-host";
@@ -20,7 +22,5 @@ export { Ec2NodeGroup, type Ec2NodeGroupProps } from "./constructs/vm/ec2-node-g
 export { LocalTarget, type LocalTargetProps } from "./constructs/vm/local-target";
 export { type ProcessPlan, processPlan, type VmMode } from "./constructs/vm/plan";
 export { ReleaseBucket, type ReleaseBucketProps } from "./constructs/vm/release-bucket";
-export { PackError, type PackReleaseOptions, packRelease } from "./constructs/vm/release-pack";
 export { pm2Apps, renderLoadBalancerSite, renderNginxMain, renderNginxSite } from "./constructs/vm/render";
-export { TemplateError } from "./constructs/vm/template";
 export { checkHealth, formatReport, type HealthOptions, type HealthReport } from "./health/check";

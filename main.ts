@@ -1,6 +1,6 @@
 import { join, resolve } from "node:path";
 import { App } from "./constructs/cdk";
-import { packRelease } from "./constructs/vm/release-pack";
+import { packRelease } from "./constructs/release/release-pack";
 import { exitOnConfigError } from "./stacks/cli-errors";
 import { loadConfig, resolveApp } from "./stacks/config";
 import { DoksStack } from "./stacks/doks";

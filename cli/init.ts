@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import { PACKAGE_ROOT } from "../constructs/package-files";
+import { findLockFile } from "../constructs/release/release-pack";
 import { ConfigError } from "../constructs/service/errors";
-import { findLockFile } from "../constructs/vm/release-pack";
 import { parseConfig, resolveApp } from "../stacks/config";
 
 /** `nodescale init` refused: says what is wrong and what to do; printed without a stack trace. */

@@ -1,6 +1,6 @@
+import { PackError } from "../constructs/release/release-pack";
 import { ConfigError, InvalidPropError } from "../constructs/service/errors";
-import { PackError } from "../constructs/vm/release-pack";
-import { TemplateError } from "../constructs/vm/template";
+import { TemplateError } from "../constructs/template";
 
 /** Runs `build`; a bad configuration prints its list of problems and exits 1 with no stack trace. */
 export function exitOnConfigError<T>(build: () => T): T {

@@ -45,6 +45,12 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "vm.digitalocean.size": "Droplet size slug.",
   "vm.digitalocean.sshKeyFingerprints": "Fingerprints of SSH keys already in your DigitalOcean account to install on the Droplets.",
   "vm.digitalocean.sshCidrs": "Addresses the cloud firewall lets reach SSH (never the whole internet). Default: none.",
+  "vm.digitalocean.deployKey":
+    "Push releases to the Droplets over SSH and roll them out in place (seconds, any size) instead of a new Droplet per release in user data (64 KiB at most). Needs sshCidrs to include the address you deploy from.",
+  "vm.digitalocean.deployKey.publicKey":
+    "The deploy key's public half (the .pub line): installed for a user that may only hand a release to the machine.",
+  "vm.digitalocean.deployKey.privateKeyFile":
+    "Path of the private key on the machine that runs cdktf deploy (~ allowed). It never leaves that machine; a deploy without it stops at plan.",
   kubernetes: "The Kubernetes targets: EKS (`eks`) and DOKS (`doks`), one Node.js process per pod.",
   "kubernetes.minReplicas": "Fewest pods; 2 or more keeps the service up through a node drain.",
   "kubernetes.maxReplicas": "Most pods the HorizontalPodAutoscaler may run.",

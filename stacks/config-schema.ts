@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { EKS_ZONES } from "../constructs/k8s/eks-cluster";
-import { isPinnedImage, PINNED_IMAGE_RULE, wholeNumber } from "../constructs/service/rules";
+import { isPinnedImage, PINNED_IMAGE_RULE, SSH_PUBLIC_KEY, SSH_PUBLIC_KEY_RULE, wholeNumber } from "../constructs/service/rules";
 import { serviceSchema } from "../constructs/service/schema";
 import { WORLD_CIDRS } from "../constructs/vm/ssh";
 
@@ -52,6 +52,14 @@ const doVm = z.strictObject({
     .array(z.string().regex(/^([0-9a-f]{2}:){15}[0-9a-f]{2}$/, { error: "must be an MD5 SSH key fingerprint such as aa:bb:...:ff" }))
     .default([]),
   sshCidrs,
+  deployKey: z
+    .strictObject({
+      publicKey: z.string({ error: SSH_PUBLIC_KEY_RULE }).trim().regex(SSH_PUBLIC_KEY, { error: SSH_PUBLIC_KEY_RULE }),
+      privateKeyFile: z.string({ error: "must be the path of the private key on the machine that deploys" }).min(1, {
+        error: "must be the path of the private key on the machine that deploys",
+      }),
+    })
+    .optional(),
 });
 
 const eks = z.strictObject({
@@ -202,6 +210,14 @@ export const configSchema = z
         ["vm", "aws", "vpcId"],
         aws.vpcId,
         "is for one machine; with vm.machines >= 2 NodeScale creates the VPC, its public subnets over two zones and the load balancer",
+      );
+    }
+    const droplets = config.vm.digitalocean;
+    if (droplets.deployKey !== undefined && droplets.sshCidrs.length === 0) {
+      issue(
+        ["vm", "digitalocean", "sshCidrs"],
+        droplets.sshCidrs,
+        "must name the address you deploy from when vm.digitalocean.deployKey is set: releases are pushed to the Droplets over SSH",
       );
     }
     const s = config.service;

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { App, type Construct, LocalBackend, TerraformOutput } from "../constructs/cdk";
+import type { AppBundle } from "../constructs/release/bundle";
 import { invalidProp } from "../constructs/service/errors";
-import type { AppBundle } from "../constructs/vm/bundle";
 import { LocalTarget } from "../constructs/vm/local-target";
 import type { LoadedConfig } from "./config";
 import { NodeScaleStack } from "./nodescale-stack";

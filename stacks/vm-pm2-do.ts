@@ -1,6 +1,6 @@
 import { DigitaloceanProvider } from "@cdktf/provider-digitalocean/lib/provider";
 import type { Construct } from "../constructs/cdk";
-import type { AppBundle } from "../constructs/vm/bundle";
+import type { AppBundle } from "../constructs/release/bundle";
 import { DropletNodeHost } from "../constructs/vm/droplet-host";
 import { DropletNodeGroup } from "../constructs/vm/droplet-node-group";
 import { configureBackend } from "./backend";
@@ -10,7 +10,7 @@ import { addVmService } from "./vm-service";
 
 export interface VmPm2DoStackProps {
   readonly loaded: LoadedConfig;
-  /** The built app, shipped inside the Droplets' user data. */
+  /** The built app: pushed over SSH with vm.digitalocean.deployKey, else inside the Droplets' user data. */
   readonly bundle: AppBundle;
 }
 
@@ -39,6 +39,7 @@ export class VmPm2DoStack extends NodeScaleStack {
       size: d.size,
       sshKeyFingerprints: d.sshKeyFingerprints,
       sshCidrs: d.sshCidrs,
+      sshRelease: d.deployKey,
     };
     if (machines === 1) {
       const host = new DropletNodeHost(this, "Host", common);
@@ -52,7 +53,7 @@ export class VmPm2DoStack extends NodeScaleStack {
         outputs: { public_ip: host.reservedIp.ipAddress, droplet_id: host.droplet.id },
         machines,
         triggers: { machine: host.droplet.id },
-        dependsOn: [host.reservedIpAssignment],
+        dependsOn: [host.reservedIpAssignment, ...(host.release ? [host.release.resource] : [])],
       });
       return;
     }
@@ -67,7 +68,7 @@ export class VmPm2DoStack extends NodeScaleStack {
       outputs: { load_balancer_ip: group.loadBalancer.ip },
       machines,
       triggers: Object.fromEntries(group.droplets.map((d, i) => [`machine_${i + 1}`, d.id])),
-      dependsOn: group.inRotation.map((c) => c.resource),
+      dependsOn: [...group.inRotation.map((c) => c.resource), ...group.releases.map((r) => r.resource)],
     });
   }
 }

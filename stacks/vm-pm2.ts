@@ -1,6 +1,6 @@
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import type { Construct } from "../constructs/cdk";
-import type { AppBundle } from "../constructs/vm/bundle";
+import type { AppBundle } from "../constructs/release/bundle";
 import { Ec2NodeHost } from "../constructs/vm/ec2-host";
 import { Ec2NodeGroup } from "../constructs/vm/ec2-node-group";
 import { configureBackend } from "./backend";

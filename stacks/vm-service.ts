@@ -1,7 +1,7 @@
 import { type Construct, type ITerraformDependable, TerraformOutput } from "../constructs/cdk";
 import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
+import type { AppBundle } from "../constructs/release/bundle";
 import type { NodeServiceSpec } from "../constructs/service/spec";
-import type { AppBundle } from "../constructs/vm/bundle";
 import { NEW_MACHINE_SECONDS } from "../constructs/vm/new-machine-check";
 import type { ProcessPlan } from "../constructs/vm/plan";
 

@@ -5,9 +5,9 @@ import { Image } from "@cdktf/provider-docker/lib/image";
 import { RegistryImage } from "@cdktf/provider-docker/lib/registry-image";
 import { AssetType, Construct, TerraformAsset } from "../cdk";
 import { refuseAtPlan } from "../refuse-at-plan";
+import { resolveBuildScript, stageSources } from "../release/release-pack";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
-import { resolveBuildScript, stageSources } from "../vm/release-pack";
 import { renderDockerfile, STAGED_DOCKERFILE } from "./dockerfile";
 
 export interface AppImageProps {

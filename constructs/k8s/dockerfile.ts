@@ -1,6 +1,6 @@
 import { nodeImage } from "../service/node-releases";
 import type { NodeServiceSpec } from "../service/spec";
-import { renderTemplate } from "../vm/template";
+import { renderTemplate } from "../template";
 
 /** The UID (and GID) the image runs as; the pod's securityContext uses the same. */
 export const IMAGE_USER = 10001;

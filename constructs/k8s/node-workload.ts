@@ -14,7 +14,7 @@ import { Construct, type ITerraformDependable } from "../cdk";
 import { invalidProp } from "../service/errors";
 import { isPinnedImage, PINNED_IMAGE_RULE } from "../service/rules";
 import type { NodeServiceSpec } from "../service/spec";
-import { templateText } from "../vm/template";
+import { templateText } from "../template";
 import { INGRESS_CLASS, INGRESS_NAMESPACE } from "./cluster-addons";
 import { IMAGE_USER } from "./dockerfile";
 

@@ -27,3 +27,9 @@ export function isPinnedImage(ref: string): boolean {
 
 /** What a pinned image looks like, for error messages. */
 export const PINNED_IMAGE_RULE = 'pinned by a fixed tag or digest (not "latest", not untagged), such as "ghcr.io/acme/api:1.4.2"';
+
+/** One OpenSSH public key line (the `.pub` file): a private key or a wrapped line does not match. */
+export const SSH_PUBLIC_KEY = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}( [^\n\r"]*)?$/;
+
+/** What an SSH public key looks like, for error messages. */
+export const SSH_PUBLIC_KEY_RULE = "must be one OpenSSH public key line such as ssh-ed25519 AAAA... (the .pub file; never the private key)";

@@ -1,4 +1,4 @@
-import type { AppBundle } from "./bundle";
+import type { AppBundle } from "../release/bundle";
 
 /** Instance tags (read through IMDSv2) that point an EC2 machine at its current release. */
 export const BUNDLE_URI_TAG = "NodeScaleBundle";

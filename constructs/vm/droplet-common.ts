@@ -2,11 +2,13 @@ import type { DropletConfig } from "@cdktf/provider-digitalocean/lib/droplet";
 import type { FirewallOutboundRule } from "@cdktf/provider-digitalocean/lib/firewall";
 import type { IConstruct } from "../cdk";
 import { type PlanRefusal, refuseAtPlan } from "../refuse-at-plan";
+import type { AppBundle } from "../release/bundle";
+import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
-import type { AppBundle } from "./bundle";
 import { inlineBundleSource } from "./bundle-source";
 import type { ProcessPlan, VmMode } from "./plan";
 import { renderProvisionScript } from "./provision";
+import { assertPublicKey, type SshReleaseKey, sshBundleSource, sshChannelSetup } from "./ssh-release";
 
 /** DigitalOcean's user-data limit. */
 export const DROPLET_USER_DATA_LIMIT_BYTES = 64 * 1024;
@@ -14,8 +16,15 @@ export const DROPLET_USER_DATA_LIMIT_BYTES = 64 * 1024;
 /** What every Droplet-based construct takes. */
 export interface DropletMachineProps {
   readonly spec: NodeServiceSpec;
-  /** The built app; it travels inside the user data. */
+  /** The built app: pushed over SSH with `sshRelease`, else inside the user data. */
   readonly bundle: AppBundle;
+  /**
+   * Releases travel over SSH and roll out in place (the machine agent: canary, switch, converge), with no size
+   * limit: the deploy key's public half is installed for a user that may run only the release receiver. Where
+   * `cdktf deploy` runs must reach port 22 of the Droplets (its address in `sshCidrs`).
+   * @default - the release travels in the user data (at most 64 KiB), and each release is a new Droplet
+   */
+  readonly sshRelease?: SshReleaseKey;
   /**
    * PM2 cluster mode on one port, or fork mode with one process per port.
    * @default "cluster"
@@ -43,6 +52,18 @@ export interface DropletMachineProps {
   readonly sshCidrs?: readonly string[];
 }
 
+/** Releases pushed over SSH need the deployer's address among those that may reach port 22. */
+export function assertSshReleaseReachable(owner: string, sshRelease: SshReleaseKey | undefined, sshCidrs: readonly string[]): void {
+  if (sshRelease !== undefined && sshCidrs.length === 0) {
+    invalidProp(
+      owner,
+      "sshCidrs",
+      [],
+      "must name the address cdktf deploy runs from when sshRelease is set (releases are pushed over SSH)",
+    );
+  }
+}
+
 /** Terraform reads `${` and `%{` in any string as template syntax; rendered scripts need them literal. */
 export function terraformLiteral(text: string): string {
   // Function replacers: in a replacement string "$$" would itself collapse to "$".
@@ -56,7 +77,7 @@ export interface DropletUserData {
 }
 
 /**
- * The provision script with the release inline. A release over DigitalOcean's user-data limit is refused by a
+ * The provision script, with the release inline unless it travels over SSH. A release over DigitalOcean's user-data limit is refused by a
  * precondition on the Droplets: `cdktf deploy` of that stack stops at plan, before anything changes, while the
  * other stacks of the same app (local, EC2, Kubernetes) still synthesize and deploy.
  */
@@ -67,14 +88,27 @@ export function dropletUserData(
   plan: ProcessPlan,
   bundle: AppBundle,
   behindLoadBalancer = false,
+  sshRelease?: SshReleaseKey,
 ): DropletUserData {
+  if (sshRelease !== undefined) {
+    // The release is not in the user data: a new release leaves the Droplet in place.
+    assertPublicKey(owner, sshRelease.publicKey);
+    return {
+      script: renderProvisionScript(spec, plan, {
+        bundleSource: sshBundleSource(),
+        channelSetup: sshChannelSetup(sshRelease),
+        behindLoadBalancer,
+      }),
+    };
+  }
   const script = renderProvisionScript(spec, plan, { bundleSource: inlineBundleSource(bundle), behindLoadBalancer });
   const bytes = Buffer.byteLength(script);
   if (bytes <= DROPLET_USER_DATA_LIMIT_BYTES) return { script };
   const message =
     `${owner}: the release (${bundle.data.length} bytes packed) makes the user data ${bytes} bytes, over DigitalOcean's limit of ` +
     `${DROPLET_USER_DATA_LIMIT_BYTES} bytes, and Droplets receive their release in user data. Nothing was changed. ` +
-    "Deploy this app with vm-pm2 (EC2: releases travel through S3), eks or doks, or make the release smaller.";
+    "Push releases over SSH instead (DropletNodeHost/DropletNodeGroup sshRelease; config vm.digitalocean.deployKey), " +
+    "deploy with vm-pm2 (EC2: releases travel through S3), eks or doks, or make the release smaller.";
   // The refused release stays out of the synthesized JSON: the fetch step it would need is a clear failure instead.
   const refused = [
     `BUNDLE_SHA256="${bundle.sha256}"`,

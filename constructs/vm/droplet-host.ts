@@ -5,10 +5,18 @@ import { ReservedIpAssignment } from "@cdktf/provider-digitalocean/lib/reserved-
 import { Tag } from "@cdktf/provider-digitalocean/lib/tag";
 import { Construct, Token } from "../cdk";
 import type { PostDeployHealthCheck } from "../health/post-deploy-health-check";
-import { DROPLET_EGRESS, type DropletMachineProps, type DropletUserData, dropletConfig, dropletUserData } from "./droplet-common";
+import {
+  assertSshReleaseReachable,
+  DROPLET_EGRESS,
+  type DropletMachineProps,
+  type DropletUserData,
+  dropletConfig,
+  dropletUserData,
+} from "./droplet-common";
 import { newMachineReady } from "./new-machine-check";
 import { type ProcessPlan, processPlan } from "./plan";
 import { assertSshNotWorldOpen } from "./ssh";
+import { SshRelease } from "./ssh-release";
 
 export { DROPLET_USER_DATA_LIMIT_BYTES, terraformLiteral } from "./droplet-common";
 
@@ -17,9 +25,10 @@ export type DropletNodeHostProps = DropletMachineProps;
 
 /**
  * One Ubuntu LTS Droplet running Nginx in front of PM2, behind a cloud firewall, on a reserved IP.
- * DigitalOcean replaces a Droplet whose user data changes (a new release or spec): the new Droplet comes up
- * first, must answer healthy with the new release on its own address, and only then does the reserved IP
- * move to it and the old Droplet go (blue/green, no outage).
+ * With `sshRelease`, a new release is pushed over SSH and rolled out in place by the machine agent (canary,
+ * switch, converge: seconds, no outage). DigitalOcean replaces a Droplet whose user data changes (a changed spec,
+ * or every release when it travels in user data): the new Droplet comes up first, must answer healthy with the
+ * release on its own address, and only then does the reserved IP move to it and the old Droplet go (blue/green).
  */
 export class DropletNodeHost extends Construct {
   /** The Droplet. */
@@ -36,6 +45,8 @@ export class DropletNodeHost extends Construct {
   readonly plan: ProcessPlan;
   /** The boot script and its plan-time size check. */
   readonly userData: DropletUserData;
+  /** The release push over SSH (with `sshRelease`). */
+  readonly release?: SshRelease;
 
   constructor(scope: Construct, id: string, props: DropletNodeHostProps) {
     super(scope, id);
@@ -45,9 +56,10 @@ export class DropletNodeHost extends Construct {
     const sshKeyFingerprints = props.sshKeyFingerprints ?? [];
     const sshCidrs = props.sshCidrs ?? [];
     assertSshNotWorldOpen("DropletNodeHost", sshCidrs);
+    assertSshReleaseReachable("DropletNodeHost", props.sshRelease, sshCidrs);
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
-    this.userData = dropletUserData(this, "DropletNodeHost", spec, this.plan, props.bundle);
+    this.userData = dropletUserData(this, "DropletNodeHost", spec, this.plan, props.bundle, false, props.sshRelease);
     // The firewall follows the tag, so a replacement Droplet is covered from its first boot.
     const tag = new Tag(this, "Tag", { name: `nodescale-${spec.name}` }).name;
 
@@ -56,12 +68,22 @@ export class DropletNodeHost extends Construct {
       "Droplet",
       dropletConfig({ name: spec.name, region, size, tag, sshKeyFingerprints, userData: this.userData }),
     );
+    if (props.sshRelease !== undefined) {
+      this.release = new SshRelease(this, "Release", {
+        host: this.droplet.ipv4Address,
+        machineId: this.droplet.id,
+        bundle: props.bundle,
+        key: props.sshRelease,
+        dependsOn: [this.droplet],
+      });
+    }
     this.readyBeforeAddressMoves = newMachineReady(this, "ReadyBeforeAddressMoves", {
       spec,
       plan: this.plan,
       release: props.bundle.sha256,
       url: `http://${this.droplet.ipv4Address}`,
       machineId: this.droplet.id,
+      dependsOn: this.release ? [this.release.resource] : [],
     });
     this.reservedIp = new ReservedIp(this, "ReservedIp", { region });
     this.reservedIpAssignment = new ReservedIpAssignment(this, "ReservedIpAssignment", {

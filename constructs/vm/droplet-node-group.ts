@@ -6,10 +6,18 @@ import { Tag } from "@cdktf/provider-digitalocean/lib/tag";
 import { Construct } from "../cdk";
 import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import { invalidProp } from "../service/errors";
-import { DROPLET_EGRESS, type DropletMachineProps, type DropletUserData, dropletConfig, dropletUserData } from "./droplet-common";
+import {
+  assertSshReleaseReachable,
+  DROPLET_EGRESS,
+  type DropletMachineProps,
+  type DropletUserData,
+  dropletConfig,
+  dropletUserData,
+} from "./droplet-common";
 import { NEW_MACHINE_SECONDS } from "./new-machine-check";
 import { type ProcessPlan, processPlan } from "./plan";
 import { assertSshNotWorldOpen } from "./ssh";
+import { SshRelease } from "./ssh-release";
 
 export interface DropletNodeGroupProps extends DropletMachineProps {
   /**
@@ -22,9 +30,11 @@ export interface DropletNodeGroupProps extends DropletMachineProps {
 /**
  * Several Ubuntu LTS Droplets (Nginx in front of PM2, the same provision script and machine agent as one
  * Droplet) behind a DigitalOcean Load Balancer that health-checks the ready path; the firewall admits HTTP from
- * the load balancer only. A new release or spec replaces the Droplets one at a time: each new Droplet (named
- * for its generation, so it is told apart from the one it replaces) must be in the load balancer's rotation
- * with the new release before the next one is replaced, so the balancer always has healthy targets.
+ * the load balancer only. With `sshRelease`, a new release is pushed over SSH to one Droplet at a time and rolled
+ * out in place by the machine agent. A changed spec (or, without `sshRelease`, every release) replaces the Droplets
+ * one at a time: each new Droplet (named for its generation, so it is told apart from the one it replaces) must be
+ * in the load balancer's rotation with the new release before the next one is replaced, so the balancer always has
+ * healthy targets.
  */
 export class DropletNodeGroup extends Construct {
   /** Ports and process counts PM2 runs on each Droplet. */
@@ -39,6 +49,8 @@ export class DropletNodeGroup extends Construct {
   readonly firewall: Firewall;
   /** One per Droplet: it is in rotation with the new release (the next replacement waits on it). */
   readonly inRotation: PostDeployHealthCheck[];
+  /** With `sshRelease`: one push per Droplet, one Droplet at a time. */
+  readonly releases: SshRelease[];
 
   constructor(scope: Construct, id: string, props: DropletNodeGroupProps) {
     super(scope, id);
@@ -52,9 +64,10 @@ export class DropletNodeGroup extends Construct {
       invalidProp("DropletNodeGroup", "machines", machines, "must be a whole number 2-50 (one machine is DropletNodeHost)");
     }
     assertSshNotWorldOpen("DropletNodeGroup", sshCidrs);
+    assertSshReleaseReachable("DropletNodeGroup", props.sshRelease, sshCidrs);
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
-    this.userData = dropletUserData(this, "DropletNodeGroup", spec, this.plan, props.bundle, true);
+    this.userData = dropletUserData(this, "DropletNodeGroup", spec, this.plan, props.bundle, true, props.sshRelease);
     // A new generation (release or spec) gets new names: the balancer's answers tell new from old.
     const generation = createHash("sha256").update(this.userData.script).digest("hex").slice(0, 8);
     const tag = new Tag(this, "Tag", { name: `nodescale-${spec.name}` }).name;
@@ -80,6 +93,7 @@ export class DropletNodeGroup extends Construct {
 
     this.droplets = [];
     this.inRotation = [];
+    this.releases = [];
     for (let i = 0; i < machines; i++) {
       const name = `${spec.name}-${i + 1}-${generation}`;
       const previous = this.inRotation[i - 1];
@@ -89,6 +103,19 @@ export class DropletNodeGroup extends Construct {
         dependsOn: [previous ? previous.resource : this.loadBalancer],
       });
       this.droplets.push(droplet);
+      // In place, one machine at a time: the agent keeps each one serving while it converges.
+      const previousRelease = this.releases[i - 1];
+      const release =
+        props.sshRelease === undefined
+          ? undefined
+          : new SshRelease(this, `Release${i + 1}`, {
+              host: droplet.ipv4Address,
+              machineId: droplet.id,
+              bundle: props.bundle,
+              key: props.sshRelease,
+              dependsOn: [droplet, ...(previousRelease ? [previousRelease.resource] : [])],
+            });
+      if (release) this.releases.push(release);
       this.inRotation.push(
         new PostDeployHealthCheck(this, `InRotation${i + 1}`, {
           url: `http://${this.loadBalancer.ip}`,
@@ -98,6 +125,7 @@ export class DropletNodeGroup extends Construct {
           timeoutSeconds: NEW_MACHINE_SECONDS,
           triggers: { machine: droplet.id },
           runOnEveryApply: false,
+          dependsOn: release ? [release.resource] : [],
         }),
       );
     }

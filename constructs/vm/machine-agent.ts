@@ -1,4 +1,4 @@
-import { templatePath } from "./template";
+import { templatePath } from "../template";
 
 /** The part of the machine agent's Machine class its in-process callers (the local runner) use. */
 export interface AgentMachine {

@@ -1,7 +1,7 @@
 import type { NodeServiceSpec } from "../service/spec";
+import { templateText } from "../template";
 import type { ProcessPlan } from "./plan";
 import { pm2Apps } from "./render";
-import { templateText } from "./template";
 
 /** The preload beside a machine's releases (not inside one, so every release, old or new, runs with it). */
 const PRELOAD_FILE = "release-headers.cjs";

@@ -1,4 +1,4 @@
-import type { Construct } from "../cdk";
+import type { Construct, ITerraformDependable } from "../cdk";
 import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import type { NodeServiceSpec } from "../service/spec";
 import type { ProcessPlan } from "./plan";
@@ -15,6 +15,11 @@ export interface NewMachineReadyOptions {
   readonly url: string;
   /** Its id: the check runs when the machine is new, not on every apply. */
   readonly machineId: string;
+  /**
+   * What must happen before the check (the release push, when releases do not come with the machine).
+   * @default []
+   */
+  readonly dependsOn?: ITerraformDependable[];
 }
 
 /**
@@ -30,5 +35,6 @@ export function newMachineReady(scope: Construct, id: string, options: NewMachin
     timeoutSeconds: NEW_MACHINE_SECONDS,
     triggers: { machine: options.machineId },
     runOnEveryApply: false,
+    dependsOn: options.dependsOn,
   });
 }

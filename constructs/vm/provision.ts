@@ -1,8 +1,8 @@
 import type { NodeServiceSpec } from "../service/spec";
+import { renderTemplate } from "../template";
 import { type MachinePlan, machineAgentSource, renderMachinePlan } from "./machine-plan";
 import type { ProcessPlan } from "./plan";
 import { renderNginxSite } from "./render";
-import { renderTemplate } from "./template";
 import { PM2_VERSION } from "./versions";
 
 export const VM_BASE = "/opt/nodescale";
@@ -21,6 +21,11 @@ export interface ProvisionOptions {
    * The agent refuses a bundle whose SHA-256 does not match.
    */
   readonly bundleSource: string;
+  /**
+   * Provision steps that open the release channel (the SSH deploy user), run after the app user is created.
+   * @default - none: the release comes with the machine (user data) or from S3
+   */
+  readonly channelSetup?: string;
   /** Host name Nginx answers to. @default "_" */
   readonly serverName?: string;
   /**
@@ -91,6 +96,7 @@ export function renderProvisionScript(spec: NodeServiceSpec, plan: ProcessPlan, 
     nodeSha256: spec.nodeRelease.linuxX64Sha256,
     pm2Version: PM2_VERSION,
     bundleSource: options.bundleSource,
+    channelSetup: options.channelSetup ?? "",
     agent: machineAgentSource(),
     plan: JSON.stringify(renderVmMachinePlan(spec, plan, options), null, 1),
     pm2Unit: renderPm2Unit(spec, plan),

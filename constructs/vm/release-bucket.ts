@@ -7,7 +7,7 @@ import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/
 import { S3BucketVersioningA } from "@cdktf/provider-aws/lib/s3-bucket-versioning";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object";
 import { Construct, TerraformAsset } from "../cdk";
-import { type AppBundle, bundleFile } from "./bundle";
+import { type AppBundle, bundleFile } from "../release/bundle";
 
 export interface ReleaseBucketProps {
   /** Service name, used as the bucket name prefix. */

@@ -1,6 +1,6 @@
 import type { NodeServiceSpec } from "../service/spec";
+import { renderTemplate, safeToken } from "../template";
 import type { ProcessPlan } from "./plan";
-import { renderTemplate, safeToken } from "./template";
 
 const LISTEN = /^[A-Za-z0-9_.:[\] ]+$/;
 

@@ -48,6 +48,7 @@ id -u "${APP_USER}" >/dev/null 2>&1 || useradd --system --create-home --home-dir
 install -d -o root -g root -m 0755 "${BASE}/releases" /etc/nginx/nodescale
 install -d -o "${APP_USER}" -g "${APP_USER}" -m 0750 /var/log/nodescale /var/lib/nodescale/.pm2
 
+{{channelSetup}}
 log "agent and plan"
 cat > "${BASE}/bin/machine-agent.js.tmp" <<'NODESCALE_AGENT'
 {{agent}}
@@ -86,6 +87,12 @@ cat > /etc/logrotate.d/nodescale.tmp <<'NODESCALE_LOGROTATE'
 }
 NODESCALE_LOGROTATE
 mv -f /etc/logrotate.d/nodescale.tmp /etc/logrotate.d/nodescale
+
+touch "${BASE}/provisioned"
+if [ -z "${BUNDLE_SHA256}" ]; then
+  log "provisioned; no release yet: the first one arrives over SSH"
+  exit 0
+fi
 
 log "app bundle ${BUNDLE_SHA256}"
 bundle="${BASE}/bundles/${BUNDLE_SHA256}.tar.gz"

@@ -48,6 +48,30 @@ describe("nodescale.config.json validation", () => {
     ]);
   });
 
+  it("takes a Droplet deploy key only with an address that may reach SSH, and only a public key line", () => {
+    const publicKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBy2gd0cUIyZ3kx8p2zLXlUqMWfVh0l0t0gJ7kz9y8Lq deploy@ci";
+    expect(problems({ vm: { digitalocean: { deployKey: { publicKey, privateKeyFile: "~/.ssh/deploy" } } } })).toEqual([
+      "vm.digitalocean.sshCidrs: nothing is not allowed: must name the address you deploy from when vm.digitalocean.deployKey is set: releases are pushed to the Droplets over SSH",
+    ]);
+    expect(
+      problems({
+        vm: {
+          digitalocean: {
+            sshCidrs: ["198.51.100.7/32"],
+            deployKey: { publicKey: "-----BEGIN OPENSSH PRIVATE KEY-----", privateKeyFile: "k" },
+          },
+        },
+      }),
+    ).toEqual([
+      'vm.digitalocean.deployKey.publicKey: "-----BEGIN OPENSSH PRIVATE KEY-----" is not allowed: must be one OpenSSH public key line such as ssh-ed25519 AAAA... (the .pub file; never the private key)',
+    ]);
+    expect(
+      parseConfig({
+        vm: { digitalocean: { sshCidrs: ["198.51.100.7/32"], deployKey: { publicKey: `${publicKey}\n`, privateKeyFile: "k" } } },
+      }).config.vm.digitalocean.deployKey?.publicKey,
+    ).toBe(publicKey);
+  });
+
   it("rejects unknown keys with a did-you-mean", () => {
     expect(problems({ service: { workrs: 2 }, kubernetes: { maxReplica: 3 } })).toEqual([
       'service.workrs: unknown key (did you mean "workers"?); allowed here: name, port, workers, shutdownGraceSeconds, healthPath, readyPath, memoryMiB, cpuMillicores, maxBodySizeMiB, source, start, build, signalsReady, nodeVersion, env',

@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { AppBundle } from "../../constructs/vm/bundle";
-import { packRelease } from "../../constructs/vm/release-pack";
+import type { AppBundle } from "../../constructs/release/bundle";
+import { packRelease } from "../../constructs/release/release-pack";
 
 /** A tiny built app with fixed content, so snapshots do not change with every edit of app/. */
 export function fixtureBundle(): AppBundle {

@@ -1,11 +1,11 @@
 import { cpSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderDockerfile } from "../../constructs/k8s/dockerfile";
+import { resolveBuildScript, stageSources } from "../../constructs/release/release-pack";
 import { NODE_RELEASES, SUPPORTED_NODE_MAJORS } from "../../constructs/service/node-releases";
 import { NodeServiceSpec } from "../../constructs/service/spec";
 import { processPlan } from "../../constructs/vm/plan";
 import { renderProvisionScript } from "../../constructs/vm/provision";
-import { resolveBuildScript, stageSources } from "../../constructs/vm/release-pack";
 import { tempDir } from "../helpers/fixtures";
 import { ROOT } from "../helpers/processes";
 

@@ -249,11 +249,109 @@ describe("vm-pm2-do (DigitalOcean Droplet)", () => {
       {
         condition: `\${(local.${localName} <= 65536)}`,
         error_message: expect.stringMatching(
-          /^DropletNodeHost: the release \(61440 bytes packed\) makes the user data \d+ bytes, over DigitalOcean's limit of 65536 bytes, and Droplets receive their release in user data\. Nothing was changed\. Deploy this app with vm-pm2/,
+          /^DropletNodeHost: the release \(61440 bytes packed\) makes the user data \d+ bytes, over DigitalOcean's limit of 65536 bytes, and Droplets receive their release in user data\. Nothing was changed\. Push releases over SSH instead/,
         ),
       },
     ]);
     expect(droplet.user_data.length).toBeLessThan(65536);
+  });
+});
+
+const DEPLOY_KEY = {
+  publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBy2gd0cUIyZ3kx8p2zLXlUqMWfVh0l0t0gJ7kz9y8Lq deploy@ci",
+  privateKeyFile: "~/.ssh/nodescale-deploy",
+};
+type Push = {
+  triggers_replace: Record<string, string>;
+  depends_on: string[];
+  lifecycle: { precondition: { condition: string; error_message: string }[] };
+  provisioner: Exec[];
+};
+const pushes = (parsed: Synth) => checks(parsed, "").filter(([k]) => /Release\d*_Push_/.test(k)) as unknown as [string, Push][];
+
+describe("vm-pm2-do with vm.digitalocean.deployKey (releases over SSH, in place)", () => {
+  const raw = { vm: { digitalocean: { sshCidrs: ["198.51.100.7/32"], deployKey: DEPLOY_KEY } } };
+  const { parsed, stack } = synthDo(raw);
+  const script = stack.host?.userData.script ?? "";
+
+  it("keeps the release out of the user data: a new release leaves the Droplet (and its user data) as it is", () => {
+    expect(script).not.toContain(bundle.sha256);
+    expect(script).toContain('BUNDLE_SHA256="${NODESCALE_BUNDLE_SHA256:-}"');
+    expect(shellcheck(script)).toBe("");
+    const other = { ...bundle, sha256: "f".repeat(64) };
+    const next = JSON.parse(
+      Testing.synth(new VmPm2DoStack(Testing.app(), "vm-pm2-do", { loaded: parseConfig(raw), bundle: other })),
+    ) as Synth;
+    expect(only(next.resource, "digitalocean_droplet").user_data).toBe(only(parsed.resource, "digitalocean_droplet").user_data);
+    const [[, push]] = pushes(next);
+    expect(push.triggers_replace.release).toBe(other.sha256);
+  });
+
+  it("installs the public key for a user that may run only the release receiver; no private key anywhere in the JSON", () => {
+    expect(script).toContain(`restrict,command="sudo -n /opt/nodescale/bin/receive-release" ${DEPLOY_KEY.publicKey}`);
+    expect(script).toContain('nodescale-deploy ALL=(root) NOPASSWD: /opt/nodescale/bin/receive-release ""');
+    expect(JSON.stringify(parsed)).not.toMatch(/PRIVATE KEY/);
+  });
+
+  it("pushes the release after the Droplet exists and before either health check; stops at plan without the key", () => {
+    const [[pushId, push]] = pushes(parsed);
+    expect(push.triggers_replace).toEqual({
+      machine: expect.stringMatching(/^\$\{digitalocean_droplet\.Host_Droplet_[0-9A-F]+\.id\}$/),
+      release: bundle.sha256,
+    });
+    expect(push.depends_on).toEqual([expect.stringMatching(/^digitalocean_droplet\.Host_Droplet_/)]);
+    const exec = push.provisioner[0]["local-exec"];
+    expect(exec.command).toBe('bash "$NODESCALE_PUSH"');
+    expect(exec.environment).toMatchObject({ NODESCALE_KEY_FILE: "~/.ssh/nodescale-deploy", NODESCALE_SHA256: bundle.sha256 });
+    expect(exec.environment.NODESCALE_BUNDLE).toMatch(/^assets\/Host_Release_Bundle_[0-9A-F]+\/[0-9A-F]+\/[0-9a-f]{64}\.tar\.gz$/);
+    expect(push.lifecycle.precondition).toEqual([
+      {
+        condition: '${fileexists(pathexpand("~/.ssh/nodescale-deploy"))}',
+        error_message:
+          "The deploy key ~/.ssh/nodescale-deploy (sshRelease.privateKeyFile) is not on this machine: releases are pushed over SSH with it. Nothing was changed.",
+      },
+    ]);
+    const [[, ready]] = checks(parsed, "Host_ReadyBeforeAddressMoves");
+    expect(ready.depends_on).toEqual([`terraform_data.${pushId}`]);
+    const [[, final]] = checks(parsed, "HealthCheck");
+    expect(final.depends_on).toContain(`terraform_data.${pushId}`);
+  });
+
+  it("takes a release of any size: nothing is refused at plan", () => {
+    const big = { ...bundle, data: Buffer.alloc(600 * 1024, 1) };
+    const synth = JSON.parse(
+      Testing.synth(new VmPm2DoStack(Testing.app(), "vm-pm2-do", { loaded: parseConfig(raw), bundle: big })),
+    ) as Synth;
+    expect(only(synth.resource, "digitalocean_droplet").lifecycle).toEqual({ create_before_destroy: true });
+  });
+
+  it("rolls a group in place one Droplet at a time", () => {
+    const group = synthDo({ vm: { machines: 3, digitalocean: { sshCidrs: ["198.51.100.7/32"], deployKey: DEPLOY_KEY } } }).parsed;
+    const found = pushes(group);
+    expect(found.map(([id]) => id.replace(/_Push_.*/, ""))).toEqual(["Group_Release1", "Group_Release2", "Group_Release3"]);
+    expect(found[1][1].depends_on).toContain(`terraform_data.${found[0][0]}`);
+    expect(found[2][1].depends_on).toContain(`terraform_data.${found[1][0]}`);
+    const [[, inRotation1]] = checks(group, "Group_InRotation1");
+    expect(inRotation1.depends_on).toEqual([`terraform_data.${found[0][0]}`]);
+  });
+
+  it("refuses a deploy key without an address that may reach SSH, and a private key pasted as the public one", () => {
+    const host = (props: Partial<ConstructorParameters<typeof DropletNodeHost>[2]>) => () =>
+      Testing.synthScope((scope: Construct) => {
+        new DropletNodeHost(scope, "Host", { spec: parseConfig({}).spec, bundle, ...props });
+      });
+    expect(host({ sshRelease: DEPLOY_KEY })).toThrow(
+      new Error(
+        "DropletNodeHost sshCidrs: [] is not allowed: must name the address cdktf deploy runs from when sshRelease is set (releases are pushed over SSH)",
+      ),
+    );
+    expect(
+      host({ sshCidrs: ["198.51.100.7/32"], sshRelease: { ...DEPLOY_KEY, publicKey: "-----BEGIN OPENSSH PRIVATE KEY-----" } }),
+    ).toThrow(
+      new Error(
+        'DropletNodeHost sshRelease.publicKey: "(a private key)" is not allowed: must be one OpenSSH public key line such as ssh-ed25519 AAAA... (the .pub file; never the private key)',
+      ),
+    );
   });
 });
 

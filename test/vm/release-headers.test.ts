@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { request } from "node:http";
-import { templatePath } from "../../constructs/vm/template";
+import { templatePath } from "../../constructs/template";
 import { freePort } from "../helpers/processes";
 
 // The preload every VM process loads (PM2 node_args), run for real against a plain Node server on 127.0.0.1.

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PackError, packRelease } from "../../constructs/vm/release-pack";
+import { PackError, packRelease } from "../../constructs/release/release-pack";
 import { tempDir } from "../helpers/fixtures";
 import { ROOT } from "../helpers/processes";
 

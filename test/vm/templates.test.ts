@@ -1,4 +1,5 @@
 import { NodeServiceSpec } from "../../constructs/service/spec";
+import { fillTemplate, TemplateError } from "../../constructs/template";
 import { machineAgent } from "../../constructs/vm/machine-agent";
 import { renderMachinePlan } from "../../constructs/vm/machine-plan";
 import { processPlan } from "../../constructs/vm/plan";
@@ -10,7 +11,6 @@ import {
   renderVmMachinePlan,
 } from "../../constructs/vm/provision";
 import { pm2Apps, renderLoadBalancerSite, renderMachineServers, renderNginxSite } from "../../constructs/vm/render";
-import { fillTemplate, TemplateError } from "../../constructs/vm/template";
 import { NGINX_TEST_UPSTREAM, nginxTest, shellcheck, systemdVerify } from "../helpers/tools";
 
 const spec = NodeServiceSpec.parse({ name: "orders-api", port: 4000, workers: 3, shutdownGraceSeconds: 12, maxBodySizeMiB: 25 });

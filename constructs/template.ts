@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { PACKAGE_ROOT } from "../package-files";
+import { PACKAGE_ROOT } from "./package-files";
 
 /** A template that cannot be rendered: names the template and the placeholder at fault. */
 export class TemplateError extends Error {

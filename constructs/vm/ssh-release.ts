@@ -1,0 +1,149 @@
+import { Construct, DataResource, Fn, type ITerraformDependable, TerraformAsset } from "../cdk";
+import { type AppBundle, bundleFile } from "../release/bundle";
+import { invalidProp } from "../service/errors";
+import { SSH_PUBLIC_KEY, SSH_PUBLIC_KEY_RULE } from "../service/rules";
+import { renderTemplate, templatePath } from "../template";
+import { VM_BASE } from "./provision";
+
+/** The account a deploy key logs in as: it may run one command, the release receiver, and nothing else. */
+export const DEPLOY_USER = "nodescale-deploy";
+/** The receiver on the machine (root-owned; the deploy user reaches it through one sudoers rule). */
+export const RECEIVE_RELEASE = `${VM_BASE}/bin/receive-release`;
+/** The largest release a machine accepts over SSH. */
+export const MAX_SSH_RELEASE_BYTES = 512 * 1024 * 1024;
+/** How long the receiver waits for a new machine to finish provisioning before it takes a release. */
+const PROVISION_WAIT_SECONDS = 900;
+/** The deployer-side script Terraform runs to push a release. */
+export const PUSH_RELEASE_SCRIPT = templatePath("vm/push-release.sh");
+
+/** A key pair whose public half may push releases to a machine over SSH. */
+export interface SshReleaseKey {
+  /** The OpenSSH public key (`ssh-ed25519 AAAA... comment`): written to the machine, in user data (it is public). */
+  readonly publicKey: string;
+  /** Path of the private key on the machine that runs `cdktf deploy` (`~` allowed). Never leaves that machine. */
+  readonly privateKeyFile: string;
+}
+
+/** Refuses a value that is not one OpenSSH public key line (a private key pasted by mistake, a wrapped line). */
+export function assertPublicKey(owner: string, key: string): void {
+  if (!SSH_PUBLIC_KEY.test(key.trim())) {
+    const shown = key.includes("PRIVATE KEY") ? "(a private key)" : key.slice(0, 40);
+    invalidProp(owner, "sshRelease.publicKey", shown, SSH_PUBLIC_KEY_RULE);
+  }
+}
+
+/** The deploy user's authorized_keys line: no shell, no forwarding, no pty; the one command only. Pure. */
+export function renderDeployAuthorizedKey(publicKey: string, command = `sudo -n ${RECEIVE_RELEASE}`): string {
+  return `restrict,command="${command}" ${publicKey.trim()}`;
+}
+
+/** The sudoers rule: the deploy user may run the receiver as root, with no arguments, keeping SSH's request. Pure. */
+export function renderDeploySudoers(): string {
+  return [
+    `# NodeScale: ${DEPLOY_USER} may run the release receiver, nothing else.`,
+    `Defaults!${RECEIVE_RELEASE} env_keep += "SSH_ORIGINAL_COMMAND"`,
+    `${DEPLOY_USER} ALL=(root) NOPASSWD: ${RECEIVE_RELEASE} ""`,
+    "",
+  ].join("\n");
+}
+
+/** The release receiver, the deploy key's forced command. Pure. */
+export function renderReceiveRelease(base = VM_BASE): string {
+  return renderTemplate("vm/receive-release.sh", {
+    base,
+    maxBytes: MAX_SSH_RELEASE_BYTES,
+    provisionWaitSeconds: PROVISION_WAIT_SECONDS,
+  });
+}
+
+/** Provision-script steps that open the SSH channel: the deploy user, its one key, its one command. Pure. */
+export function sshChannelSetup(key: SshReleaseKey): string {
+  return [
+    'log "release channel: SSH, deploy user with one command"',
+    `id -u ${DEPLOY_USER} >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/${DEPLOY_USER} --shell /bin/bash ${DEPLOY_USER}`,
+    `install -d -o ${DEPLOY_USER} -g ${DEPLOY_USER} -m 0700 /var/lib/${DEPLOY_USER}/.ssh`,
+    `cat > /var/lib/${DEPLOY_USER}/.ssh/authorized_keys <<'NODESCALE_KEY'`,
+    renderDeployAuthorizedKey(key.publicKey),
+    "NODESCALE_KEY",
+    `chown ${DEPLOY_USER}:${DEPLOY_USER} /var/lib/${DEPLOY_USER}/.ssh/authorized_keys`,
+    `chmod 0600 /var/lib/${DEPLOY_USER}/.ssh/authorized_keys`,
+    `cat > "${RECEIVE_RELEASE}.tmp" <<'NODESCALE_RECEIVE'`,
+    renderReceiveRelease(),
+    "NODESCALE_RECEIVE",
+    `chmod 0755 "${RECEIVE_RELEASE}.tmp" && mv -f "${RECEIVE_RELEASE}.tmp" "${RECEIVE_RELEASE}"`,
+    `cat > /etc/sudoers.d/${DEPLOY_USER}.tmp <<'NODESCALE_SUDOERS'`,
+    renderDeploySudoers().trimEnd(),
+    "NODESCALE_SUDOERS",
+    `chmod 0440 /etc/sudoers.d/${DEPLOY_USER}.tmp`,
+    `visudo -cqf /etc/sudoers.d/${DEPLOY_USER}.tmp && mv -f /etc/sudoers.d/${DEPLOY_USER}.tmp /etc/sudoers.d/${DEPLOY_USER}`,
+  ].join("\n");
+}
+
+/** The provision script's release source for the SSH channel: the receiver stores the release before it runs. */
+export function sshBundleSource(): string {
+  return [
+    // At boot there is no release yet (the script provisions and stops); the receiver names the one it stored.
+    'BUNDLE_SHA256="${NODESCALE_BUNDLE_SHA256:-}"',
+    "fetch_bundle() {",
+    '  echo "the release arrives over SSH (receive-release), not from here" >&2',
+    "  return 1",
+    "}",
+  ].join("\n");
+}
+
+export interface SshReleaseProps {
+  /** The machine's own address (reachable over SSH from where `cdktf deploy` runs). */
+  readonly host: string;
+  /** Its id: a new machine gets its own known-hosts file (trust on first use, per machine) and a push. */
+  readonly machineId: string;
+  /** The release to push. */
+  readonly bundle: AppBundle;
+  /** The deploy key. */
+  readonly key: SshReleaseKey;
+  /** What must exist first (the machine). */
+  readonly dependsOn?: ITerraformDependable[];
+}
+
+/**
+ * Pushes a release to one machine over SSH (terraform_data + local-exec): when the release changes or the machine
+ * is new. The machine's receiver verifies it and rolls it out in place with the machine agent (canary, switch,
+ * converge), so a failed push leaves the machine on its previous release and fails the deploy.
+ */
+export class SshRelease extends Construct {
+  /** The push; depend on it to run after the machine serves the release. */
+  readonly resource: DataResource;
+
+  constructor(scope: Construct, id: string, props: SshReleaseProps) {
+    super(scope, id);
+    const dependsOn = props.dependsOn ?? [];
+    // Terraform runs local-exec in the stack's folder, where the asset is copied.
+    const asset = new TerraformAsset(this, "Bundle", { path: bundleFile(this, props.bundle) });
+    this.resource = new DataResource(this, "Push", {
+      triggersReplace: { machine: props.machineId, release: props.bundle.sha256 },
+      dependsOn,
+      // Checked at plan, on the machine that deploys: without the key nothing is created.
+      lifecycle: {
+        precondition: [
+          {
+            condition: Fn.fileexists(Fn.pathexpand(props.key.privateKeyFile)),
+            errorMessage: `The deploy key ${props.key.privateKeyFile} (sshRelease.privateKeyFile) is not on this machine: releases are pushed over SSH with it. Nothing was changed.`,
+          },
+        ],
+      },
+      provisioners: [
+        {
+          type: "local-exec",
+          environment: {
+            NODESCALE_PUSH: PUSH_RELEASE_SCRIPT,
+            NODESCALE_HOST: props.host,
+            NODESCALE_KEY_FILE: props.key.privateKeyFile,
+            NODESCALE_SHA256: props.bundle.sha256,
+            NODESCALE_BUNDLE: asset.path,
+            NODESCALE_MACHINE_ID: props.machineId,
+          },
+          command: 'bash "$NODESCALE_PUSH"',
+        },
+      ],
+    });
+  }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# NodeScale, deployer side: pushes one release to a machine over SSH as its restricted deploy user and waits
+# while the machine rolls it out (the machine agent's canary, switch, converge, verify). Retries while the machine
+# is still booting; the machine's own verdict (any exit but ssh's 255) is final. Runs from Terraform (local-exec);
+# every input arrives in the environment, never spliced into shell text.
+set -euo pipefail
+: "${NODESCALE_HOST:?}" "${NODESCALE_KEY_FILE:?}" "${NODESCALE_SHA256:?}" "${NODESCALE_BUNDLE:?}" "${NODESCALE_MACHINE_ID:?}"
+user="${NODESCALE_USER:-nodescale-deploy}"
+port="${NODESCALE_SSH_PORT:-22}"
+wait_seconds="${NODESCALE_CONNECT_WAIT_SECONDS:-600}"
+
+key_file="${NODESCALE_KEY_FILE/#\~/${HOME}}"
+[ -r "${key_file}" ] || { echo "nodescale-push: cannot read the deploy key ${key_file}" >&2; exit 1; }
+[ -r "${NODESCALE_BUNDLE}" ] || { echo "nodescale-push: no release file ${NODESCALE_BUNDLE}" >&2; exit 1; }
+[[ "${NODESCALE_MACHINE_ID}" =~ ^[A-Za-z0-9._-]+$ ]] || { echo "nodescale-push: bad machine id ${NODESCALE_MACHINE_ID}" >&2; exit 1; }
+known_hosts_dir="${NODESCALE_KNOWN_HOSTS_DIR:-${HOME}/.nodescale/known_hosts}"
+mkdir -p "${known_hosts_dir}"
+
+# Trust on first use, per machine: a new machine gets a new known-hosts file, a changed key on the same one fails.
+options=(
+  -i "${key_file}" -p "${port}"
+  -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=8
+  -o StrictHostKeyChecking=accept-new -o "UserKnownHostsFile=${known_hosts_dir}/${NODESCALE_MACHINE_ID}"
+)
+started="${SECONDS}"
+echo "nodescale-push: release ${NODESCALE_SHA256:0:12} to ${user}@${NODESCALE_HOST}:${port}"
+# The request is meant to expand here: the machine's forced command reads it, no shell runs it there.
+# shellcheck disable=SC2029
+until ssh "${options[@]}" "${user}@${NODESCALE_HOST}" "release ${NODESCALE_SHA256}" < "${NODESCALE_BUNDLE}"; do
+  status=$?
+  # 255 is ssh's own failure (no route, refused, not yet accepting the key): the machine may still be booting.
+  if [ "${status}" -ne 255 ]; then
+    echo "nodescale-push: ${NODESCALE_HOST} refused release ${NODESCALE_SHA256:0:12} (exit ${status}); it keeps serving its previous release" >&2
+    exit "${status}"
+  fi
+  if [ $((SECONDS - started)) -ge "${wait_seconds}" ]; then
+    echo "nodescale-push: could not reach ${user}@${NODESCALE_HOST}:${port} over SSH within ${wait_seconds}s (is this machine's address in sshCidrs?)" >&2
+    exit 1
+  fi
+  sleep 5
+done
+echo "nodescale-push: ${NODESCALE_HOST} serves release ${NODESCALE_SHA256:0:12}"

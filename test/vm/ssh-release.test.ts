@@ -1,0 +1,199 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  PUSH_RELEASE_SCRIPT,
+  renderDeployAuthorizedKey,
+  renderDeploySudoers,
+  renderReceiveRelease,
+  sshChannelSetup,
+} from "../../constructs/vm/ssh-release";
+import { fixtureBundle, tempDir } from "../helpers/fixtures";
+import { freePort, sleep, waitFor } from "../helpers/processes";
+import { shellcheck } from "../helpers/tools";
+
+// The SSH release channel for real: sshd on 127.0.0.1 with the rendered authorized_keys line (forced command), the
+// rendered receiver, and the deployer-side push script Terraform runs. Only the provision step after the receiver
+// is a recorder here (on a Droplet it is the provision script, tested on its own).
+
+const bundle = fixtureBundle();
+const dir = tempDir("nodescale-ssh-");
+const base = join(dir, "base");
+const clientKey = join(dir, "deploy_key");
+const bundleFile = join(dir, "release.tar.gz");
+const record = join(dir, "provisioned-release");
+const daemons: ChildProcess[] = [];
+
+function keygen(file: string): void {
+  const run = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", file], { encoding: "utf8" });
+  if (run.status !== 0) throw new Error(`ssh-keygen failed: ${run.stderr}`);
+}
+
+async function startSshd(port: number): Promise<ChildProcess> {
+  const config = join(dir, `sshd-${port}.conf`);
+  writeFileSync(
+    config,
+    [
+      `Port ${port}`,
+      "ListenAddress 127.0.0.1",
+      `HostKey ${join(dir, "host_key")}`,
+      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+      `PidFile ${join(dir, `sshd-${port}.pid`)}`,
+      "StrictModes no",
+      "UsePAM no",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      // The rendered line's `command=` is the only way in, as for the deploy user on a Droplet.
+      "PermitRootLogin forced-commands-only",
+      "",
+    ].join("\n"),
+  );
+  mkdirSync("/run/sshd", { recursive: true });
+  const sshd = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
+  daemons.push(sshd);
+  return sshd;
+}
+
+function push(port: number, sha256 = bundle.sha256, extra: Record<string, string> = {}) {
+  return new Promise<{ status: number | null; output: string }>((resolve) => {
+    const child = spawn("bash", [PUSH_RELEASE_SCRIPT], {
+      env: {
+        ...process.env,
+        NODESCALE_HOST: "127.0.0.1",
+        NODESCALE_SSH_PORT: String(port),
+        NODESCALE_USER: "root",
+        NODESCALE_KEY_FILE: clientKey,
+        NODESCALE_SHA256: sha256,
+        NODESCALE_BUNDLE: bundleFile,
+        NODESCALE_MACHINE_ID: `test-${port}`,
+        NODESCALE_KNOWN_HOSTS_DIR: join(dir, "known_hosts"),
+        NODESCALE_CONNECT_WAIT_SECONDS: "30",
+        ...extra,
+      },
+    });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    child.on("exit", (status) => resolve({ status, output }));
+  });
+}
+
+let port = 0;
+beforeAll(async () => {
+  if (!existsSync("/usr/sbin/sshd")) throw new Error("sshd is needed for this test (apt-get install -y openssh-server)");
+  keygen(join(dir, "host_key"));
+  keygen(clientKey);
+  writeFileSync(bundleFile, bundle.data);
+  mkdirSync(join(base, "bin"), { recursive: true });
+  writeFileSync(join(base, "provisioned"), "");
+  // Records the release the receiver hands over; exits with the code in exit-code (the machine's verdict).
+  writeFileSync(
+    join(base, "bin", "provision.sh"),
+    `#!/usr/bin/env bash\necho "$NODESCALE_BUNDLE_SHA256" > ${record}\nexit "$(cat ${join(dir, "exit-code")} 2>/dev/null || echo 0)"\n`,
+  );
+  chmodSync(join(base, "bin", "provision.sh"), 0o755);
+  const receiver = join(dir, "receive-release");
+  writeFileSync(receiver, renderReceiveRelease(base));
+  chmodSync(receiver, 0o755);
+  const publicKey = readFileSync(`${clientKey}.pub`, "utf8").trim();
+  writeFileSync(join(dir, "authorized_keys"), `${renderDeployAuthorizedKey(publicKey, receiver)}\n`);
+  chmodSync(join(dir, "authorized_keys"), 0o600);
+  port = await freePort();
+  await startSshd(port);
+});
+
+afterAll(async () => {
+  for (const sshd of daemons) sshd.kill("SIGTERM");
+  await sleep(200);
+});
+
+beforeEach(() => {
+  rmSync(record, { force: true });
+  rmSync(join(dir, "exit-code"), { force: true });
+  rmSync(join(base, "bundles"), { recursive: true, force: true });
+});
+
+describe("release over SSH", () => {
+  it("delivers the release, verified, to the machine's provision step, which rolls it out", async () => {
+    const result = await push(port);
+    expect(result.status).toBe(0);
+    expect(result.output).toContain(`nodescale-push: 127.0.0.1 serves release ${bundle.sha256.slice(0, 12)}`);
+    expect(readFileSync(record, "utf8").trim()).toBe(bundle.sha256);
+    expect(readFileSync(join(base, "bundles", `${bundle.sha256}.tar.gz`)).equals(bundle.data)).toBe(true);
+  });
+
+  it("refuses bytes whose SHA-256 is not the one asked for, and keeps nothing", async () => {
+    const wrong = "0".repeat(64);
+    const result = await push(port, wrong);
+    expect(result.status).toBe(1);
+    expect(result.output).toContain(
+      `nodescale-receive: the release arrived with SHA-256 ${bundle.sha256}, expected ${wrong}; refused (nothing changed)`,
+    );
+    expect(existsSync(record)).toBe(false);
+    expect(existsSync(join(base, "bundles", `${wrong}.tar.gz`))).toBe(false);
+    expect(existsSync(join(base, "bundles", `${wrong}.tar.gz.partial`))).toBe(false);
+  });
+
+  it("fails the deploy with the machine's own verdict when the rollout is refused there", async () => {
+    writeFileSync(join(dir, "exit-code"), "3");
+    const result = await push(port);
+    expect(result.status).toBe(3);
+    expect(result.output).toContain(`nodescale-push: 127.0.0.1 refused release ${bundle.sha256.slice(0, 12)} (exit 3)`);
+  });
+
+  it("lets the deploy key run nothing but the receiver", () => {
+    const run = spawnSync(
+      "ssh",
+      [
+        "-i",
+        clientKey,
+        "-p",
+        String(port),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+      ].concat(["root@127.0.0.1", "cat /etc/shadow"]),
+      { encoding: "utf8", input: "" },
+    );
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('nodescale-receive: expected "release <sha256>", got "cat /etc/shadow"');
+  });
+
+  it("waits for a machine that is still booting (sshd not up yet), then delivers", async () => {
+    const later = await freePort();
+    const pushing = push(later);
+    await sleep(3000);
+    await startSshd(later);
+    const result = await pushing;
+    expect(result.status).toBe(0);
+    expect(readFileSync(record, "utf8").trim()).toBe(bundle.sha256);
+  });
+
+  it("waits for a new machine to finish provisioning before it takes the release", async () => {
+    rmSync(join(base, "provisioned"));
+    const pushing = push(port);
+    await sleep(2000);
+    expect(existsSync(record)).toBe(false);
+    writeFileSync(join(base, "provisioned"), "");
+    const result = await pushing;
+    expect(result.status).toBe(0);
+    await waitFor("the release to be rolled out", () => (existsSync(record) ? true : undefined));
+  });
+});
+
+describe("SSH channel templates", () => {
+  it("render clean shell and a sudoers rule visudo accepts", () => {
+    expect(shellcheck(renderReceiveRelease())).toBe("");
+    expect(shellcheck(readFileSync(PUSH_RELEASE_SCRIPT, "utf8"))).toBe("");
+    const publicKey = readFileSync(`${clientKey}.pub`, "utf8").trim();
+    expect(shellcheck(`#!/usr/bin/env bash\nlog() { :; }\n${sshChannelSetup({ publicKey, privateKeyFile: "k" })}\n`)).toBe("");
+    const sudoers = join(dir, "sudoers");
+    writeFileSync(sudoers, renderDeploySudoers(), { mode: 0o440 });
+    const check = spawnSync("visudo", ["-cf", sudoers], { encoding: "utf8" });
+    expect(`${check.stdout}${check.stderr}`).toContain("parsed OK");
+    expect(check.status).toBe(0);
+  });
+});
