@@ -5,6 +5,7 @@ import { exitOnConfigError } from "./stacks/cli-errors";
 import { loadConfig, resolveApp } from "./stacks/config";
 import { DoksStack } from "./stacks/doks";
 import { EksStack } from "./stacks/eks";
+import { K8sStack } from "./stacks/k8s";
 import { LocalStack } from "./stacks/local";
 import { VmPm2Stack } from "./stacks/vm-pm2";
 import { VmPm2DoStack } from "./stacks/vm-pm2-do";
@@ -22,5 +23,6 @@ exitOnConfigError(() => {
   new VmPm2DoStack(app, "vm-pm2-do", { loaded, bundle });
   new EksStack(app, "eks", { loaded, appDir: dir, releaseId: bundle.sha256 });
   new DoksStack(app, "doks", { loaded, appDir: dir, releaseId: bundle.sha256 });
+  new K8sStack(app, "k8s", { loaded, appDir: dir, releaseId: bundle.sha256 });
 });
 app.synth();

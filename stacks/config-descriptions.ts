@@ -58,6 +58,13 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "kubernetes.preStopSeconds": "Delay before a pod is told to stop, so endpoints and load balancers stop routing to it first.",
   "kubernetes.host": "Host name the Ingress answers to. Default: any host.",
   "kubernetes.tlsSecretName": "Secret holding the TLS certificate for kubernetes.host.",
+  "kubernetes.cluster": "Your own cluster (`cdktf deploy k8s`): NodeScale deploys only the workload onto it, through your kubeconfig.",
+  "kubernetes.cluster.context": "The kubeconfig context of your cluster. Required by the k8s stack (its plan stops without it).",
+  "kubernetes.cluster.kubeconfig": "The kubeconfig file on the machine that deploys.",
+  "kubernetes.cluster.repository":
+    "Image repository (no tag) the k8s stack builds your app into and pushes to, with your Docker credentials (~/.docker/config.json). Not needed when `image` is set.",
+  "kubernetes.cluster.ingressClassName": "IngressClass of the controller already in your cluster.",
+  "kubernetes.cluster.ingressNamespace": "Namespace of that controller: the only source of traffic the NetworkPolicy admits.",
   "kubernetes.eks": "EKS cluster settings.",
   "kubernetes.eks.region": "AWS region.",
   "kubernetes.eks.version": 'Kubernetes minor version, pinned, e.g. "1.35".',

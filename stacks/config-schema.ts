@@ -1,6 +1,7 @@
 import { z } from "zod";
+import { INGRESS_CLASS, INGRESS_NAMESPACE } from "../constructs/k8s/cluster-addons";
 import { EKS_ZONES } from "../constructs/k8s/eks-cluster";
-import { isPinnedImage, PINNED_IMAGE_RULE, SSH_PUBLIC_KEY, SSH_PUBLIC_KEY_RULE, wholeNumber } from "../constructs/service/rules";
+import { DNS_LABEL, isPinnedImage, PINNED_IMAGE_RULE, SSH_PUBLIC_KEY, SSH_PUBLIC_KEY_RULE, wholeNumber } from "../constructs/service/rules";
 import { serviceSchema } from "../constructs/service/schema";
 import { WORLD_CIDRS } from "../constructs/vm/ssh";
 
@@ -153,6 +154,23 @@ export const configSchema = z
           .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/, { error: "must be a DNS name such as api.example.com" })
           .optional(),
         tlsSecretName: z.string().optional(),
+        cluster: z
+          .strictObject({
+            context: z.string().min(1, { error: "must be the name of a kubeconfig context" }).optional(),
+            kubeconfig: z.string().min(1).default("~/.kube/config"),
+            repository: z
+              .string()
+              .regex(/^[a-z0-9][a-z0-9._\-/:]*[a-z0-9]$/, {
+                error: "must be an image repository without a tag, such as ghcr.io/acme/orders",
+              })
+              .refine((v) => !/:[A-Za-z0-9_.-]+$/.test(v.split("/").pop() ?? ""), {
+                error: "must be an image repository without a tag, such as ghcr.io/acme/orders",
+              })
+              .optional(),
+            ingressClassName: z.string().regex(DNS_LABEL, { error: "must be an IngressClass name (a DNS label)" }).default(INGRESS_CLASS),
+            ingressNamespace: z.string().regex(DNS_LABEL, { error: "must be a namespace name (a DNS label)" }).default(INGRESS_NAMESPACE),
+          })
+          .prefault({}),
         eks: eks.prefault({}),
         doks: doks.prefault({}),
       })

@@ -1,6 +1,6 @@
 import { type Construct, type ITerraformDependable, TerraformOutput } from "../constructs/cdk";
 import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
-import { INGRESS_NAMESPACE } from "../constructs/k8s/cluster-addons";
+import { INGRESS_CLASS, INGRESS_NAMESPACE } from "../constructs/k8s/cluster-addons";
 import { NodeWorkload } from "../constructs/k8s/node-workload";
 import type { LoadedConfig } from "./config";
 
@@ -8,8 +8,10 @@ export interface KubernetesServiceOptions {
   readonly loaded: LoadedConfig;
   /** Pinned image reference the pods run. */
   readonly image: string;
-  /** The load balancer answers with a DNS name (AWS) or an IP address (DigitalOcean). */
-  readonly loadBalancerAddress: "hostname" | "ip";
+  /** The load balancer answers with a DNS name (AWS), an IP address (DigitalOcean), or either (your own cluster). */
+  readonly loadBalancerAddress: "hostname" | "ip" | "either";
+  /** The ingress controller the Ingress and the NetworkPolicy name (default: the one ClusterAddons installs). */
+  readonly ingress?: { readonly className: string; readonly namespace: string };
   readonly clusterName: string;
   /** Prints how to get a kubeconfig for the cluster. */
   readonly kubeconfigCommand: string;
@@ -30,11 +32,14 @@ export function addKubernetesService(stack: Construct, options: KubernetesServic
     preStopSeconds: k.preStopSeconds,
     host: k.host,
     tlsSecretName: k.tlsSecretName,
-    ingressControllerNamespace: INGRESS_NAMESPACE,
+    ingressClassName: options.ingress?.className ?? INGRESS_CLASS,
+    ingressControllerNamespace: options.ingress?.namespace ?? INGRESS_NAMESPACE,
     dependsOn: options.dependsOn,
   });
-  const url = `http://\${${workload.ingress.fqn}.status[0].load_balancer[0].ingress[0].${options.loadBalancerAddress}}`;
-  new TerraformOutput(stack, "url", { value: url, description: "Base URL of the service (the ingress-nginx load balancer)" });
+  const lb = `${workload.ingress.fqn}.status[0].load_balancer[0].ingress[0]`;
+  const address = options.loadBalancerAddress === "either" ? `coalesce(${lb}.hostname, ${lb}.ip)` : `${lb}.${options.loadBalancerAddress}`;
+  const url = `http://\${${address}}`;
+  new TerraformOutput(stack, "url", { value: url, description: "Base URL of the service (the ingress controller's load balancer)" });
   new TerraformOutput(stack, "cluster_name", { value: options.clusterName });
   new TerraformOutput(stack, "kubeconfig_command", { value: options.kubeconfigCommand });
   new PostDeployHealthCheck(stack, "HealthCheck", {
