@@ -5,13 +5,15 @@
 export { HEALTH_CLI, PostDeployHealthCheck, type PostDeployHealthCheckProps } from "./constructs/health/post-deploy-health-check";
 export { AppImage, type AppImageProps } from "./constructs/k8s/app-image";
 export { ClusterAddons, type ClusterAddonsProps } from "./constructs/k8s/cluster-addons";
+export { IMAGE_USER, renderDockerfile } from "./constructs/k8s/dockerfile";
 export { DoksNodeCluster, type DoksNodeClusterProps } from "./constructs/k8s/doks-cluster";
 export { EksNodeCluster, type EksNodeClusterProps } from "./constructs/k8s/eks-cluster";
 export { NodeWorkload, type NodeWorkloadProps } from "./constructs/k8s/node-workload";
 export { type PlanRefusal, refuseAtPlan } from "./constructs/refuse-at-plan";
 export { type AppBundle, bundleFile } from "./constructs/release/bundle";
-export { PackError, type PackReleaseOptions, packRelease } from "./constructs/release/release-pack";
+export { PackError, type PackReleaseOptions, packRelease, stageSources } from "./constructs/release/release-pack";
 export { ConfigError, InvalidPropError } from "./constructs/service/errors";
+export { NODE_RELEASES, type NodeMajor, type NodeRelease, SUPPORTED_NODE_MAJORS } from "./constructs/service/node-releases";
 export { ENTRY_FILE, type ServiceConfig, type ServiceInput, serviceSchema } from "./constructs/service/schema";
 export { type AppEnvOptions, DEFAULT_START, NodeServiceSpec, UPSTREAM_IDLE_TIMEOUT_SECONDS } from "./constructs/service/spec";
 export { TemplateError } from "./constructs/template";
@@ -23,4 +25,5 @@ export { LocalTarget, type LocalTargetProps } from "./constructs/vm/local-target
 export { type ProcessPlan, processPlan, type VmMode } from "./constructs/vm/plan";
 export { ReleaseBucket, type ReleaseBucketProps } from "./constructs/vm/release-bucket";
 export { pm2Apps, renderLoadBalancerSite, renderNginxMain, renderNginxSite } from "./constructs/vm/render";
+export { SshRelease, type SshReleaseKey, type SshReleaseProps } from "./constructs/vm/ssh-release";
 export { checkHealth, formatReport, type HealthOptions, type HealthReport } from "./health/check";
