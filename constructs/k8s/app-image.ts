@@ -1,9 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Image } from "@cdktf/provider-docker/lib/image";
 import { RegistryImage } from "@cdktf/provider-docker/lib/registry-image";
-import { AssetType, Construct, TerraformAsset } from "../cdk";
+import { App, AssetType, Construct, TerraformAsset } from "../cdk";
 import { refuseAtPlan } from "../refuse-at-plan";
 import { resolveBuildScript, stageSources } from "../release/release-pack";
 import { invalidProp } from "../service/errors";
@@ -53,9 +52,10 @@ export class AppImage extends Construct {
     this.imageRef = `${props.repository}:${props.tag}`;
     this.dockerfile = renderDockerfile(props.spec, resolveBuildScript(props.appDir, props.spec.build));
 
-    // Synthesis copies the asset into cdktf.out; the staging folder only has to live until then.
-    const staged = mkdtempSync(join(tmpdir(), "nodescale-image-"));
-    process.once("exit", () => rmSync(staged, { recursive: true, force: true }));
+    // Staged beside the app's synth output (as release files are), then copied into the stack's assets at synth.
+    const staged = join(App.of(this).outdir, "image-contexts", this.node.addr);
+    rmSync(staged, { recursive: true, force: true });
+    mkdirSync(staged, { recursive: true });
     this.files = stageSources(props.appDir, staged);
     writeFileSync(join(staged, STAGED_DOCKERFILE), this.dockerfile);
     this.context = new TerraformAsset(this, "Context", { path: staged, type: AssetType.DIRECTORY });
