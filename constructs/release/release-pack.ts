@@ -105,8 +105,12 @@ export function findLockFile(appDir: string): string | undefined {
   return ["npm-shrinkwrap.json", "package-lock.json"].find((name) => existsSync(join(appDir, name)));
 }
 
-/** The lock file npm ci installs from; the release is reproducible only with one. */
-function lockFile(appDir: string): string {
+/**
+ * The lock file npm ci installs from, in a folder that must be a Node.js app (a package.json): the release is
+ * reproducible only with one. Throws PackError naming what is missing.
+ */
+function appLockFile(appDir: string): string {
+  if (!existsSync(join(appDir, "package.json"))) throw new PackError(`${appDir} has no package.json; it must be a Node.js app's folder`);
   const found = findLockFile(appDir);
   if (found !== undefined) return found;
   throw new PackError(
@@ -158,8 +162,7 @@ function copyFiles(from: string, paths: readonly string[], to: string): void {
  * Terraform state) into `dest`: the build context of an image built from the same sources as the release.
  */
 export function stageSources(appDir: string, dest: string): readonly string[] {
-  if (!existsSync(join(appDir, "package.json"))) throw new PackError(`${appDir} has no package.json; it must be a Node.js app's folder`);
-  lockFile(appDir);
+  appLockFile(appDir);
   const sources = listFiles(appDir, false);
   copyFiles(appDir, sources, dest);
   return sources;
@@ -173,8 +176,7 @@ export function stageSources(appDir: string, dest: string): readonly string[] {
 export function packRelease(options: PackReleaseOptions): AppBundle {
   const appDir = options.appDir;
   const entry = options.entry ?? DEFAULT_START;
-  if (!existsSync(join(appDir, "package.json"))) throw new PackError(`${appDir} has no package.json; it must be a Node.js app's folder`);
-  const lock = lockFile(appDir);
+  const lock = appLockFile(appDir);
   const build = resolveBuildScript(appDir, options.build);
 
   const sources = listFiles(appDir, false);

@@ -52,9 +52,13 @@ export interface DropletMachineProps {
   readonly sshCidrs?: readonly string[];
 }
 
-/** Releases pushed over SSH need the deployer's address among those that may reach port 22. */
-export function assertSshReleaseReachable(owner: string, sshRelease: SshReleaseKey | undefined, sshCidrs: readonly string[]): void {
-  if (sshRelease !== undefined && sshCidrs.length === 0) {
+/**
+ * A deploy key must be a public key line, and the deployer's address must be among those that may reach port 22:
+ * releases are pushed over SSH.
+ */
+export function assertSshRelease(owner: string, sshRelease: SshReleaseKey | undefined, sshCidrs: readonly string[]): void {
+  if (sshRelease === undefined) return;
+  if (sshCidrs.length === 0) {
     invalidProp(
       owner,
       "sshCidrs",
@@ -62,6 +66,7 @@ export function assertSshReleaseReachable(owner: string, sshRelease: SshReleaseK
       "must name the address cdktf deploy runs from when sshRelease is set (releases are pushed over SSH)",
     );
   }
+  assertPublicKey(owner, sshRelease.publicKey);
 }
 
 /** Terraform reads `${` and `%{` in any string as template syntax; rendered scripts need them literal. */
@@ -92,7 +97,6 @@ export function dropletUserData(
 ): DropletUserData {
   if (sshRelease !== undefined) {
     // The release is not in the user data: a new release leaves the Droplet in place.
-    assertPublicKey(owner, sshRelease.publicKey);
     return {
       script: renderProvisionScript(spec, plan, {
         bundleSource: sshBundleSource(),

@@ -6,7 +6,7 @@ import { Tag } from "@cdktf/provider-digitalocean/lib/tag";
 import { Construct, Token } from "../cdk";
 import type { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import {
-  assertSshReleaseReachable,
+  assertSshRelease,
   DROPLET_EGRESS,
   type DropletMachineProps,
   type DropletUserData,
@@ -56,7 +56,7 @@ export class DropletNodeHost extends Construct {
     const sshKeyFingerprints = props.sshKeyFingerprints ?? [];
     const sshCidrs = props.sshCidrs ?? [];
     assertSshNotWorldOpen("DropletNodeHost", sshCidrs);
-    assertSshReleaseReachable("DropletNodeHost", props.sshRelease, sshCidrs);
+    assertSshRelease("DropletNodeHost", props.sshRelease, sshCidrs);
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
     this.userData = dropletUserData(this, "DropletNodeHost", spec, this.plan, props.bundle, false, props.sshRelease);

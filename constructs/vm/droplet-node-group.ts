@@ -7,7 +7,7 @@ import { Construct } from "../cdk";
 import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import { invalidProp } from "../service/errors";
 import {
-  assertSshReleaseReachable,
+  assertSshRelease,
   DROPLET_EGRESS,
   type DropletMachineProps,
   type DropletUserData,
@@ -64,7 +64,7 @@ export class DropletNodeGroup extends Construct {
       invalidProp("DropletNodeGroup", "machines", machines, "must be a whole number 2-50 (one machine is DropletNodeHost)");
     }
     assertSshNotWorldOpen("DropletNodeGroup", sshCidrs);
-    assertSshReleaseReachable("DropletNodeGroup", props.sshRelease, sshCidrs);
+    assertSshRelease("DropletNodeGroup", props.sshRelease, sshCidrs);
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
     this.userData = dropletUserData(this, "DropletNodeGroup", spec, this.plan, props.bundle, true, props.sshRelease);
