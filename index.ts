@@ -2,13 +2,18 @@
 // the health check a cdktf project composes into its own stacks. The golden-path app (main.ts, stacks/) is one
 // consumer of exactly this surface. (Sorted by module path, as the linter keeps it.)
 
-export { HEALTH_CLI, PostDeployHealthCheck, type PostDeployHealthCheckProps } from "./constructs/health/post-deploy-health-check";
+export {
+  HEALTH_CLI,
+  POST_DEPLOY_HEALTH_CHECK_DEFAULTS,
+  PostDeployHealthCheck,
+  type PostDeployHealthCheckProps,
+} from "./constructs/health/post-deploy-health-check";
 export { AppImage, type AppImageProps } from "./constructs/k8s/app-image";
-export { ClusterAddons, type ClusterAddonsProps } from "./constructs/k8s/cluster-addons";
+export { CLUSTER_ADDONS_DEFAULTS, ClusterAddons, type ClusterAddonsProps } from "./constructs/k8s/cluster-addons";
 export { IMAGE_USER, renderDockerfile } from "./constructs/k8s/dockerfile";
-export { DoksNodeCluster, type DoksNodeClusterProps } from "./constructs/k8s/doks-cluster";
-export { EksNodeCluster, type EksNodeClusterProps } from "./constructs/k8s/eks-cluster";
-export { NodeWorkload, type NodeWorkloadProps } from "./constructs/k8s/node-workload";
+export { DOKS_CLUSTER_DEFAULTS, DoksNodeCluster, type DoksNodeClusterProps } from "./constructs/k8s/doks-cluster";
+export { EKS_CLUSTER_DEFAULTS, EksNodeCluster, type EksNodeClusterProps } from "./constructs/k8s/eks-cluster";
+export { NODE_WORKLOAD_DEFAULTS, NodeWorkload, type NodeWorkloadProps } from "./constructs/k8s/node-workload";
 export { type PlanRefusal, refuseAtPlan } from "./constructs/refuse-at-plan";
 export { type AppBundle, bundleFile } from "./constructs/release/bundle";
 export { PackError, type PackReleaseOptions, packRelease, stageSources } from "./constructs/release/release-pack";
@@ -17,12 +22,14 @@ export { NODE_RELEASES, type NodeMajor, type NodeRelease, SUPPORTED_NODE_MAJORS 
 export { ENTRY_FILE, type ServiceConfig, type ServiceInput, serviceSchema } from "./constructs/service/schema";
 export { type AppEnvOptions, DEFAULT_START, NodeServiceSpec, UPSTREAM_IDLE_TIMEOUT_SECONDS } from "./constructs/service/spec";
 export { TemplateError } from "./constructs/template";
+export { DROPLET_DEFAULTS, DROPLET_NODE_GROUP_DEFAULTS } from "./constructs/vm/droplet-common";
 export { DropletNodeHost, type DropletNodeHostProps } from "./constructs/vm/droplet-host";
 export { DropletNodeGroup, type DropletNodeGroupProps } from "./constructs/vm/droplet-node-group";
+export { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS } from "./constructs/vm/ec2-common";
 export { Ec2NodeHost, type Ec2NodeHostProps } from "./constructs/vm/ec2-host";
 export { Ec2NodeGroup, type Ec2NodeGroupProps } from "./constructs/vm/ec2-node-group";
-export { LocalTarget, type LocalTargetProps } from "./constructs/vm/local-target";
-export { type ProcessPlan, processPlan, type VmMode } from "./constructs/vm/plan";
+export { LOCAL_TARGET_DEFAULTS, LocalTarget, type LocalTargetProps } from "./constructs/vm/local-target";
+export { DEFAULT_VM_MODE, type ProcessPlan, processPlan, type VmMode } from "./constructs/vm/plan";
 export { ReleaseBucket, type ReleaseBucketProps } from "./constructs/vm/release-bucket";
 export { pm2Apps, renderLoadBalancerSite, renderNginxMain, renderNginxSite } from "./constructs/vm/render";
 export { SshRelease, type SshReleaseKey, type SshReleaseProps } from "./constructs/vm/ssh-release";

@@ -1,8 +1,14 @@
 import { z } from "zod";
 import { INGRESS_CLASS, INGRESS_NAMESPACE } from "../constructs/k8s/cluster-addons";
-import { EKS_ZONES } from "../constructs/k8s/eks-cluster";
+import { DOKS_CLUSTER_DEFAULTS } from "../constructs/k8s/doks-cluster";
+import { EKS_CLUSTER_DEFAULTS, EKS_ZONES } from "../constructs/k8s/eks-cluster";
+import { NODE_WORKLOAD_DEFAULTS } from "../constructs/k8s/node-workload";
 import { DNS_LABEL, isPinnedImage, PINNED_IMAGE_RULE, SSH_PUBLIC_KEY, SSH_PUBLIC_KEY_RULE, wholeNumber } from "../constructs/service/rules";
 import { serviceSchema } from "../constructs/service/schema";
+import { DROPLET_DEFAULTS } from "../constructs/vm/droplet-common";
+import { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS } from "../constructs/vm/ec2-common";
+import { LOCAL_TARGET_DEFAULTS } from "../constructs/vm/local-target";
+import { DEFAULT_VM_MODE } from "../constructs/vm/plan";
 import { WORLD_CIDRS } from "../constructs/vm/ssh";
 
 const CIDR_V4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
@@ -39,16 +45,16 @@ const subnetIdRef = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { error: 'must b
 
 const awsVm = z.strictObject({
   region: slug("us-east-1", "an AWS region such as us-east-1"),
-  instanceType: slug("t3.small", "an EC2 instance type such as t3.small"),
+  instanceType: slug(EC2_MACHINE_DEFAULTS.instanceType, "an EC2 instance type such as t3.small"),
   sshCidrs,
   vpcId: vpcIdRef.optional(),
   subnetId: subnetIdRef.optional(),
-  rootVolumeGiB: wholeNumber(8, 1024, "root volume size").default(20),
+  rootVolumeGiB: wholeNumber(8, 1024, "root volume size").default(EC2_MACHINE_DEFAULTS.rootVolumeGiB),
 });
 
 const doVm = z.strictObject({
-  region: slug("nyc3", "a DigitalOcean region slug such as nyc3"),
-  size: slug("s-1vcpu-2gb", "a Droplet size slug such as s-1vcpu-2gb"),
+  region: slug(DROPLET_DEFAULTS.region, "a DigitalOcean region slug such as nyc3"),
+  size: slug(DROPLET_DEFAULTS.size, "a Droplet size slug such as s-1vcpu-2gb"),
   sshKeyFingerprints: z
     .array(z.string().regex(/^([0-9a-f]{2}:){15}[0-9a-f]{2}$/, { error: "must be an MD5 SSH key fingerprint such as aa:bb:...:ff" }))
     .default([]),
@@ -68,15 +74,18 @@ const eks = z.strictObject({
   version: z
     .string()
     .regex(/^1\.\d{2}$/, { error: 'must be a Kubernetes minor version such as "1.35"' })
-    // In EKS standard support as of 2026-11; bump deliberately, one minor at a time.
-    .default("1.35"),
-  nodeInstanceType: slug("t3.medium", "an EC2 instance type such as t3.medium"),
-  minNodes: wholeNumber(1, 100, "node group lower bound").default(2),
-  desiredNodes: wholeNumber(1, 100, "node group starting size").default(2),
-  maxNodes: wholeNumber(1, 100, "node group upper bound").default(5),
-  zones: wholeNumber(EKS_ZONES.min, EKS_ZONES.max, "availability zones; the region must have that many").default(2),
-  vpcCidr: cidr.default("10.40.0.0/16"),
-  natGateways: z.enum(["single", "perZone"], { error: '"single" (cheaper) or "perZone" (survives a zone outage)' }).default("single"),
+    .default(EKS_CLUSTER_DEFAULTS.version),
+  nodeInstanceType: slug(EKS_CLUSTER_DEFAULTS.nodeInstanceType, "an EC2 instance type such as t3.medium"),
+  minNodes: wholeNumber(1, 100, "node group lower bound").default(EKS_CLUSTER_DEFAULTS.minNodes),
+  desiredNodes: wholeNumber(1, 100, "node group starting size").default(EKS_CLUSTER_DEFAULTS.desiredNodes),
+  maxNodes: wholeNumber(1, 100, "node group upper bound").default(EKS_CLUSTER_DEFAULTS.maxNodes),
+  zones: wholeNumber(EKS_ZONES.min, EKS_ZONES.max, "availability zones; the region must have that many").default(
+    EKS_CLUSTER_DEFAULTS.zones,
+  ),
+  vpcCidr: cidr.default(EKS_CLUSTER_DEFAULTS.vpcCidr),
+  natGateways: z
+    .enum(["single", "perZone"], { error: '"single" (cheaper) or "perZone" (survives a zone outage)' })
+    .default(EKS_CLUSTER_DEFAULTS.natGateways),
   publicAccessCidrs: apiCidrs,
   vpcId: vpcIdRef.optional(),
   privateSubnetIds: z.array(subnetIdRef).min(2, { error: "must list at least two subnets, in different zones" }).optional(),
@@ -88,19 +97,19 @@ const doks = z.strictObject({
   versionPrefix: z
     .string()
     .regex(/^1\.\d{2}\.$/, { error: 'must be a Kubernetes minor version prefix such as "1.35."' })
-    .default("1.35."),
-  nodeSize: slug("s-2vcpu-4gb", "a Droplet size slug such as s-2vcpu-4gb"),
-  minNodes: wholeNumber(1, 100, "node pool lower bound").default(2),
-  maxNodes: wholeNumber(1, 100, "node pool upper bound").default(5),
-  haControlPlane: z.boolean({ error: "must be true or false" }).default(false),
-  vpcCidr: cidr.default("10.41.0.0/20"),
+    .default(DOKS_CLUSTER_DEFAULTS.versionPrefix),
+  nodeSize: slug(DOKS_CLUSTER_DEFAULTS.nodeSize, "a Droplet size slug such as s-2vcpu-4gb"),
+  minNodes: wholeNumber(1, 100, "node pool lower bound").default(DOKS_CLUSTER_DEFAULTS.minNodes),
+  maxNodes: wholeNumber(1, 100, "node pool upper bound").default(DOKS_CLUSTER_DEFAULTS.maxNodes),
+  haControlPlane: z.boolean({ error: "must be true or false" }).default(DOKS_CLUSTER_DEFAULTS.haControlPlane),
+  vpcCidr: cidr.default(DOKS_CLUSTER_DEFAULTS.vpcCidr),
   maintenanceDay: z
     .enum(["any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"], { error: "must be a weekday or any" })
-    .default("sunday"),
+    .default(DOKS_CLUSTER_DEFAULTS.maintenanceDay),
   maintenanceStartTime: z
     .string()
     .regex(/^([01]\d|2[0-3]):00$/, { error: 'must be a whole hour in UTC such as "04:00"' })
-    .default("04:00"),
+    .default(DOKS_CLUSTER_DEFAULTS.maintenanceStartTime),
 });
 
 const state = z.discriminatedUnion(
@@ -126,29 +135,39 @@ export const configSchema = z
     service: serviceSchema.prefault({}),
     local: z
       .strictObject({
-        port: wholeNumber(1024, 65535, "the loopback port the service is reached on").default(8080),
-        machines: wholeNumber(1, 16, "simulated machines; 2 or more run behind a local load balancer").default(1),
+        port: wholeNumber(1024, 65535, "the loopback port the service is reached on").default(LOCAL_TARGET_DEFAULTS.port),
+        machines: wholeNumber(1, 16, "simulated machines; 2 or more run behind a local load balancer").default(
+          LOCAL_TARGET_DEFAULTS.machines,
+        ),
       })
       .prefault({}),
     vm: z
       .strictObject({
         mode: z
           .enum(["cluster", "fork"], { error: '"cluster" (PM2 cluster on one port) or "fork" (one process per port)' })
-          .default("cluster"),
+          .default(DEFAULT_VM_MODE),
         machines: wholeNumber(1, 100, "machines; 2 or more run behind a load balancer").default(1),
         minMachines: wholeNumber(1, 100, "fewest machines the CPU autoscaling keeps; default: machines").optional(),
         maxMachines: wholeNumber(1, 100, "most machines the CPU autoscaling may run; default: machines").optional(),
-        targetCpuPercent: wholeNumber(10, 90, "average CPU utilisation the machine autoscaling aims at").default(60),
+        targetCpuPercent: wholeNumber(10, 90, "average CPU utilisation the machine autoscaling aims at").default(
+          EC2_NODE_GROUP_DEFAULTS.targetCpuPercent,
+        ),
         aws: awsVm.prefault({}),
         digitalocean: doVm.prefault({}),
       })
       .prefault({}),
     kubernetes: z
       .strictObject({
-        minReplicas: wholeNumber(1, 1000, "fewest pods; 2 or more keeps the service up through a node drain").default(2),
-        maxReplicas: wholeNumber(1, 1000, "most pods the autoscaler may run").default(10),
-        targetCpuPercent: wholeNumber(1, 100, "average CPU utilisation the autoscaler aims at").default(70),
-        preStopSeconds: wholeNumber(0, 60, "delay before shutdown so load balancers stop routing to the pod").default(5),
+        minReplicas: wholeNumber(1, 1000, "fewest pods; 2 or more keeps the service up through a node drain").default(
+          NODE_WORKLOAD_DEFAULTS.minReplicas,
+        ),
+        maxReplicas: wholeNumber(1, 1000, "most pods the autoscaler may run").default(NODE_WORKLOAD_DEFAULTS.maxReplicas),
+        targetCpuPercent: wholeNumber(1, 100, "average CPU utilisation the autoscaler aims at").default(
+          NODE_WORKLOAD_DEFAULTS.targetCpuPercent,
+        ),
+        preStopSeconds: wholeNumber(0, 60, "delay before shutdown so load balancers stop routing to the pod").default(
+          NODE_WORKLOAD_DEFAULTS.preStopSeconds,
+        ),
         host: z
           .string()
           .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/, { error: "must be a DNS name such as api.example.com" })

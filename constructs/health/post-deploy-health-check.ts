@@ -6,6 +6,12 @@ import type { NodeServiceSpec } from "../service/spec";
 /** The health CLI this package ships (health/cli.ts, compiled): found from the package, not the shell's folder. */
 export const HEALTH_CLI = compiledModulePath("health/cli.js");
 
+/** PostDeployHealthCheck's defaults: the constructor and the props' JSDoc read these. */
+export const POST_DEPLOY_HEALTH_CHECK_DEFAULTS = {
+  timeoutSeconds: 180,
+  runOnEveryApply: true,
+} as const;
+
 export interface PostDeployHealthCheckProps {
   /** The service's base URL (usually the stack's `url` output value). */
   readonly url: string;
@@ -78,11 +84,11 @@ export class PostDeployHealthCheck extends Construct {
 
   constructor(scope: Construct, id: string, props: PostDeployHealthCheckProps) {
     super(scope, id);
-    const timeoutSeconds = props.timeoutSeconds ?? 180;
+    const timeoutSeconds = props.timeoutSeconds ?? POST_DEPLOY_HEALTH_CHECK_DEFAULTS.timeoutSeconds;
     const triggers = props.triggers ?? {};
     const dependsOn = props.dependsOn ?? [];
     const healthCli = props.healthCli ?? HEALTH_CLI;
-    const runOnEveryApply = props.runOnEveryApply ?? true;
+    const runOnEveryApply = props.runOnEveryApply ?? POST_DEPLOY_HEALTH_CHECK_DEFAULTS.runOnEveryApply;
     if (!healthCli.startsWith("/")) invalidProp("PostDeployHealthCheck", "healthCli", healthCli, "must be an absolute path");
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
       invalidProp("PostDeployHealthCheck", "timeoutSeconds", timeoutSeconds, "must be a whole number of seconds >= 1");

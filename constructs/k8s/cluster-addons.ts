@@ -8,6 +8,9 @@ export const INGRESS_NGINX_CHART_VERSION = "4.14.1";
 export const INGRESS_NAMESPACE = "ingress-nginx";
 export const INGRESS_CLASS = "nginx";
 
+/** ClusterAddons' defaults: the constructor and the props' JSDoc read these. */
+export const CLUSTER_ADDONS_DEFAULTS = { metricsServer: true } as const;
+
 export interface ClusterAddonsProps {
   /**
    * Annotations for the ingress controller's LoadBalancer Service (cloud-specific load balancer settings).
@@ -38,7 +41,7 @@ export class ClusterAddons extends Construct {
   constructor(scope: Construct, id: string, props: ClusterAddonsProps = {}) {
     super(scope, id);
     const loadBalancerAnnotations = props.loadBalancerAnnotations ?? {};
-    const installMetricsServer = props.metricsServer ?? true;
+    const installMetricsServer = props.metricsServer ?? CLUSTER_ADDONS_DEFAULTS.metricsServer;
     const dependsOn = props.dependsOn ?? [];
 
     if (installMetricsServer) {

@@ -5,21 +5,44 @@ import { Vpc } from "@cdktf/provider-digitalocean/lib/vpc";
 import { Construct } from "../cdk";
 import { invalidProp } from "../service/errors";
 
+/** DoksNodeCluster's defaults: the constructor, the props' JSDoc and the golden path's config schema all read these. */
+export const DOKS_CLUSTER_DEFAULTS = {
+  // The minor DOKS offers as current as of 2026-11; the patch follows DOKS inside it.
+  versionPrefix: "1.35.",
+  nodeSize: "s-2vcpu-4gb",
+  minNodes: 2,
+  maxNodes: 5,
+  haControlPlane: false,
+  vpcCidr: "10.41.0.0/20",
+  maintenanceDay: "sunday",
+  maintenanceStartTime: "04:00",
+  createRegistry: true,
+} as const;
+
 export interface DoksNodeClusterProps {
   /** Cluster name. */
   readonly name: string;
   /** Region slug, e.g. "nyc3". */
   readonly region: string;
-  /** Minor version prefix, e.g. "1.35.": the newest DOKS patch of that minor is used, the minor stays pinned. */
-  readonly versionPrefix: string;
+  /**
+   * Minor version prefix: the newest DOKS patch of that minor is used, the minor stays pinned.
+   * @default "1.35."
+   */
+  readonly versionPrefix?: string;
   /**
    * Node size slug.
    * @default "s-2vcpu-4gb"
    */
   readonly nodeSize?: string;
-  /** @default 2 */
+  /**
+   * Fewest nodes the pool's autoscaler keeps.
+   * @default 2
+   */
   readonly minNodes?: number;
-  /** @default 5 */
+  /**
+   * Most nodes the pool's autoscaler may run.
+   * @default 5
+   */
   readonly maxNodes?: number;
   /**
    * Highly available control plane (billed).
@@ -31,9 +54,15 @@ export interface DoksNodeClusterProps {
    * @default "10.41.0.0/20"
    */
   readonly vpcCidr?: string;
-  /** @default "sunday" */
+  /**
+   * Day of the weekly maintenance window (patch upgrades), or "any".
+   * @default "sunday"
+   */
   readonly maintenanceDay?: string;
-  /** @default "04:00" */
+  /**
+   * Start of the maintenance window, a whole hour in UTC.
+   * @default "04:00"
+   */
   readonly maintenanceStartTime?: string;
   /**
    * Create a container registry (one per account) and wire it to the cluster.
@@ -51,23 +80,24 @@ export class DoksNodeCluster extends Construct {
 
   constructor(scope: Construct, id: string, props: DoksNodeClusterProps) {
     super(scope, id);
-    const nodeSize = props.nodeSize ?? "s-2vcpu-4gb";
-    const minNodes = props.minNodes ?? 2;
-    const maxNodes = props.maxNodes ?? 5;
-    const haControlPlane = props.haControlPlane ?? false;
-    const vpcCidr = props.vpcCidr ?? "10.41.0.0/20";
-    const maintenanceDay = props.maintenanceDay ?? "sunday";
-    const maintenanceStartTime = props.maintenanceStartTime ?? "04:00";
-    const createRegistry = props.createRegistry ?? true;
-    if (!/^1\.\d{2}\.$/.test(props.versionPrefix)) {
-      invalidProp("DoksNodeCluster", "versionPrefix", props.versionPrefix, 'a minor version prefix such as "1.35."');
+    const nodeSize = props.nodeSize ?? DOKS_CLUSTER_DEFAULTS.nodeSize;
+    const minNodes = props.minNodes ?? DOKS_CLUSTER_DEFAULTS.minNodes;
+    const maxNodes = props.maxNodes ?? DOKS_CLUSTER_DEFAULTS.maxNodes;
+    const haControlPlane = props.haControlPlane ?? DOKS_CLUSTER_DEFAULTS.haControlPlane;
+    const vpcCidr = props.vpcCidr ?? DOKS_CLUSTER_DEFAULTS.vpcCidr;
+    const maintenanceDay = props.maintenanceDay ?? DOKS_CLUSTER_DEFAULTS.maintenanceDay;
+    const maintenanceStartTime = props.maintenanceStartTime ?? DOKS_CLUSTER_DEFAULTS.maintenanceStartTime;
+    const createRegistry = props.createRegistry ?? DOKS_CLUSTER_DEFAULTS.createRegistry;
+    const versionPrefix = props.versionPrefix ?? DOKS_CLUSTER_DEFAULTS.versionPrefix;
+    if (!/^1\.\d{2}\.$/.test(versionPrefix)) {
+      invalidProp("DoksNodeCluster", "versionPrefix", versionPrefix, 'a minor version prefix such as "1.35."');
     }
     if (!Number.isInteger(minNodes) || minNodes < 1 || maxNodes < minNodes) {
       invalidProp("DoksNodeCluster", "minNodes", minNodes, `must be a whole number from 1 to maxNodes (${maxNodes})`);
     }
 
     const vpc = new Vpc(this, "Vpc", { name: `${props.name}-vpc`, region: props.region, ipRange: vpcCidr });
-    const versions = new DataDigitaloceanKubernetesVersions(this, "Versions", { versionPrefix: props.versionPrefix });
+    const versions = new DataDigitaloceanKubernetesVersions(this, "Versions", { versionPrefix: versionPrefix });
     if (createRegistry) {
       this.registry = new ContainerRegistry(this, "Registry", { name: props.name, subscriptionTierSlug: "basic", region: props.region });
     }

@@ -30,11 +30,29 @@ export const EKS_CORE_ADDONS = ["vpc-cni", "kube-proxy", "coredns", "eks-pod-ide
 /** Zones the VPC may span: EKS needs two; the subnet plan (/20s of the VPC's /16) has room for six of each kind. */
 export const EKS_ZONES = { min: 2, max: 6 } as const;
 
+/** EksNodeCluster's defaults: the constructor, the props' JSDoc and the golden path's config schema all read these. */
+export const EKS_CLUSTER_DEFAULTS = {
+  // In EKS standard support as of 2026-11; bump deliberately, one minor at a time.
+  version: "1.35",
+  zones: 2,
+  vpcCidr: "10.40.0.0/16",
+  natGateways: "single",
+  nodeInstanceType: "t3.medium",
+  minNodes: 2,
+  desiredNodes: 2,
+  maxNodes: 5,
+  logRetentionDays: 30,
+  createRepository: true,
+} as const;
+
 export interface EksNodeClusterProps {
   /** Cluster name (also the prefix of its resources). */
   readonly name: string;
-  /** Kubernetes minor version, pinned, e.g. "1.35". */
-  readonly version: string;
+  /**
+   * Kubernetes minor version, pinned.
+   * @default "1.35"
+   */
+  readonly version?: string;
   /**
    * Availability zones the VPC spans (at least two).
    * @default 2
@@ -60,11 +78,20 @@ export interface EksNodeClusterProps {
    * @default "t3.medium"
    */
   readonly nodeInstanceType?: string;
-  /** @default 2 */
+  /**
+   * Fewest nodes.
+   * @default 2
+   */
   readonly minNodes?: number;
-  /** @default 2 */
+  /**
+   * Nodes the group starts with.
+   * @default 2
+   */
   readonly desiredNodes?: number;
-  /** @default 5 */
+  /**
+   * Most nodes.
+   * @default 5
+   */
   readonly maxNodes?: number;
   /**
    * Days to keep control-plane and flow logs.
@@ -129,21 +156,22 @@ export class EksNodeCluster extends Construct {
 
   constructor(scope: Construct, id: string, props: EksNodeClusterProps) {
     super(scope, id);
-    const zones = props.zones ?? 2;
-    const vpcCidr = props.vpcCidr ?? "10.40.0.0/16";
-    const natMode = props.natGateways ?? "single";
+    const zones = props.zones ?? EKS_CLUSTER_DEFAULTS.zones;
+    const vpcCidr = props.vpcCidr ?? EKS_CLUSTER_DEFAULTS.vpcCidr;
+    const natMode = props.natGateways ?? EKS_CLUSTER_DEFAULTS.natGateways;
     const publicAccessCidrs = props.publicAccessCidrs ?? [];
-    const nodeInstanceType = props.nodeInstanceType ?? "t3.medium";
-    const minNodes = props.minNodes ?? 2;
-    const desiredNodes = props.desiredNodes ?? 2;
-    const maxNodes = props.maxNodes ?? 5;
-    const logRetentionDays = props.logRetentionDays ?? 30;
-    const createRepository = props.createRepository ?? true;
+    const nodeInstanceType = props.nodeInstanceType ?? EKS_CLUSTER_DEFAULTS.nodeInstanceType;
+    const minNodes = props.minNodes ?? EKS_CLUSTER_DEFAULTS.minNodes;
+    const desiredNodes = props.desiredNodes ?? EKS_CLUSTER_DEFAULTS.desiredNodes;
+    const maxNodes = props.maxNodes ?? EKS_CLUSTER_DEFAULTS.maxNodes;
+    const logRetentionDays = props.logRetentionDays ?? EKS_CLUSTER_DEFAULTS.logRetentionDays;
+    const createRepository = props.createRepository ?? EKS_CLUSTER_DEFAULTS.createRepository;
+    const version = props.version ?? EKS_CLUSTER_DEFAULTS.version;
     const fail = (field: string, value: unknown, allowed: string) => invalidProp("EksNodeCluster", field, value, allowed);
     if (!Number.isInteger(zones) || zones < EKS_ZONES.min || zones > EKS_ZONES.max) {
       fail("zones", zones, `must be a whole number ${EKS_ZONES.min}-${EKS_ZONES.max} (EKS needs two zones)`);
     }
-    if (!/^1\.\d{2}$/.test(props.version)) fail("version", props.version, 'must be a Kubernetes minor version such as "1.35"');
+    if (!/^1\.\d{2}$/.test(version)) fail("version", version, 'must be a Kubernetes minor version such as "1.35"');
     if (!(minNodes <= desiredNodes && desiredNodes <= maxNodes)) {
       fail("desiredNodes", desiredNodes, `must lie within minNodes (${minNodes}) and maxNodes (${maxNodes})`);
     }
@@ -188,7 +216,7 @@ export class EksNodeCluster extends Construct {
 
     this.cluster = new EksCluster(this, "Cluster", {
       name,
-      version: props.version,
+      version,
       roleArn: this.clusterRole.arn,
       vpcConfig: {
         subnetIds: [...this.privateSubnetIds, ...this.publicSubnetIds],

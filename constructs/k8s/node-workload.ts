@@ -22,6 +22,17 @@ import { IMAGE_USER } from "./dockerfile";
 const PRELOAD_DIR = "/opt/nodescale";
 const PRELOAD_FILE = "release-headers.cjs";
 
+/** NodeWorkload's defaults: the constructor, the props' JSDoc and the golden path's config schema all read these. */
+export const NODE_WORKLOAD_DEFAULTS = {
+  minReplicas: 2,
+  maxReplicas: 10,
+  targetCpuPercent: 70,
+  scaleDownStabilizationSeconds: 300,
+  preStopSeconds: 5,
+  automountServiceAccountToken: false,
+  identifyAnswers: true,
+} as const;
+
 export interface NodeWorkloadProps {
   readonly spec: NodeServiceSpec;
   /** Container image, pinned by tag or digest. */
@@ -145,17 +156,17 @@ export class NodeWorkload extends Construct {
     super(scope, id);
     const spec = props.spec;
     const namespaceName = props.namespace ?? spec.name;
-    const minReplicas = props.minReplicas ?? 2;
-    const maxReplicas = props.maxReplicas ?? 10;
-    const targetCpuPercent = props.targetCpuPercent ?? 70;
-    const scaleDownStabilizationSeconds = props.scaleDownStabilizationSeconds ?? 300;
-    const preStopSeconds = props.preStopSeconds ?? 5;
+    const minReplicas = props.minReplicas ?? NODE_WORKLOAD_DEFAULTS.minReplicas;
+    const maxReplicas = props.maxReplicas ?? NODE_WORKLOAD_DEFAULTS.maxReplicas;
+    const targetCpuPercent = props.targetCpuPercent ?? NODE_WORKLOAD_DEFAULTS.targetCpuPercent;
+    const scaleDownStabilizationSeconds = props.scaleDownStabilizationSeconds ?? NODE_WORKLOAD_DEFAULTS.scaleDownStabilizationSeconds;
+    const preStopSeconds = props.preStopSeconds ?? NODE_WORKLOAD_DEFAULTS.preStopSeconds;
     const terminationGracePeriodSeconds = props.terminationGracePeriodSeconds ?? spec.terminationGracePeriodSeconds(preStopSeconds);
     const ingressClassName = props.ingressClassName ?? INGRESS_CLASS;
     const ingressControllerNamespace = props.ingressControllerNamespace ?? INGRESS_NAMESPACE;
     const runAsUser = props.runAsUser ?? IMAGE_USER;
-    const automountServiceAccountToken = props.automountServiceAccountToken ?? false;
-    const identifyAnswers = props.identifyAnswers ?? true;
+    const automountServiceAccountToken = props.automountServiceAccountToken ?? NODE_WORKLOAD_DEFAULTS.automountServiceAccountToken;
+    const identifyAnswers = props.identifyAnswers ?? NODE_WORKLOAD_DEFAULTS.identifyAnswers;
     const dependsOn = props.dependsOn ?? [];
 
     const fail = (field: string, value: unknown, allowed: string) => invalidProp("NodeWorkload", field, value, allowed);

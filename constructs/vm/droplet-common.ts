@@ -6,7 +6,7 @@ import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import { inlineBundleSource } from "./bundle-source";
-import type { ProcessPlan, VmMode } from "./plan";
+import { DEFAULT_VM_MODE, type ProcessPlan, type VmMode } from "./plan";
 import { renderProvisionScript } from "./provision";
 import { assertPublicKey, type SshReleaseKey, sshBundleSource, sshChannelSetup } from "./ssh-release";
 
@@ -14,6 +14,16 @@ import { assertPublicKey, type SshReleaseKey, sshBundleSource, sshChannelSetup }
 export const DROPLET_USER_DATA_LIMIT_BYTES = 64 * 1024;
 
 /** What every Droplet-based construct takes. */
+/** Defaults of DropletNodeHost and DropletNodeGroup: their constructors, props' JSDoc and the config schema read these. */
+export const DROPLET_DEFAULTS = {
+  mode: DEFAULT_VM_MODE,
+  region: "nyc3",
+  size: "s-1vcpu-2gb",
+} as const;
+
+/** DropletNodeGroup's own defaults, beside DROPLET_DEFAULTS. */
+export const DROPLET_NODE_GROUP_DEFAULTS = { machines: 2 } as const;
+
 export interface DropletMachineProps {
   readonly spec: NodeServiceSpec;
   /** The built app: pushed over SSH with `sshRelease`, else inside the user data. */

@@ -7,6 +7,7 @@ import { Construct, Token } from "../cdk";
 import type { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import {
   assertSshRelease,
+  DROPLET_DEFAULTS,
   DROPLET_EGRESS,
   type DropletMachineProps,
   type DropletUserData,
@@ -50,9 +51,9 @@ export class DropletNodeHost extends Construct {
 
   constructor(scope: Construct, id: string, props: DropletNodeHostProps) {
     super(scope, id);
-    const mode = props.mode ?? "cluster";
-    const region = props.region ?? "nyc3";
-    const size = props.size ?? "s-1vcpu-2gb";
+    const mode = props.mode ?? DROPLET_DEFAULTS.mode;
+    const region = props.region ?? DROPLET_DEFAULTS.region;
+    const size = props.size ?? DROPLET_DEFAULTS.size;
     const sshKeyFingerprints = props.sshKeyFingerprints ?? [];
     const sshCidrs = props.sshCidrs ?? [];
     assertSshNotWorldOpen("DropletNodeHost", sshCidrs);

@@ -8,7 +8,9 @@ import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import { invalidProp } from "../service/errors";
 import {
   assertSshRelease,
+  DROPLET_DEFAULTS,
   DROPLET_EGRESS,
+  DROPLET_NODE_GROUP_DEFAULTS,
   type DropletMachineProps,
   type DropletUserData,
   dropletConfig,
@@ -54,10 +56,10 @@ export class DropletNodeGroup extends Construct {
 
   constructor(scope: Construct, id: string, props: DropletNodeGroupProps) {
     super(scope, id);
-    const mode = props.mode ?? "cluster";
-    const machines = props.machines ?? 2;
-    const region = props.region ?? "nyc3";
-    const size = props.size ?? "s-1vcpu-2gb";
+    const mode = props.mode ?? DROPLET_DEFAULTS.mode;
+    const machines = props.machines ?? DROPLET_NODE_GROUP_DEFAULTS.machines;
+    const region = props.region ?? DROPLET_DEFAULTS.region;
+    const size = props.size ?? DROPLET_DEFAULTS.size;
     const sshKeyFingerprints = props.sshKeyFingerprints ?? [];
     const sshCidrs = props.sshCidrs ?? [];
     if (!Number.isInteger(machines) || machines < 2 || machines > 50) {

@@ -13,6 +13,7 @@ import { Subnet } from "@cdktf/provider-aws/lib/subnet";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc";
 import { Construct, Fn } from "../cdk";
 import { InvalidPropError, invalidProp } from "../service/errors";
+import { DEFAULT_VM_MODE } from "./plan";
 
 /** Canonical's account, which publishes the official Ubuntu AMIs. */
 export const CANONICAL_OWNER_ID = "099720109477";
@@ -29,6 +30,22 @@ export function ec2UserDataBase64(owner: string, script: string): string {
   }
   return gzipped.toString("base64");
 }
+
+/** Defaults of Ec2NodeHost and Ec2NodeGroup: their constructors, props' JSDoc and the config schema read these. */
+export const EC2_MACHINE_DEFAULTS = {
+  mode: DEFAULT_VM_MODE,
+  instanceType: "t3.small",
+  rootVolumeGiB: 20,
+  vpcCidr: "10.30.0.0/16",
+} as const;
+
+/** Ec2NodeGroup's own defaults, beside EC2_MACHINE_DEFAULTS. */
+export const EC2_NODE_GROUP_DEFAULTS = {
+  machines: 2,
+  targetCpuPercent: 60,
+  zones: 2,
+  deletionProtection: false,
+} as const;
 
 export interface PublicNetworkProps {
   /** Name prefix for tags. */
@@ -53,7 +70,7 @@ export class PublicNetwork extends Construct {
 
   constructor(scope: Construct, id: string, props: PublicNetworkProps) {
     super(scope, id);
-    const cidr = props.cidr ?? "10.30.0.0/16";
+    const cidr = props.cidr ?? EC2_MACHINE_DEFAULTS.vpcCidr;
     const zones = props.zones ?? 1;
     const prefix = Number(cidr.split("/")[1]);
     if (!Number.isInteger(prefix) || prefix > 24) {

@@ -11,7 +11,7 @@ import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import { BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3BundleSource } from "./bundle-source";
-import { ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
+import { EC2_MACHINE_DEFAULTS, ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
 import { newMachineReady } from "./new-machine-check";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { renderProvisionScript, VM_BASE } from "./provision";
@@ -88,11 +88,11 @@ export class Ec2NodeHost extends Construct {
 
   constructor(scope: Construct, id: string, props: Ec2NodeHostProps) {
     super(scope, id);
-    const mode = props.mode ?? "cluster";
-    const instanceType = props.instanceType ?? "t3.small";
+    const mode = props.mode ?? EC2_MACHINE_DEFAULTS.mode;
+    const instanceType = props.instanceType ?? EC2_MACHINE_DEFAULTS.instanceType;
     const sshCidrs = props.sshCidrs ?? [];
-    const rootVolumeGiB = props.rootVolumeGiB ?? 20;
-    const vpcCidr = props.vpcCidr ?? "10.30.0.0/16";
+    const rootVolumeGiB = props.rootVolumeGiB ?? EC2_MACHINE_DEFAULTS.rootVolumeGiB;
+    const vpcCidr = props.vpcCidr ?? EC2_MACHINE_DEFAULTS.vpcCidr;
     if ((props.vpcId === undefined) !== (props.subnetId === undefined)) {
       invalidProp(
         "Ec2NodeHost",

@@ -12,7 +12,7 @@ import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import { BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3BundleSource } from "./bundle-source";
-import { ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
+import { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS, ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { renderProvisionScript } from "./provision";
 import { ReleaseBucket } from "./release-bucket";
@@ -112,16 +112,16 @@ export class Ec2NodeGroup extends Construct {
 
   constructor(scope: Construct, id: string, props: Ec2NodeGroupProps) {
     super(scope, id);
-    const mode = props.mode ?? "cluster";
-    const machines = props.machines ?? 2;
+    const mode = props.mode ?? EC2_MACHINE_DEFAULTS.mode;
+    const machines = props.machines ?? EC2_NODE_GROUP_DEFAULTS.machines;
     const minMachines = props.minMachines ?? machines;
     const maxMachines = props.maxMachines ?? machines;
-    const targetCpuPercent = props.targetCpuPercent ?? 60;
-    const zones = props.zones ?? 2;
-    const instanceType = props.instanceType ?? "t3.small";
-    const rootVolumeGiB = props.rootVolumeGiB ?? 20;
-    const vpcCidr = props.vpcCidr ?? "10.30.0.0/16";
-    const deletionProtection = props.deletionProtection ?? false;
+    const targetCpuPercent = props.targetCpuPercent ?? EC2_NODE_GROUP_DEFAULTS.targetCpuPercent;
+    const zones = props.zones ?? EC2_NODE_GROUP_DEFAULTS.zones;
+    const instanceType = props.instanceType ?? EC2_MACHINE_DEFAULTS.instanceType;
+    const rootVolumeGiB = props.rootVolumeGiB ?? EC2_MACHINE_DEFAULTS.rootVolumeGiB;
+    const vpcCidr = props.vpcCidr ?? EC2_MACHINE_DEFAULTS.vpcCidr;
+    const deletionProtection = props.deletionProtection ?? EC2_NODE_GROUP_DEFAULTS.deletionProtection;
     if (!Number.isInteger(machines) || machines < 2) {
       invalidProp("Ec2NodeGroup", "machines", machines, "must be a whole number >= 2 (one machine is Ec2NodeHost)");
     }

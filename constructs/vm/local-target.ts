@@ -8,13 +8,22 @@ import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import type { LocalDeployment } from "./local-runner";
 import { type MachineNginx, renderMachinePlan } from "./machine-plan";
-import { type ProcessPlan, processPlan, type VmMode } from "./plan";
+import { DEFAULT_VM_MODE, type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { renderLoadBalancerSite, renderNginxMain, renderNginxSite } from "./render";
 
 /** The runner of the local target's steps (local-runner.ts, compiled), found from this package. */
 export const LOCAL_RUNNER = compiledModulePath("constructs/vm/local-runner.js");
 /** Simulated machines get loopback addresses 127.0.1.1 … 127.0.1.N, so each has the ports a cloud VM has. */
 export const MAX_LOCAL_MACHINES = 16;
+
+/** LocalTarget's defaults: the constructor, the props' JSDoc and the config schema read these. */
+export const LOCAL_TARGET_DEFAULTS = {
+  mode: DEFAULT_VM_MODE,
+  port: 8080,
+  instance: "local",
+  machines: 1,
+  healthTimeoutSeconds: 60,
+} as const;
 
 export interface LocalTargetProps {
   /** The service every simulated machine runs. */
@@ -79,12 +88,12 @@ export class LocalTarget extends Construct {
 
   constructor(scope: Construct, id: string, props: LocalTargetProps) {
     super(scope, id);
-    const mode = props.mode ?? "cluster";
-    const port = props.port ?? 8080;
+    const mode = props.mode ?? LOCAL_TARGET_DEFAULTS.mode;
+    const port = props.port ?? LOCAL_TARGET_DEFAULTS.port;
     const cores = props.cores ?? availableParallelism();
-    const healthTimeoutSeconds = props.healthTimeoutSeconds ?? 60;
-    const instance = props.instance ?? "local";
-    const machines = props.machines ?? 1;
+    const healthTimeoutSeconds = props.healthTimeoutSeconds ?? LOCAL_TARGET_DEFAULTS.healthTimeoutSeconds;
+    const instance = props.instance ?? LOCAL_TARGET_DEFAULTS.instance;
+    const machines = props.machines ?? LOCAL_TARGET_DEFAULTS.machines;
     if (!props.projectRoot.startsWith("/")) {
       invalidProp("LocalTarget", "projectRoot", props.projectRoot, "must be an absolute path");
     }

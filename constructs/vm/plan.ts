@@ -2,6 +2,8 @@ import { InvalidPropError } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 
 export type VmMode = "cluster" | "fork";
+/** The PM2 mode every VM construct defaults to: one port, PM2's cluster balancing workers. */
+export const DEFAULT_VM_MODE: VmMode = "cluster";
 
 /** How the service's processes sit on one machine: what the Nginx, PM2 and reload renderers all share. */
 export interface ProcessPlan {

@@ -3,14 +3,8 @@ import { Testing } from "../../constructs/cdk";
 import { parseConfig } from "../../stacks/config";
 import { K8sStack } from "../../stacks/k8s";
 import { ROOT } from "../helpers/processes";
+import type { Synth } from "../helpers/synth";
 
-type Resources = Record<string, Record<string, Record<string, unknown>>>;
-interface Synth {
-  resource: Resources;
-  provider: Record<string, Record<string, unknown>[]>;
-  output: Record<string, { value: string }>;
-  locals?: Record<string, unknown>;
-}
 const RELEASE = "b".repeat(64);
 
 function synth(raw: unknown) {
