@@ -22,6 +22,29 @@ export interface HealthOptions {
   readonly expectMachines?: number;
   /** Wait until `/` reports this release, then fail if any burst answer comes from another one. */
   readonly expectRelease?: string;
+  /** PEM certificate(s) of the CA that signed an https service's certificate (e.g. the local stack's CA). @default - the system's CAs */
+  readonly ca?: string;
+  /**
+   * Host name to ask for (the `Host` header, and the TLS server name the certificate must match) when the URL holds
+   * another address, such as a load balancer's own name in front of a host rule. @default - the URL's host
+   */
+  readonly host?: string;
+}
+
+/** How to reach the service: the CA to trust and the host to ask for. */
+interface Reach {
+  readonly ca?: string;
+  readonly host?: string;
+}
+
+/**
+ * Why a health or ready path is not one, or undefined. Paths are resolved against the service's URL, so `//other/x`
+ * or `http://other/` would send the check (and its verdict) to another host.
+ */
+export function pathProblem(name: string, path: string): string | undefined {
+  if (!/^\/(?!\/)[^\s?#\\]*$/.test(path))
+    return `${name} must be a path on the service's host such as "/ready", got ${JSON.stringify(path)}`;
+  return undefined;
 }
 
 export interface HealthReport {
@@ -84,12 +107,16 @@ function identify(answer: Answer): Identity {
   };
 }
 
-function get(url: URL, timeoutMs: number): Promise<Answer> {
+function get(url: URL, timeoutMs: number, reach: Reach = {}): Promise<Answer> {
   const started = performance.now();
   const send = url.protocol === "https:" ? httpsRequest : request;
+  const headers: Record<string, string> = { "user-agent": "nodescale-health" };
+  if (reach.host !== undefined) headers.host = reach.host;
+  // The certificate must name the host asked for, not the address dialled.
+  const tls = url.protocol === "https:" ? { ca: reach.ca, servername: reach.host } : {};
   return new Promise((resolve, reject) => {
     // A fresh connection per request, so the proxy and PM2 spread the burst as they would for separate clients.
-    const req = send(url, { method: "GET", agent: false, timeout: timeoutMs, headers: { "user-agent": "nodescale-health" } }, (res) => {
+    const req = send(url, { method: "GET", agent: false, timeout: timeoutMs, headers, ...tls }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => {
@@ -118,6 +145,14 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
   const healthPath = options.healthPath ?? "/health";
   const readyPath = options.readyPath ?? "/ready";
   const timeoutSeconds = options.timeoutSeconds ?? 60;
+  for (const [name, path] of [
+    ["healthPath", healthPath],
+    ["readyPath", readyPath],
+  ]) {
+    const problem = pathProblem(name, path);
+    if (problem !== undefined) throw new TypeError(problem);
+  }
+  const reach: Reach = { ca: options.ca, host: options.host };
   const started = performance.now();
   const waited = () => round((performance.now() - started) / 1000);
   const empty = {
@@ -139,7 +174,7 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
     for (const path of [healthPath, readyPath]) {
       const target = new URL(path, base);
       try {
-        const answer = await get(target, 5_000);
+        const answer = await get(target, 5_000, reach);
         if (answer.status !== 200) return `${target.href} answered ${answer.status}`;
       } catch (err) {
         return `${target.href}: ${(err as Error).message}`;
@@ -148,7 +183,7 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
     if (options.expectRelease === undefined) return undefined;
     // A rollout may still be under way: the old release answering is "not yet", not "healthy".
     try {
-      const seen = identify(await get(root, 5_000)).release;
+      const seen = identify(await get(root, 5_000, reach)).release;
       if (seen !== options.expectRelease) {
         return `${root.href} still serves release ${JSON.stringify(seen ?? null)}, expected ${JSON.stringify(options.expectRelease)}`;
       }
@@ -173,7 +208,7 @@ export async function checkHealth(options: HealthOptions): Promise<HealthReport>
   // A rollout still under way (an old release or a machine not yet in rotation) is "not yet"; bad statuses
   // are a verdict at once.
   for (;;) {
-    const { report, problem, converging } = await burst(root, options, waitedSeconds);
+    const { report, problem, converging } = await burst(root, options, waitedSeconds, reach);
     if (problem === undefined) return { ...report, healthy: true };
     if (!converging || performance.now() - started + 2_000 > timeoutSeconds * 1000) {
       return { ...report, waitedSeconds: converging ? waited() : waitedSeconds, healthy: false, problem };
@@ -186,6 +221,7 @@ async function burst(
   root: URL,
   options: HealthOptions,
   waitedSeconds: number,
+  reach: Reach,
 ): Promise<{ report: Omit<HealthReport, "healthy" | "problem">; problem?: string; converging: boolean }> {
   const total = options.burstRequests ?? 200;
   const concurrency = Math.max(1, Math.min(options.concurrency ?? 16, total));
@@ -200,7 +236,7 @@ async function burst(
     while (sent < total) {
       sent++;
       try {
-        const answer = await get(root, 10_000);
+        const answer = await get(root, 10_000, reach);
         statusCounts[answer.status] = (statusCounts[answer.status] ?? 0) + 1;
         latencies.push(answer.ms);
         const who = identify(answer);
@@ -296,6 +332,10 @@ export interface MachineWaitOptions {
   readonly release?: string;
   /** @default 900 */
   readonly timeoutSeconds?: number;
+  /** As in HealthOptions. */
+  readonly ca?: string;
+  /** As in HealthOptions. */
+  readonly host?: string;
 }
 
 /**
@@ -309,7 +349,7 @@ export async function waitForMachine(options: MachineWaitOptions): Promise<{ ok:
   let last = "no answer yet";
   while (performance.now() - started < timeoutSeconds * 1000) {
     try {
-      const answer = await get(root, 5_000);
+      const answer = await get(root, 5_000, { ca: options.ca, host: options.host });
       const who = identify(answer);
       if (answer.status === 200 && who.machine === options.machine && (options.release === undefined || who.release === options.release)) {
         return {

@@ -26,6 +26,9 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "service.env": "Plain environment variables for the app (not secrets: this file and the synthesized config are not secret stores).",
   local: "The local target: the VM topology on this machine (Nginx + PM2 on 127.0.0.1), `npm run local`.",
   "local.port": "Loopback port the local service is reached on (its Nginx, or the local load balancer with 2+ machines).",
+  "local.https":
+    "Serve HTTPS too, with a certificate from a CA the deploy generates under .nodescale/<instance>/tls (output ca_cert). Turn off by name with false.",
+  "local.httpsPort": "Loopback port of the HTTPS listener (HTTP/2, TLS 1.2+, the TLS settings cloud VMs get).",
   "local.machines": "Simulated machines, each its own Nginx and PM2; 2 or more run behind a local load balancer and roll one at a time.",
   vm: "The VM targets: EC2 (`vm-pm2`) and Droplets (`vm-pm2-do`), Nginx in front of PM2.",
   "vm.mode": '"cluster": PM2 cluster mode, all processes on one port. "fork": one process per port behind an Nginx upstream.',

@@ -139,6 +139,8 @@ export const configSchema = z
         machines: wholeNumber(1, 16, "simulated machines; 2 or more run behind a local load balancer").default(
           LOCAL_TARGET_DEFAULTS.machines,
         ),
+        https: z.boolean({ error: "must be true or false" }).default(LOCAL_TARGET_DEFAULTS.https),
+        httpsPort: wholeNumber(1024, 65535, "the loopback port HTTPS is served on").default(LOCAL_TARGET_DEFAULTS.httpsPort),
       })
       .prefault({}),
     vm: z
@@ -268,6 +270,13 @@ export const configSchema = z
     const used = config.vm.mode === "fork" && typeof s.workers === "number" ? [s.port, s.port + s.workers - 1] : [s.port, s.port];
     if (config.local.port >= used[0] && config.local.port <= used[1]) {
       issue(["local", "port"], config.local.port, `collides with the app's port(s) ${used[0]}-${used[1]}; pick another`);
+    }
+    if (config.local.https) {
+      const https = config.local.httpsPort;
+      if (https === config.local.port) issue(["local", "httpsPort"], https, "is local.port too; pick another");
+      else if (https >= used[0] && https <= used[1]) {
+        issue(["local", "httpsPort"], https, `collides with the app's port(s) ${used[0]}-${used[1]}; pick another`);
+      }
     }
   });
 

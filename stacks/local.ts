@@ -59,6 +59,8 @@ export class LocalStack extends NodeScaleStack {
       spec,
       mode: config.vm.mode,
       port: config.local.port,
+      https: config.local.https,
+      httpsPort: config.local.httpsPort,
       machines: config.local.machines,
       projectRoot: props.projectRoot,
       bundle: props.bundle,
@@ -70,6 +72,13 @@ export class LocalStack extends NodeScaleStack {
       value: this.target.url,
       description: machines > 1 ? "Base URL of the service (the local load balancer)" : "Base URL of the service (Nginx on loopback)",
     });
+    if (this.target.httpsUrl !== undefined && this.target.caCert !== undefined) {
+      new TerraformOutput(this, "https_url", { value: this.target.httpsUrl, description: "The service over HTTPS (HTTP/2, TLS 1.2+)" });
+      new TerraformOutput(this, "ca_cert", {
+        value: this.target.caCert,
+        description: "The local CA's certificate: trust it to reach https_url (curl --cacert, the health CLI's --ca)",
+      });
+    }
     new TerraformOutput(this, "workers", { value: this.target.plan.expectedProcesses, description: "Node processes per machine" });
     new TerraformOutput(this, "machines", { value: machines, description: "Simulated machines" });
   }

@@ -63,6 +63,18 @@ export interface PostDeployHealthCheckProps {
    */
   readonly runOnEveryApply?: boolean;
   /**
+   * PEM file of the CA that signed an https URL's certificate (a private CA, such as the local stack's), on the
+   * machine that deploys.
+   * @default - the system's CAs
+   */
+  readonly caFile?: string;
+  /**
+   * Host name to ask for (`Host` header and TLS server name) when `url` holds another address, such as a load
+   * balancer's own name in front of a host rule.
+   * @default - the URL's host
+   */
+  readonly host?: string;
+  /**
    * The health CLI that local-exec runs with `node`: absolute, since Terraform runs it from the stack's folder.
    * @default HEALTH_CLI - the one in this NodeScale package (its build)
    */
@@ -89,6 +101,9 @@ export class PostDeployHealthCheck extends Construct {
     const dependsOn = props.dependsOn ?? [];
     const healthCli = props.healthCli ?? HEALTH_CLI;
     const runOnEveryApply = props.runOnEveryApply ?? POST_DEPLOY_HEALTH_CHECK_DEFAULTS.runOnEveryApply;
+    if (props.caFile !== undefined && !props.url.startsWith("https://") && !props.url.includes("${")) {
+      invalidProp("PostDeployHealthCheck", "caFile", props.caFile, "applies to an https url only");
+    }
     if (!healthCli.startsWith("/")) invalidProp("PostDeployHealthCheck", "healthCli", healthCli, "must be an absolute path");
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
       invalidProp("PostDeployHealthCheck", "timeoutSeconds", timeoutSeconds, "must be a whole number of seconds >= 1");
@@ -112,6 +127,8 @@ export class PostDeployHealthCheck extends Construct {
       ...(props.expectMachines !== undefined ? [`--expect-machines ${props.expectMachines}`] : []),
       ...(props.expectRelease !== undefined ? [`--expect-release "$NODESCALE_RELEASE"`] : []),
       ...(props.waitForMachine !== undefined ? [`--wait-for-machine "$NODESCALE_MACHINE"`] : []),
+      ...(props.caFile !== undefined ? [`--ca "$NODESCALE_CA"`] : []),
+      ...(props.host !== undefined ? [`--host "$NODESCALE_HOST"`] : []),
     ];
     this.resource = new DataResource(this, "Run", {
       input: { url: props.url },
@@ -132,6 +149,8 @@ export class PostDeployHealthCheck extends Construct {
             NODESCALE_URL: props.url,
             ...(props.expectRelease !== undefined ? { NODESCALE_RELEASE: props.expectRelease } : {}),
             ...(props.waitForMachine !== undefined ? { NODESCALE_MACHINE: props.waitForMachine } : {}),
+            ...(props.caFile !== undefined ? { NODESCALE_CA: props.caFile } : {}),
+            ...(props.host !== undefined ? { NODESCALE_HOST: props.host } : {}),
           },
           command: `node "$NODESCALE_HEALTH_CLI" ${args.join(" ")}`,
         },

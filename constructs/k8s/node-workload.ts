@@ -11,16 +11,15 @@ import { NetworkPolicyV1 } from "@cdktf/provider-kubernetes/lib/network-policy-v
 import { PodDisruptionBudgetV1 } from "@cdktf/provider-kubernetes/lib/pod-disruption-budget-v1";
 import { ServiceV1 } from "@cdktf/provider-kubernetes/lib/service-v1";
 import { Construct, type ITerraformDependable } from "../cdk";
+import { RELEASE_HEADERS_FILE, releaseHeadersSource } from "../release/release-headers";
 import { invalidProp } from "../service/errors";
 import { isPinnedImage, PINNED_IMAGE_RULE } from "../service/rules";
 import type { NodeServiceSpec } from "../service/spec";
-import { templateText } from "../template";
 import { INGRESS_CLASS, INGRESS_NAMESPACE } from "./cluster-addons";
 import { IMAGE_USER } from "./dockerfile";
 
 /** Where the pods mount NodeScale's preload (outside the app's folder, read-only). */
 const PRELOAD_DIR = "/opt/nodescale";
-const PRELOAD_FILE = "release-headers.cjs";
 
 /** NodeWorkload's defaults: the constructor, the props' JSDoc and the golden path's config schema all read these. */
 export const NODE_WORKLOAD_DEFAULTS = {
@@ -210,12 +209,12 @@ export class NodeWorkload extends Construct {
     if (identifyAnswers) {
       this.preload = new ConfigMapV1(this, "Preload", {
         metadata: { name: `${spec.name}-nodescale-preload`, namespace, labels },
-        data: { [PRELOAD_FILE]: templateText("vm/release-headers.cjs") },
+        data: { [RELEASE_HEADERS_FILE]: releaseHeadersSource() },
       });
       volume.push({ name: "nodescale", configMap: { name: this.preload.metadata.name, defaultMode: "0444" } });
       volumeMount.push({ name: "nodescale", mountPath: PRELOAD_DIR, readOnly: true });
       // Before the app's own NODE_OPTIONS (service.env), which still apply.
-      appEnv.NODE_OPTIONS = [`--require ${PRELOAD_DIR}/${PRELOAD_FILE}`, appEnv.NODE_OPTIONS].filter(Boolean).join(" ");
+      appEnv.NODE_OPTIONS = [`--require ${PRELOAD_DIR}/${RELEASE_HEADERS_FILE}`, appEnv.NODE_OPTIONS].filter(Boolean).join(" ");
     }
     const env = Object.entries(appEnv).map(([name, value]) => ({ name, value }));
     const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({

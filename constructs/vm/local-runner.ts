@@ -2,9 +2,11 @@
 // `node dist/constructs/vm/local-runner.js apply|destroy|reload|down`. Each simulated machine is converged by
 // the same machine agent a cloud VM runs; with several, the local load balancer drains each one first.
 import { spawnSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { ensureLocalTls, type LocalTlsFiles } from "./local-tls";
 import { type AgentMachine, machineAgent as agent } from "./machine-agent";
 import type { MachineNginx, MachinePlan } from "./machine-plan";
 import { LB_FAIL_TIMEOUT_SECONDS, renderMachineServers } from "./render";
@@ -21,6 +23,38 @@ export interface LocalDeployment {
     readonly nginx: MachineNginx;
     readonly files: MachinePlan["files"];
     readonly drainSeconds: number;
+  };
+  /** HTTPS on the client-facing Nginx: its certificate is made (or renewed) here, at apply time. */
+  readonly tls?: {
+    readonly files: LocalTlsFiles;
+    /** Names the CA (the deployment's instance). */
+    readonly label: string;
+    /** host:port of the TLS listener. */
+    readonly address: string;
+    /** The Nginx site file that serves it. */
+    readonly siteFile: string;
+  };
+}
+
+/**
+ * Makes sure the local certificate exists and is not near expiry, and stamps its fingerprint into the site file that
+ * serves it: a new certificate then changes that file, and the agent reloads Nginx gracefully, as for any change.
+ */
+function withCertificate(deployment: LocalDeployment): LocalDeployment {
+  const tls = deployment.tls;
+  if (tls === undefined) return deployment;
+  const outcome = ensureLocalTls(tls.files, tls.label);
+  const fingerprint = new X509Certificate(readFileSync(tls.files.cert)).fingerprint256;
+  if (outcome !== "kept")
+    say(
+      `HTTPS on https://${tls.address}: ${outcome === "created" ? "created a local CA and" : "renewed"} its certificate; clients trust ${tls.files.caCert}`,
+    );
+  const stamp = (files: MachinePlan["files"]) =>
+    files.map((f) => (f.path === tls.siteFile ? { ...f, content: `${f.content}# TLS certificate ${fingerprint}\n` } : f));
+  return {
+    ...deployment,
+    machines: deployment.machines.map((m) => ({ ...m, plan: { ...m.plan, files: stamp(m.plan.files) } })),
+    ...(deployment.loadBalancer ? { loadBalancer: { ...deployment.loadBalancer, files: stamp(deployment.loadBalancer.files) } } : {}),
   };
 }
 
@@ -162,22 +196,25 @@ async function backInRotation(address: string, machine: string): Promise<void> {
 
 async function apply(): Promise<void> {
   if (spawnSync("nginx", ["-v"]).error) throw new RunnerError(NGINX_MISSING);
-  const deployment = JSON.parse(Buffer.from(env("NODESCALE_DEPLOYMENT_B64"), "base64").toString("utf8")) as LocalDeployment;
+  const rendered = JSON.parse(Buffer.from(env("NODESCALE_DEPLOYMENT_B64"), "base64").toString("utf8")) as LocalDeployment;
   const options = { bundle: env("NODESCALE_BUNDLE"), sha256: env("NODESCALE_RELEASE"), restart: false };
-  const previous = previousDeployment(deployment.dir);
+  const previous = previousDeployment(rendered.dir);
   const machinesNow = previous?.machines.length ?? 0;
-  const wanted = deployment.machines.length;
+  const wanted = rendered.machines.length;
   if (previous !== undefined && (machinesNow === 1) !== (wanted === 1)) {
     // The address moves between a machine's Nginx and the load balancer: two listeners cannot share it.
     say(
-      `local.machines ${machinesNow} -> ${wanted} moves ${deployment.address} between a machine and the load balancer: requests fail for a few seconds while the old topology stops and the new one starts (zero-downtime changes keep the machine count on the same side of 1)`,
+      `local.machines ${machinesNow} -> ${wanted} moves ${rendered.address} between a machine and the load balancer: requests fail for a few seconds while the old topology stops and the new one starts (zero-downtime changes keep the machine count on the same side of 1)`,
     );
-    await down(deployment.dir);
-  } else if (previous === undefined && (await listening(deployment.address))) {
-    throw new RunnerError(
-      `${deployment.address} is already in use by another program; stop it or set local.port in nodescale.config.json.`,
-    );
+    await down(rendered.dir);
+  } else if (previous === undefined) {
+    for (const [address, key] of [[rendered.address, "local.port"], ...(rendered.tls ? [[rendered.tls.address, "local.httpsPort"]] : [])]) {
+      if (await listening(address)) {
+        throw new RunnerError(`${address} is already in use by another program; stop it or set ${key} in nodescale.config.json.`);
+      }
+    }
   }
+  const deployment = withCertificate(rendered);
   mkdirSync(deployment.dir, { recursive: true });
   writeFileSync(join(deployment.dir, "deployment.json"), JSON.stringify(deployment, null, 2));
   await rollout(deployment, options);
@@ -193,7 +230,9 @@ async function apply(): Promise<void> {
     say(`removed machine ${entry}`);
   }
   writeFileSync(join(deployment.dir, "run-id"), env("NODESCALE_RUN_ID"));
-  say(`${wanted} machine(s) on release ${options.sha256.slice(0, 12)} behind http://${deployment.address}`);
+  say(
+    `${wanted} machine(s) on release ${options.sha256.slice(0, 12)} behind http://${deployment.address}${deployment.tls ? ` and https://${deployment.tls.address}` : ""}`,
+  );
 }
 
 async function destroy(): Promise<void> {

@@ -7,9 +7,10 @@ import { type AppBundle, bundleFile } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import type { LocalDeployment } from "./local-runner";
+import { localTlsFiles } from "./local-tls";
 import { type MachineNginx, renderMachinePlan } from "./machine-plan";
 import { DEFAULT_VM_MODE, type ProcessPlan, processPlan, type VmMode } from "./plan";
-import { renderLoadBalancerSite, renderNginxMain, renderNginxSite } from "./render";
+import { renderLoadBalancerSite, renderNginxMain, renderNginxSite, type TlsSite } from "./render";
 
 /** The runner of the local target's steps (local-runner.ts, compiled), found from this package. */
 export const LOCAL_RUNNER = compiledModulePath("constructs/vm/local-runner.js");
@@ -20,6 +21,8 @@ export const MAX_LOCAL_MACHINES = 16;
 export const LOCAL_TARGET_DEFAULTS = {
   mode: DEFAULT_VM_MODE,
   port: 8080,
+  httpsPort: 8443,
+  https: true,
   instance: "local",
   machines: 1,
   healthTimeoutSeconds: 60,
@@ -38,6 +41,17 @@ export interface LocalTargetProps {
    * @default 8080
    */
   readonly port?: number;
+  /**
+   * Serve HTTPS too, with a certificate from a CA the deploy generates under the state folder (`caCert`), on
+   * `httpsPort`, with the same TLS settings cloud VMs get.
+   * @default true
+   */
+  readonly https?: boolean;
+  /**
+   * Loopback port of the HTTPS listener.
+   * @default 8443
+   */
+  readonly httpsPort?: number;
   /** Absolute path of your project: the state folder goes under <projectRoot>/.nodescale. */
   readonly projectRoot: string;
   /** The app release every machine runs and reports; a new one is rolled out machine by machine. */
@@ -75,6 +89,10 @@ const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
 export class LocalTarget extends Construct {
   /** Where the service answers on this machine (http://127.0.0.1:<port>). */
   readonly url: string;
+  /** Where it answers over HTTPS (https://127.0.0.1:<httpsPort>); undefined with `https: false`. */
+  readonly httpsUrl?: string;
+  /** The local CA's certificate, which a client trusts to reach `httpsUrl`; undefined with `https: false`. */
+  readonly caCert?: string;
   /** Ports and process counts PM2 runs on each machine. */
   readonly plan: ProcessPlan;
   /** Folder of this deployment's machines, logs and releases (<projectRoot>/.nodescale/<instance>). */
@@ -85,6 +103,8 @@ export class LocalTarget extends Construct {
   readonly deploy: DataResource;
   /** The check that ends every apply. */
   readonly healthCheck: PostDeployHealthCheck;
+  /** The same check over HTTPS, trusting the local CA; undefined with `https: false`. */
+  readonly httpsHealthCheck?: PostDeployHealthCheck;
 
   constructor(scope: Construct, id: string, props: LocalTargetProps) {
     super(scope, id);
@@ -94,11 +114,16 @@ export class LocalTarget extends Construct {
     const healthTimeoutSeconds = props.healthTimeoutSeconds ?? LOCAL_TARGET_DEFAULTS.healthTimeoutSeconds;
     const instance = props.instance ?? LOCAL_TARGET_DEFAULTS.instance;
     const machines = props.machines ?? LOCAL_TARGET_DEFAULTS.machines;
+    const https = props.https ?? LOCAL_TARGET_DEFAULTS.https;
+    const httpsPort = props.httpsPort ?? LOCAL_TARGET_DEFAULTS.httpsPort;
     if (!props.projectRoot.startsWith("/")) {
       invalidProp("LocalTarget", "projectRoot", props.projectRoot, "must be an absolute path");
     }
     if (!Number.isInteger(port) || port < 1024 || port > 65535) {
       invalidProp("LocalTarget", "port", port, "must be a whole number 1024-65535");
+    }
+    if (https && (!Number.isInteger(httpsPort) || httpsPort < 1024 || httpsPort > 65535 || httpsPort === port)) {
+      invalidProp("LocalTarget", "httpsPort", httpsPort, `must be a whole number 1024-65535 other than port (${port})`);
     }
     if (!Number.isInteger(machines) || machines < 1 || machines > MAX_LOCAL_MACHINES) {
       invalidProp("LocalTarget", "machines", machines, `must be a whole number 1-${MAX_LOCAL_MACHINES}`);
@@ -108,6 +133,15 @@ export class LocalTarget extends Construct {
     this.plan = processPlan(spec, mode, cores);
     this.stateDir = join(props.projectRoot, ".nodescale", instance);
     this.url = `http://127.0.0.1:${port}`;
+    const tlsFiles = localTlsFiles(this.stateDir);
+    // TLS ends where clients connect: the single machine's Nginx, or the load balancer in front of several.
+    const tls: TlsSite | undefined = https
+      ? { listen: [`127.0.0.1:${httpsPort}`], certificate: tlsFiles.cert, certificateKey: tlsFiles.key }
+      : undefined;
+    if (https) {
+      this.httpsUrl = `https://127.0.0.1:${httpsPort}`;
+      this.caCert = tlsFiles.caCert;
+    }
     const pm2Bin = pm2BinPath();
 
     const machineList = Array.from({ length: machines }, (_, i) => {
@@ -140,6 +174,7 @@ export class LocalTarget extends Construct {
             path: site,
             content: renderNginxSite(spec, this.plan, {
               listen: [address],
+              ...(machines === 1 && tls ? { tls } : {}),
               accessLog: join(prefix, "logs", "access.log"),
               upstreamFile: nginx.upstreamFile,
             }),
@@ -164,6 +199,16 @@ export class LocalTarget extends Construct {
       address: `127.0.0.1:${port}`,
       readyPath: spec.readyPath,
       machines: machineList,
+      ...(https
+        ? {
+            tls: {
+              files: tlsFiles,
+              label: instance,
+              address: `127.0.0.1:${httpsPort}`,
+              siteFile: machines === 1 ? join(machineList[0].plan.baseDir, "nginx", "site.conf") : join(lbPrefix, "site.conf"),
+            },
+          }
+        : {}),
       ...(machines > 1
         ? {
             loadBalancer: {
@@ -175,6 +220,7 @@ export class LocalTarget extends Construct {
                   path: join(lbPrefix, "site.conf"),
                   content: renderLoadBalancerSite(spec, {
                     listen: [lbNginx.listen],
+                    ...(tls ? { tls } : {}),
                     machines,
                     upstreamFile: lbNginx.upstreamFile,
                     accessLog: join(lbPrefix, "logs", "access.log"),
@@ -230,5 +276,16 @@ export class LocalTarget extends Construct {
       expectRelease: props.bundle.sha256,
       dependsOn: [this.deploy],
     });
+    if (this.httpsUrl !== undefined) {
+      // The same service through the TLS listener, trusting only the local CA (not the system's).
+      this.httpsHealthCheck = new PostDeployHealthCheck(this, "HttpsHealthCheck", {
+        url: this.httpsUrl,
+        spec,
+        caFile: tlsFiles.caCert,
+        timeoutSeconds: healthTimeoutSeconds,
+        expectRelease: props.bundle.sha256,
+        dependsOn: [this.healthCheck.resource],
+      });
+    }
   }
 }

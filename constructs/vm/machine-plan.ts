@@ -1,10 +1,8 @@
+import { RELEASE_HEADERS_FILE, releaseHeadersSource } from "../release/release-headers";
 import type { NodeServiceSpec } from "../service/spec";
 import { templateText } from "../template";
 import type { ProcessPlan } from "./plan";
 import { pm2Apps } from "./render";
-
-/** The preload beside a machine's releases (not inside one, so every release, old or new, runs with it). */
-const PRELOAD_FILE = "release-headers.cjs";
 
 /** How the agent controls Nginx: a private prefix (the local target) or the system's service (cloud VMs). */
 export type MachineNginx =
@@ -118,13 +116,13 @@ export function renderMachinePlan(spec: NodeServiceSpec, plan: ProcessPlan, opti
     nginx: options.nginx,
     apps: pm2Apps(spec, plan, {
       appDir: `${options.baseDir}/current`,
-      preload: `${options.baseDir}/${PRELOAD_FILE}`,
+      preload: `${options.baseDir}/${RELEASE_HEADERS_FILE}`,
       logDir: options.logDir,
       host,
       machine: options.reportMachine ? options.machine : undefined,
     }),
     files: options.files,
-    preload: { path: `${options.baseDir}/${PRELOAD_FILE}`, content: templateText("vm/release-headers.cjs") },
+    preload: { path: `${options.baseDir}/${RELEASE_HEADERS_FILE}`, content: releaseHeadersSource() },
   };
 }
 

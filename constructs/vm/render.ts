@@ -1,13 +1,45 @@
 import type { NodeServiceSpec } from "../service/spec";
-import { renderTemplate, safeToken } from "../template";
+import { renderTemplate, safeToken, TemplateError } from "../template";
 import type { ProcessPlan } from "./plan";
 
 const LISTEN = /^[A-Za-z0-9_.:[\] ]+$/;
+
+/** HTTPS on a site: where it listens and the certificate it serves. */
+export interface TlsSite {
+  /** `listen` targets for TLS, e.g. ["127.0.0.1:8443"] or ["443 default_server"]; served over HTTP/2 and HTTP/1.1. */
+  readonly listen: readonly string[];
+  /** PEM certificate chain. */
+  readonly certificate: string;
+  /** Its private key. */
+  readonly certificateKey: string;
+  /**
+   * Send `Strict-Transport-Security` with this max-age (for a real domain; browsers ignore it for IP addresses).
+   * @default - no HSTS header
+   */
+  readonly hstsSeconds?: number;
+}
+
+/** The security headers a site adds to answers whose app did not set them (the app's own value wins). */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "X-Content-Type-Options": "nosniff",
+  "X-Frame-Options": "DENY",
+  "Referrer-Policy": "strict-origin-when-cross-origin",
+};
 
 /** Where the rendered files put things on the target machine. */
 export interface NginxSiteOptions {
   /** `listen` targets, e.g. ["127.0.0.1:8080"] locally or ["80 default_server", "[::]:80 default_server"] on a VM. */
   readonly listen: readonly string[];
+  /**
+   * Serve HTTPS too.
+   * @default - HTTP only
+   */
+  readonly tls?: TlsSite;
+  /**
+   * Add SECURITY_HEADERS to answers that lack them.
+   * @default true
+   */
+  readonly securityHeaders?: boolean;
   /** @default "_" (any host) */
   readonly serverName?: string;
   /** Access log path, or "off". */
@@ -20,19 +52,60 @@ export function nginxId(name: string): string {
   return name.replace(/-/g, "_");
 }
 
+/** `listen` lines: plain ones, then TLS ones with HTTP/2 (the `listen ... http2` form, which nginx 1.22-1.24 need). */
+function listenLines(listen: readonly string[], tls: TlsSite | undefined): string {
+  for (const target of [...listen, ...(tls?.listen ?? [])]) safeToken("listen", target, LISTEN);
+  return [...listen.map((l) => `    listen ${l};`), ...(tls?.listen ?? []).map((l) => `    listen ${l} ssl http2;`)].join("\n");
+}
+
+/** The TLS directives of a server block, or nothing. Pure. */
+export function renderTls(tls: TlsSite | undefined): string {
+  if (tls === undefined) return "";
+  if (tls.hstsSeconds !== undefined && (!Number.isInteger(tls.hstsSeconds) || tls.hstsSeconds < 1)) {
+    throw new TemplateError(`hstsSeconds: ${tls.hstsSeconds} must be a whole number of seconds >= 1`);
+  }
+  const settings = renderTemplate("nginx/tls.conf", {
+    certificate: safeToken("certificate", tls.certificate),
+    certificateKey: safeToken("certificateKey", tls.certificateKey),
+  });
+  const hsts = tls.hstsSeconds === undefined ? "" : `    add_header Strict-Transport-Security "max-age=${tls.hstsSeconds}" always;\n`;
+  return `${settings}${hsts}`;
+}
+
+/** Maps (http level) that yield each security header's value unless the app's answer already has the header. */
+function securityHeaderMaps(id: string): string {
+  return Object.entries(SECURITY_HEADERS)
+    .map(([name, value]) => {
+      const variable = name.toLowerCase().replace(/-/g, "_");
+      return `map $upstream_http_${variable} $nodescale_${id}_${variable} {\n    ""      "${value}";\n    default "";\n}\n`;
+    })
+    .join("");
+}
+
+/** `add_header` lines for the maps above; an empty value adds nothing, so the app's own header stands. */
+function securityHeaderLines(id: string): string {
+  return Object.keys(SECURITY_HEADERS)
+    .map((name) => `    add_header ${name} $nodescale_${id}_${name.toLowerCase().replace(/-/g, "_")} always;\n`)
+    .join("");
+}
+
 /** The Nginx site: an upstream over the app's ports (from `upstreamFile`) and a proxying server block. Pure. */
 export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, options: NginxSiteOptions): string {
-  for (const target of options.listen) safeToken("listen", target, LISTEN);
+  const id = nginxId(spec.name);
+  const securityHeaders = options.securityHeaders ?? true;
   return renderTemplate("nginx/site.conf", {
     name: spec.name,
-    id: nginxId(spec.name),
+    id,
     mode: plan.mode,
     ports: plan.ports.join(", "),
     upstreamFile: safeToken("upstreamFile", options.upstreamFile),
     keepaliveConnections: 16 * plan.ports.length,
     upstreamIdleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
     nodeKeepAliveSeconds: spec.keepAliveTimeoutMs / 1000,
-    listen: options.listen.map((l) => `    listen ${l};`).join("\n"),
+    listen: listenLines(options.listen, options.tls),
+    tls: renderTls(options.tls),
+    securityHeaderMaps: securityHeaders ? securityHeaderMaps(id) : "",
+    securityHeaders: securityHeaders ? securityHeaderLines(id) : "",
     serverName: safeToken("serverName", options.serverName ?? "_"),
     maxBodySizeMiB: spec.maxBodySizeMiB,
     accessLog: safeToken("accessLog", options.accessLog),
@@ -48,6 +121,11 @@ export interface LoadBalancerSiteOptions {
   readonly upstreamFile: string;
   /** Access log path, or "off". */
   readonly accessLog: string;
+  /**
+   * Serve HTTPS too (the balancer is where clients connect).
+   * @default - HTTP only
+   */
+  readonly tls?: TlsSite;
 }
 
 /** Seconds a machine that failed a request stays out of the local load balancer's rotation. */
@@ -55,7 +133,6 @@ export const LB_FAIL_TIMEOUT_SECONDS = 1;
 
 /** The local stack's load balancer in front of several simulated machines. Pure. */
 export function renderLoadBalancerSite(spec: NodeServiceSpec, options: LoadBalancerSiteOptions): string {
-  for (const target of options.listen) safeToken("listen", target, LISTEN);
   return renderTemplate("nginx/load-balancer.conf", {
     name: spec.name,
     id: nginxId(spec.name),
@@ -64,7 +141,8 @@ export function renderLoadBalancerSite(spec: NodeServiceSpec, options: LoadBalan
     upstreamFile: safeToken("upstreamFile", options.upstreamFile),
     idleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
     machineKeepAliveSeconds: spec.keepAliveTimeoutMs / 1000,
-    listen: options.listen.map((l) => `    listen ${l};`).join("\n"),
+    listen: listenLines(options.listen, options.tls),
+    tls: renderTls(options.tls),
     accessLog: safeToken("accessLog", options.accessLog),
   });
 }

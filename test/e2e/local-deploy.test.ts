@@ -1,6 +1,9 @@
 import { spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { connect as connectHttp2 } from "node:http2";
 import { join } from "node:path";
+import { type ConnectionOptions, connect as connectTls, type TLSSocket } from "node:tls";
 import { failures, loadDuring } from "../helpers/load";
 import { alive, childrenOf, LocalDeployment, listening, runAsync } from "../helpers/local-deploy";
 import { freePort, get, ROOT, sleep } from "../helpers/processes";
@@ -37,11 +40,24 @@ beforeAll(async () => {
 
 afterAll(() => local.cleanUp([local.instance, other]), 180_000);
 
+/** A TLS handshake with the local listener; resolves with the protocol, rejects with the handshake's error. */
+function tlsHandshake(port: number, options: ConnectionOptions): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTls({ host: "127.0.0.1", port, ...options }, () => {
+      resolve(socket.getProtocol());
+      socket.end();
+    });
+    socket.on("error", reject);
+  });
+}
+
 describe("cdktf deploy local, one machine, end to end", () => {
   it("deploys cluster mode and the deploy's own health check sees every worker", () => {
     local.writeConfig({ service: { port: appPort, workers: 2 }, local: { port: localPort } });
     const output = local.deploy();
     expect(output).toContain(HEALTHY_LINE());
+    // The deploy's second check: the same service through the TLS listener, trusting only the CA it generated.
+    expect(output).toContain(`HEALTHY https://127.0.0.1:${local.httpsPort}: /health and /ready answered 200`);
     expect(output).toMatch(
       /200 x 200; p50 [\d.]+ ms, p95 [\d.]+ ms; 2 distinct pid\(s\) \(expected 2\), 1 hostname\(s\), 1 machine\(s\); release [0-9a-f]{64}/,
     );
@@ -53,6 +69,54 @@ describe("cdktf deploy local, one machine, end to end", () => {
       report: { healthy: false, problem: "only 2 distinct process(es) answered 200 requests; expected 3" },
     });
   }, 180_000);
+
+  it("serves the same service over HTTPS with the CA it generated: HTTP/2, TLS 1.3, security headers", async () => {
+    const httpsUrl = `https://127.0.0.1:${local.httpsPort}`;
+    const ca = readFileSync(local.caCert(), "utf8");
+    const session = connectHttp2(httpsUrl, { ca });
+    try {
+      await once(session, "connect");
+      expect(session.alpnProtocol).toBe("h2");
+      expect((session.socket as TLSSocket).getProtocol()).toBe("TLSv1.3");
+      const answer = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+        const req = session.request({ ":path": "/" });
+        let body = "";
+        let headers: Record<string, unknown> = {};
+        req.on("response", (h) => (headers = h));
+        req.on("data", (d: Buffer) => (body += d.toString()));
+        req.on("end", () => resolve({ status: Number(headers[":status"]), headers, body }));
+        req.on("error", reject);
+        req.end();
+      });
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body)).toMatchObject({ machine: "m1" });
+      expect(answer.headers).toMatchObject({
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+        "referrer-policy": "strict-origin-when-cross-origin",
+      });
+    } finally {
+      session.close();
+    }
+    // The server itself refuses TLS 1.1 and a non-AEAD cipher (its alerts, with a client that would accept either);
+    // TLS 1.2 stays on for older clients; the system's CAs do not vouch for the local one.
+    const old = { ca, minVersion: "TLSv1", maxVersion: "TLSv1.1", ciphers: "DEFAULT@SECLEVEL=0" } as const;
+    await expect(tlsHandshake(local.httpsPort, old)).rejects.toThrow("tlsv1 alert protocol version");
+    await expect(tlsHandshake(local.httpsPort, { ca, maxVersion: "TLSv1.2", ciphers: "AES128-SHA" })).rejects.toThrow(
+      "alert handshake failure",
+    );
+    await expect(tlsHandshake(local.httpsPort, { ca, maxVersion: "TLSv1.2" })).resolves.toBe("TLSv1.2");
+    await expect(tlsHandshake(local.httpsPort, {})).rejects.toThrow("unable to verify the first certificate");
+    const run = spawnSync(
+      process.execPath,
+      [join(ROOT, "dist", "health", "cli.js"), "--url", httpsUrl, "--ca", local.caCert(), "--timeout", "3"],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(run.stdout).toContain(`HEALTHY ${httpsUrl}: /health and /ready answered 200`);
+    expect(run.status).toBe(0);
+  });
 
   it("scales cluster mode 2 -> 3 under steady load without a failed request, and the check sees 3", async () => {
     local.writeConfig({ service: { port: appPort, workers: 3 }, local: { port: localPort } });
@@ -147,7 +211,10 @@ describe("cdktf deploy local, one machine, end to end", () => {
 
   it("deploys another instance from the same checkout and synth folder, then this one again", async () => {
     const port = await freePort();
-    writeFileSync(local.configFile, JSON.stringify({ service: { port: appPort + 10, workers: 1, source: "app" }, local: { port } }));
+    writeFileSync(
+      local.configFile,
+      JSON.stringify({ service: { port: appPort + 10, workers: 1, source: "app" }, local: { port, httpsPort: local.httpsPort + 1 } }),
+    );
     const output = local.deploy(other);
     expect(output).not.toContain("Backend configuration changed");
     expect(output).toContain(`HEALTHY http://127.0.0.1:${port}`);
@@ -169,7 +236,8 @@ describe("cdktf deploy local, one machine, end to end", () => {
     const run = spawnSync("bash", [join(ROOT, "scripts", "local-down.sh")], { env: local.env(), encoding: "utf8", timeout: 180_000 });
     expect(run.status).toBe(0);
     expect(orphans.filter(alive)).toEqual([]);
-    for (const port of [localPort, appPort, appPort + 1, appPort + 2]) expect(await listening("127.0.0.1", port)).toBe(false);
+    for (const port of [localPort, local.httpsPort, appPort, appPort + 1, appPort + 2])
+      expect(await listening("127.0.0.1", port)).toBe(false);
     expect(existsSync(local.stateDir)).toBe(false);
   }, 240_000);
 });

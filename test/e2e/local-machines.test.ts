@@ -58,6 +58,8 @@ describe("cdktf deploy local with two machines behind the local load balancer", 
     expect(output).toContain(`nodescale-machine[m2]: Nginx started on 127.0.1.2:${localPort}`);
     expect(output).toContain(`nodescale local: load balancer: Nginx started on 127.0.0.1:${localPort}`);
     expect(output).toMatch(/200 x 200; .*, 2 machine\(s\) \(expected 2\); release/);
+    // TLS ends at the balancer, where clients connect.
+    expect(output).toContain(`HEALTHY https://127.0.0.1:${local.httpsPort}: /health and /ready answered 200`);
     const machines = new Set<unknown>();
     for (let i = 0; i < 20; i++) machines.add((await get(localPort, "/")).json().machine);
     expect([...machines].sort()).toEqual(["m1", "m2"]);
@@ -133,6 +135,7 @@ describe("cdktf deploy local with two machines behind the local load balancer", 
     expect(local.destroy().status).toBe(0);
     for (const [host, port] of [
       ["127.0.0.1", localPort],
+      ["127.0.0.1", local.httpsPort],
       ["127.0.1.1", localPort],
       ["127.0.1.2", localPort],
       ["127.0.1.1", appPort + 200],

@@ -1,6 +1,10 @@
 import { spawn } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { join } from "node:path";
+import { ensureLocalTls, localTlsFiles } from "../../constructs/vm/local-tls";
+import { tempDir } from "../helpers/fixtures";
 import { APP_DIST, freePort, get, killAll, ROOT, startNode, waitFor } from "../helpers/processes";
 
 const CLI = join(ROOT, "dist", "health", "cli.js");
@@ -166,9 +170,67 @@ describe("health CLI", () => {
     }
   });
 
+  it("checks an https service whose certificate a private CA signed, trusting that CA only when given --ca", async () => {
+    const dir = tempDir("nodescale-health-tls-");
+    const files = localTlsFiles(dir);
+    ensureLocalTls(files, "health test");
+    const port = await freePort();
+    const server = createHttpsServer({ cert: readFileSync(files.cert), key: readFileSync(files.key) }, (_req, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ pid: process.pid }));
+    });
+    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    try {
+      const url = `https://127.0.0.1:${port}`;
+      const trusted = await runCli(["--url", url, "--ca", files.caCert, "--requests", "10"]);
+      expect(trusted.stdout).toContain(`HEALTHY ${url}: /health and /ready answered 200`);
+      expect(trusted.status).toBe(0);
+      const untrusted = await runCli(["--url", url, "--timeout", "1", "--json"]);
+      expect(untrusted.status).toBe(1);
+      expect(JSON.parse(untrusted.stdout).problem).toBe(`not healthy: ${url}/health: unable to verify the first certificate`);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("asks for the host given with --host, as a host rule behind a load balancer's own address needs", async () => {
+    const { server, port } = await listen((req, res) => {
+      res.statusCode = req.headers.host === "api.example.test" ? 200 : 421;
+      res.end(JSON.stringify({ pid: process.pid }));
+    });
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const asked = await runCli(["--url", url, "--host", "api.example.test", "--requests", "10"]);
+      expect(asked.status).toBe(0);
+      const plain = await runCli(["--url", url, "--timeout", "1", "--json"]);
+      expect(JSON.parse(plain.stdout).problem).toBe(`not healthy: ${url}/health answered 421`);
+    } finally {
+      server.close();
+    }
+  });
+
   it.each([
     [[], "nodescale-health: --url must be an http(s) URL, got null"],
     [["--url", "ftp://x"], 'nodescale-health: --url must be an http(s) URL, got "ftp://x"'],
+    [["--url", "http://["], 'nodescale-health: --url must be an http(s) URL, got "http://["'],
+    [
+      ["--url", "http://127.0.0.1:1", "--ready-path", "//evil.example/ready"],
+      'nodescale-health: --ready-path must be a path on the service\'s host such as "/ready", got "//evil.example/ready"',
+    ],
+    [
+      ["--url", "http://127.0.0.1:1", "--health-path", "http://evil.example/health"],
+      'nodescale-health: --health-path must be a path on the service\'s host such as "/ready", got "http://evil.example/health"',
+    ],
+    [
+      ["--url", "https://127.0.0.1:1", "--ca", "/nonexistent/ca.pem"],
+      'nodescale-health: --ca "/nonexistent/ca.pem" cannot be read: ENOENT',
+    ],
+    [
+      ["--url", "http://127.0.0.1:1", "--ca", "/etc/hostname"],
+      'nodescale-health: --ca applies to https URLs only, got "http://127.0.0.1:1"',
+    ],
+    [["--url", "http://127.0.0.1:1", "--host", "a b"], 'nodescale-health: --host must be a host name such as api.example.com, got "a b"'],
     [
       ["--url", "http://127.0.0.1:1", "--expect-workers", "two"],
       'nodescale-health: --expect-workers must be a whole number >= 1, got "two"',

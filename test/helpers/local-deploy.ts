@@ -23,12 +23,19 @@ export class LocalDeployment {
 
   /** Whether this deployment ships (a copy of) the sample app, which signals "ready" to PM2. */
   readonly sample: boolean;
+  /**
+   * Its HTTPS port: below the kernel's ephemeral range (where freePort() picks the others), distinct per deployment
+   * and per jest worker, so deployments that run side by side never share one.
+   */
+  readonly httpsPort: number;
 
   /** @param app an app folder to copy and deploy instead of the sample app (its node_modules stay behind) */
   constructor(name: string, app?: string) {
     this.instance = `${name}-${process.pid}`;
     this.stateDir = join(ROOT, ".nodescale", this.instance);
     this.sample = app === undefined;
+    const hash = [...name].reduce((sum, c) => (sum * 31 + c.charCodeAt(0)) % 1000, 0);
+    this.httpsPort = 10_000 + (((process.pid % 20) * 1000 + hash) % 20_000);
     if (app === undefined) {
       for (const file of ["package.json", "package-lock.json"]) cpSync(join(ROOT, "app", file), join(this.appDir, file));
       cpSync(join(ROOT, "app", "dist"), join(this.appDir, "dist"), { recursive: true });
@@ -51,7 +58,8 @@ export class LocalDeployment {
   /** Writes the config; `service.source` always points at this deployment's copy of the app (the sample signals ready). */
   writeConfig(config: { service?: Record<string, unknown>; local?: Record<string, unknown>; vm?: Record<string, unknown> }): void {
     const signalsReady = this.sample ? { signalsReady: true } : {};
-    writeFileSync(this.configFile, JSON.stringify({ ...config, service: { ...config.service, source: "app", ...signalsReady } }));
+    const local = { httpsPort: this.httpsPort, ...config.local };
+    writeFileSync(this.configFile, JSON.stringify({ ...config, local, service: { ...config.service, source: "app", ...signalsReady } }));
   }
 
   /** Makes the app copy a new release (a different bundle hash) that behaves the same. */
@@ -86,6 +94,11 @@ export class LocalDeployment {
 
   destroy(instance = this.instance): SpawnSyncReturns<string> {
     return this.cdktf(["destroy", "local", "--auto-approve"], instance);
+  }
+
+  /** The local CA's certificate (the stack's `ca_cert` output). */
+  caCert(instance = this.instance): string {
+    return join(ROOT, ".nodescale", instance, "tls", "ca.crt");
   }
 
   machineDir(machine = "m1"): string {

@@ -1,5 +1,7 @@
+import { rmSync } from "node:fs";
 import { NodeServiceSpec } from "../../constructs/service/spec";
 import { fillTemplate, TemplateError } from "../../constructs/template";
+import { ensureLocalTls, localTlsFiles } from "../../constructs/vm/local-tls";
 import { machineAgent } from "../../constructs/vm/machine-agent";
 import { renderMachinePlan } from "../../constructs/vm/machine-plan";
 import { processPlan } from "../../constructs/vm/plan";
@@ -10,7 +12,8 @@ import {
   renderProvisionScript,
   renderVmMachinePlan,
 } from "../../constructs/vm/provision";
-import { pm2Apps, renderLoadBalancerSite, renderMachineServers, renderNginxSite } from "../../constructs/vm/render";
+import { pm2Apps, renderLoadBalancerSite, renderMachineServers, renderNginxSite, SECURITY_HEADERS } from "../../constructs/vm/render";
+import { tempDir } from "../helpers/fixtures";
 import { NGINX_TEST_UPSTREAM, nginxTest, shellcheck, systemdVerify } from "../helpers/tools";
 
 const spec = NodeServiceSpec.parse({ name: "orders-api", port: 4000, workers: 3, shutdownGraceSeconds: 12, maxBodySizeMiB: 25 });
@@ -81,6 +84,61 @@ describe("Nginx site template", () => {
     expect(() => renderNginxSite(spec, cluster, { listen: ["8080; include /etc/passwd"], accessLog: "off", upstreamFile: "/u" })).toThrow(
       new TemplateError('listen: "8080; include /etc/passwd" cannot go into a config file (allowed: letters, digits and . _ - / : @ [ ])'),
     );
+  });
+});
+
+describe("HTTPS and security headers on the edge", () => {
+  const dir = tempDir("nodescale-tls-");
+  const files = localTlsFiles(dir);
+  ensureLocalTls(files, "test");
+  const tls = { listen: ["127.0.0.1:8443"], certificate: files.cert, certificateKey: files.key };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("serves TLS 1.2 and 1.3 over HTTP/2 with Mozilla's intermediate ciphers, and passes nginx -t", () => {
+    const text = renderNginxSite(spec, cluster, { listen: ["127.0.0.1:8080"], tls, accessLog: "off", upstreamFile: NGINX_TEST_UPSTREAM });
+    expect(text).toContain("    listen 127.0.0.1:8080;\n    listen 127.0.0.1:8443 ssl http2;\n");
+    expect(text).toContain("ssl_protocols TLSv1.2 TLSv1.3;");
+    expect(text).toContain(
+      "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;",
+    );
+    expect(text).toContain("ssl_session_tickets off;");
+    expect(text).not.toContain("Strict-Transport-Security");
+    const verdict = nginxTest(text);
+    expect(verdict.output).toContain("test is successful");
+    expect(verdict.status).toBe(0);
+  });
+
+  it("sends HSTS only when asked (a real domain), and passes nginx -t on the load balancer too", () => {
+    const text = renderNginxSite(spec, cluster, {
+      listen: ["80"],
+      tls: { ...tls, listen: ["443"], hstsSeconds: 63072000 },
+      accessLog: "off",
+      upstreamFile: NGINX_TEST_UPSTREAM,
+    });
+    expect(text).toContain('    add_header Strict-Transport-Security "max-age=63072000" always;\n');
+    const lb = renderLoadBalancerSite(spec, {
+      listen: ["127.0.0.1:8080"],
+      tls,
+      machines: 2,
+      upstreamFile: NGINX_TEST_UPSTREAM,
+      accessLog: "off",
+    });
+    expect(lb).toContain("    listen 127.0.0.1:8443 ssl http2;");
+    expect(nginxTest(lb, "server 127.0.1.1:8080;\n").status).toBe(0);
+  });
+
+  it("adds nosniff, frame and referrer headers unless the app set its own, and cuts stalled clients off after 10 s", () => {
+    const text = site();
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
+      const variable = `$nodescale_orders_api_${name.toLowerCase().replace(/-/g, "_")}`;
+      expect(text).toContain(
+        `map $upstream_http_${name.toLowerCase().replace(/-/g, "_")} ${variable} {\n    ""      "${value}";\n    default "";\n}`,
+      );
+      expect(text).toContain(`    add_header ${name} ${variable} always;`);
+    }
+    expect(text).toContain("    client_header_timeout 10s;\n    client_body_timeout 10s;\n    send_timeout 10s;\n");
+    const bare = renderNginxSite(spec, cluster, { listen: ["8080"], securityHeaders: false, accessLog: "off", upstreamFile: "/u" });
+    expect(bare).not.toContain("add_header");
   });
 });
 
