@@ -16,6 +16,11 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "service.memoryMiB": "Memory per process in MiB: the pod's request and limit; PM2 restarts a process above 90% of it.",
   "service.cpuMillicores": "CPU per process in millicores: the pod's request; the HPA's utilisation is measured against it.",
   "service.maxBodySizeMiB": "Largest request body Nginx and the Ingress accept, in MiB.",
+  "service.clientLimits":
+    "Per-client limits Nginx enforces where a target turns them on (cloud VMs by default, local when local.clientLimits): beyond them, 429 with Retry-After.",
+  "service.clientLimits.requestsPerSecond": "Sustained requests per second one client address may send.",
+  "service.clientLimits.burst": "Requests above that rate one client may send at once (served without delay) before it gets 429.",
+  "service.clientLimits.connections": "Connections one client address may hold open at once.",
   "service.source": "Your app's folder (absolute, or relative to this file). Default: NodeScale's sample app.",
   "service.start": 'Entry file inside service.source that node runs, e.g. "dist/server.js". Default: package.json "main", else index.js.',
   "service.build": 'npm script run before packaging (after npm ci), or false for none. Default: "build" when the app has one.',
@@ -28,6 +33,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "local.port": "Loopback port the local service is reached on (its Nginx, or the local load balancer with 2+ machines).",
   "local.https":
     "Serve HTTPS too, with a certificate from a CA the deploy generates under .nodescale/<instance>/tls (output ca_cert). Turn off by name with false.",
+  "local.clientLimits":
+    "Enforce service.clientLimits on the local stack too (off by default, so that a load test through it measures the service).",
   "local.httpsPort": "Loopback port of the HTTPS listener (HTTP/2, TLS 1.2+, the TLS settings cloud VMs get).",
   "local.machines": "Simulated machines, each its own Nginx and PM2; 2 or more run behind a local load balancer and roll one at a time.",
   vm: "The VM targets: EC2 (`vm-pm2`) and Droplets (`vm-pm2-do`), Nginx in front of PM2.",
@@ -35,6 +42,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "vm.machines": "Machines. 1: one machine with its own public address. 2 or more: behind a load balancer, rolled one at a time.",
   "vm.minMachines": "Fewest machines CPU autoscaling keeps (2+ machines). Default: vm.machines.",
   "vm.maxMachines": "Most machines CPU autoscaling may run (2+ machines). Default: vm.machines.",
+  "vm.clientLimits":
+    "Enforce service.clientLimits on the VMs' Nginx (behind a load balancer, per address the balancer saw). Turn off by name with false.",
   "vm.targetCpuPercent": "Average CPU utilisation the machine autoscaling aims at.",
   "vm.aws": "EC2 settings (`cdktf deploy vm-pm2`).",
   "vm.aws.region": "AWS region.",

@@ -141,6 +141,7 @@ export const configSchema = z
         ),
         https: z.boolean({ error: "must be true or false" }).default(LOCAL_TARGET_DEFAULTS.https),
         httpsPort: wholeNumber(1024, 65535, "the loopback port HTTPS is served on").default(LOCAL_TARGET_DEFAULTS.httpsPort),
+        clientLimits: z.boolean({ error: "must be true or false" }).default(LOCAL_TARGET_DEFAULTS.clientLimits),
       })
       .prefault({}),
     vm: z
@@ -151,6 +152,7 @@ export const configSchema = z
         machines: wholeNumber(1, 100, "machines; 2 or more run behind a load balancer").default(1),
         minMachines: wholeNumber(1, 100, "fewest machines the CPU autoscaling keeps; default: machines").optional(),
         maxMachines: wholeNumber(1, 100, "most machines the CPU autoscaling may run; default: machines").optional(),
+        clientLimits: z.boolean({ error: "must be true or false" }).default(EC2_MACHINE_DEFAULTS.clientLimits),
         targetCpuPercent: wholeNumber(10, 90, "average CPU utilisation the machine autoscaling aims at").default(
           EC2_NODE_GROUP_DEFAULTS.targetCpuPercent,
         ),

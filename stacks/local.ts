@@ -61,6 +61,7 @@ export class LocalStack extends NodeScaleStack {
       port: config.local.port,
       https: config.local.https,
       httpsPort: config.local.httpsPort,
+      clientLimits: config.local.clientLimits,
       machines: config.local.machines,
       projectRoot: props.projectRoot,
       bundle: props.bundle,

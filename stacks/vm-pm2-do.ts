@@ -40,6 +40,7 @@ export class VmPm2DoStack extends NodeScaleStack {
       sshKeyFingerprints: d.sshKeyFingerprints,
       sshCidrs: d.sshCidrs,
       sshRelease: d.deployKey,
+      clientLimits: config.vm.clientLimits,
     };
     if (machines === 1) {
       const host = new DropletNodeHost(this, "Host", common);
@@ -52,6 +53,7 @@ export class VmPm2DoStack extends NodeScaleStack {
         addressKind: "Nginx on the reserved IP",
         outputs: { public_ip: host.reservedIp.ipAddress, droplet_id: host.droplet.id },
         machines,
+        clientLimits: config.vm.clientLimits,
         triggers: { machine: host.droplet.id },
         dependsOn: [host.reservedIpAssignment, ...(host.release ? [host.release.resource] : [])],
       });
@@ -67,6 +69,7 @@ export class VmPm2DoStack extends NodeScaleStack {
       addressKind: "the DigitalOcean Load Balancer",
       outputs: { load_balancer_ip: group.loadBalancer.ip },
       machines,
+      clientLimits: config.vm.clientLimits,
       triggers: Object.fromEntries(group.droplets.map((d, i) => [`machine_${i + 1}`, d.id])),
       dependsOn: [...group.inRotation.map((c) => c.resource), ...group.releases.map((r) => r.resource)],
     });

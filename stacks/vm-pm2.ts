@@ -30,7 +30,14 @@ export class VmPm2Stack extends NodeScaleStack {
     const { aws, machines } = config.vm;
     configureBackend(this, config.state, id);
     new AwsProvider(this, "Aws", { region: aws.region, defaultTags: [{ tags: { "managed-by": "nodescale", "nodescale:stack": id } }] });
-    const common = { spec, bundle: props.bundle, mode: config.vm.mode, instanceType: aws.instanceType, rootVolumeGiB: aws.rootVolumeGiB };
+    const common = {
+      spec,
+      bundle: props.bundle,
+      mode: config.vm.mode,
+      instanceType: aws.instanceType,
+      rootVolumeGiB: aws.rootVolumeGiB,
+      clientLimits: config.vm.clientLimits,
+    };
     if (machines === 1) {
       const host = new Ec2NodeHost(this, "Host", { ...common, sshCidrs: aws.sshCidrs, vpcId: aws.vpcId, subnetId: aws.subnetId });
       this.host = host;
@@ -42,6 +49,7 @@ export class VmPm2Stack extends NodeScaleStack {
         addressKind: "Nginx on the Elastic IP",
         outputs: { public_ip: host.eip.publicIp, instance_id: host.instance.id },
         machines,
+        clientLimits: config.vm.clientLimits,
         triggers: { machine: host.instance.id },
         dependsOn: [host.eipAssociation],
       });
@@ -63,6 +71,7 @@ export class VmPm2Stack extends NodeScaleStack {
       addressKind: "the Application Load Balancer",
       outputs: { load_balancer_dns: group.loadBalancer.dnsName, autoscaling_group: group.group.name },
       machines,
+      clientLimits: config.vm.clientLimits,
       triggers: { launch_template_version: group.launchTemplate.latestVersion.toString() },
       dependsOn: [group.group],
     });

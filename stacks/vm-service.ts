@@ -1,5 +1,5 @@
 import { type Construct, type ITerraformDependable, TerraformOutput } from "../constructs/cdk";
-import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
+import { healthBurstWithin, PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
 import type { AppBundle } from "../constructs/release/bundle";
 import type { NodeServiceSpec } from "../constructs/service/spec";
 import { NEW_MACHINE_SECONDS } from "../constructs/vm/new-machine-check";
@@ -20,6 +20,8 @@ export interface VmServiceOptions {
   readonly outputs: Readonly<Record<string, string>>;
   /** Machines behind a load balancer; 1 for a single machine. */
   readonly machines: number;
+  /** Nginx enforces the spec's per-client limits: the check, one client, keeps its burst within them. */
+  readonly clientLimits: boolean;
   /** Values whose change means a new machine or group, so the check runs with a longer wait. */
   readonly triggers: Readonly<Record<string, string>>;
   /** What must exist before the check runs (the address attached, the group created). */
@@ -39,6 +41,7 @@ export function addVmService(stack: Construct, options: VmServiceOptions): void 
     // processes. One machine: every process answers through its Nginx.
     ...(several ? { expectMachines: options.machines } : { expectWorkers: options.plan.expectedProcesses }),
     expectRelease: options.bundle.sha256,
+    ...(options.clientLimits ? { burstRequests: healthBurstWithin(options.spec) } : {}),
     timeoutSeconds: NEW_MACHINE_SECONDS + (several ? PER_MACHINE_REFRESH_SECONDS * options.machines : 0),
     triggers: options.triggers,
     dependsOn: options.dependsOn,

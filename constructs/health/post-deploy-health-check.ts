@@ -9,6 +9,7 @@ export const HEALTH_CLI = compiledModulePath("health/cli.js");
 /** PostDeployHealthCheck's defaults: the constructor and the props' JSDoc read these. */
 export const POST_DEPLOY_HEALTH_CHECK_DEFAULTS = {
   timeoutSeconds: 180,
+  burstRequests: 200,
   runOnEveryApply: true,
 } as const;
 
@@ -63,6 +64,11 @@ export interface PostDeployHealthCheckProps {
    */
   readonly runOnEveryApply?: boolean;
   /**
+   * Requests in the burst that counts processes, hosts and releases (one client: keep it within a per-client limit).
+   * @default 200
+   */
+  readonly burstRequests?: number;
+  /**
    * PEM file of the CA that signed an https URL's certificate (a private CA, such as the local stack's), on the
    * machine that deploys.
    * @default - the system's CAs
@@ -87,6 +93,14 @@ export interface PostDeployHealthCheckProps {
 }
 
 /**
+ * The largest burst one client may send through a per-client limit without a 429: the limit's burst plus the request
+ * that is always allowed, at most the usual burst. The check is one client.
+ */
+export function healthBurstWithin(spec: NodeServiceSpec): number {
+  return Math.min(POST_DEPLOY_HEALTH_CHECK_DEFAULTS.burstRequests, spec.clientLimits.burst + 1);
+}
+
+/**
  * Runs the health CLI through terraform_data + local-exec once the deploy is applied; a non-zero exit fails
  * `cdktf deploy`. It runs on every apply (and whenever `triggers`, the deployed content, change).
  */
@@ -101,6 +115,7 @@ export class PostDeployHealthCheck extends Construct {
     const dependsOn = props.dependsOn ?? [];
     const healthCli = props.healthCli ?? HEALTH_CLI;
     const runOnEveryApply = props.runOnEveryApply ?? POST_DEPLOY_HEALTH_CHECK_DEFAULTS.runOnEveryApply;
+    const burstRequests = props.burstRequests ?? POST_DEPLOY_HEALTH_CHECK_DEFAULTS.burstRequests;
     if (props.caFile !== undefined && !props.url.startsWith("https://") && !props.url.includes("${")) {
       invalidProp("PostDeployHealthCheck", "caFile", props.caFile, "applies to an https url only");
     }
@@ -112,6 +127,7 @@ export class PostDeployHealthCheck extends Construct {
       ["expectWorkers", props.expectWorkers],
       ["expectHostnames", props.expectHostnames],
       ["expectMachines", props.expectMachines],
+      ["burstRequests", burstRequests],
     ] as const) {
       if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
         invalidProp("PostDeployHealthCheck", field, value, "must be a whole number >= 1");
@@ -122,6 +138,7 @@ export class PostDeployHealthCheck extends Construct {
       `--timeout ${timeoutSeconds}`,
       `--health-path ${props.spec.healthPath}`,
       `--ready-path ${props.spec.readyPath}`,
+      ...(burstRequests !== POST_DEPLOY_HEALTH_CHECK_DEFAULTS.burstRequests ? [`--requests ${burstRequests}`] : []),
       ...(props.expectWorkers !== undefined ? [`--expect-workers ${props.expectWorkers}`] : []),
       ...(props.expectHostnames !== undefined ? [`--expect-hostnames ${props.expectHostnames}`] : []),
       ...(props.expectMachines !== undefined ? [`--expect-machines ${props.expectMachines}`] : []),

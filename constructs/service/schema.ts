@@ -56,6 +56,13 @@ export const serviceSchema = z
     memoryMiB: wholeNumber(64, 65536, "memory per Node process").default(512),
     cpuMillicores: wholeNumber(50, 64000, "CPU requested per Node process on Kubernetes").default(250),
     maxBodySizeMiB: wholeNumber(1, 1024, "largest request body the proxy accepts").default(10),
+    clientLimits: z
+      .strictObject({
+        requestsPerSecond: wholeNumber(1, 100_000, "sustained requests per second one client address may send").default(100),
+        burst: wholeNumber(0, 100_000, "requests above that rate one client may send at once before it gets 429").default(200),
+        connections: wholeNumber(1, 100_000, "connections one client address may hold open at once").default(100),
+      })
+      .prefault({}),
     source: z
       .string({ error: "must be the path of the app's folder (absolute, or relative to the config file)" })
       .min(1, { error: "must be the path of the app's folder (absolute, or relative to the config file)" })

@@ -48,6 +48,11 @@ export class NodeServiceSpec {
   readonly memoryMiB: number;
   readonly cpuMillicores: number;
   readonly maxBodySizeMiB: number;
+  /**
+   * Per-client limits the proxy in front of the app enforces (429 with `Retry-After` beyond them), where a target
+   * turns them on: cloud VMs by default, the local stack when asked.
+   */
+  readonly clientLimits: Readonly<ServiceConfig["clientLimits"]>;
   readonly env: Readonly<Record<string, string>>;
   /** The app's folder as written in the config (undefined: the bundled sample app). */
   readonly source: string | undefined;
@@ -83,6 +88,7 @@ export class NodeServiceSpec {
     this.memoryMiB = config.memoryMiB;
     this.cpuMillicores = config.cpuMillicores;
     this.maxBodySizeMiB = config.maxBodySizeMiB;
+    this.clientLimits = Object.freeze({ ...config.clientLimits });
     this.env = Object.freeze({ ...config.env });
     this.source = config.source;
     this.start = config.start ?? DEFAULT_START;

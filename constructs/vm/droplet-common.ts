@@ -7,7 +7,7 @@ import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import { inlineBundleSource } from "./bundle-source";
 import { DEFAULT_VM_MODE, type ProcessPlan, type VmMode } from "./plan";
-import { renderProvisionScript } from "./provision";
+import { type ProvisionOptions, renderProvisionScript } from "./provision";
 import { assertPublicKey, type SshReleaseKey, sshBundleSource, sshChannelSetup } from "./ssh-release";
 
 /** DigitalOcean's user-data limit. */
@@ -19,6 +19,7 @@ export const DROPLET_DEFAULTS = {
   mode: DEFAULT_VM_MODE,
   region: "nyc3",
   size: "s-1vcpu-2gb",
+  clientLimits: true,
 } as const;
 
 /** DropletNodeGroup's own defaults, beside DROPLET_DEFAULTS. */
@@ -60,6 +61,11 @@ export interface DropletMachineProps {
    * @default []
    */
   readonly sshCidrs?: readonly string[];
+  /**
+   * Nginx enforces `spec.clientLimits` per client address (429 with `Retry-After` beyond them).
+   * @default true
+   */
+  readonly clientLimits?: boolean;
 }
 
 /**
@@ -102,7 +108,7 @@ export function dropletUserData(
   spec: NodeServiceSpec,
   plan: ProcessPlan,
   bundle: AppBundle,
-  behindLoadBalancer = false,
+  edge: Pick<ProvisionOptions, "behindLoadBalancer" | "clientLimits">,
   sshRelease?: SshReleaseKey,
 ): DropletUserData {
   if (sshRelease !== undefined) {
@@ -111,11 +117,11 @@ export function dropletUserData(
       script: renderProvisionScript(spec, plan, {
         bundleSource: sshBundleSource(),
         channelSetup: sshChannelSetup(sshRelease),
-        behindLoadBalancer,
+        ...edge,
       }),
     };
   }
-  const script = renderProvisionScript(spec, plan, { bundleSource: inlineBundleSource(bundle), behindLoadBalancer });
+  const script = renderProvisionScript(spec, plan, { bundleSource: inlineBundleSource(bundle), ...edge });
   const bytes = Buffer.byteLength(script);
   if (bytes <= DROPLET_USER_DATA_LIMIT_BYTES) return { script };
   const message =
@@ -132,7 +138,7 @@ export function dropletUserData(
     "}",
   ].join("\n");
   return {
-    script: renderProvisionScript(spec, plan, { bundleSource: refused, behindLoadBalancer }),
+    script: renderProvisionScript(spec, plan, { bundleSource: refused, ...edge }),
     precondition: refuseAtPlan(scope, "UserDataBytes", message, bytes, DROPLET_USER_DATA_LIMIT_BYTES),
   };
 }

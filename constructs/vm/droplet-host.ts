@@ -60,7 +60,15 @@ export class DropletNodeHost extends Construct {
     assertSshRelease("DropletNodeHost", props.sshRelease, sshCidrs);
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
-    this.userData = dropletUserData(this, "DropletNodeHost", spec, this.plan, props.bundle, false, props.sshRelease);
+    this.userData = dropletUserData(
+      this,
+      "DropletNodeHost",
+      spec,
+      this.plan,
+      props.bundle,
+      { behindLoadBalancer: false, clientLimits: props.clientLimits ?? DROPLET_DEFAULTS.clientLimits },
+      props.sshRelease,
+    );
     // The firewall follows the tag, so a replacement Droplet is covered from its first boot.
     const tag = new Tag(this, "Tag", { name: `nodescale-${spec.name}` }).name;
 

@@ -69,7 +69,15 @@ export class DropletNodeGroup extends Construct {
     assertSshRelease("DropletNodeGroup", props.sshRelease, sshCidrs);
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
-    this.userData = dropletUserData(this, "DropletNodeGroup", spec, this.plan, props.bundle, true, props.sshRelease);
+    this.userData = dropletUserData(
+      this,
+      "DropletNodeGroup",
+      spec,
+      this.plan,
+      props.bundle,
+      { behindLoadBalancer: true, clientLimits: props.clientLimits ?? DROPLET_DEFAULTS.clientLimits },
+      props.sshRelease,
+    );
     // A new generation (release or spec) gets new names: the balancer's answers tell new from old.
     const generation = createHash("sha256").update(this.userData.script).digest("hex").slice(0, 8);
     const tag = new Tag(this, "Tag", { name: `nodescale-${spec.name}` }).name;

@@ -37,6 +37,7 @@ export const EC2_MACHINE_DEFAULTS = {
   instanceType: "t3.small",
   rootVolumeGiB: 20,
   vpcCidr: "10.30.0.0/16",
+  clientLimits: true,
 } as const;
 
 /** Ec2NodeGroup's own defaults, beside EC2_MACHINE_DEFAULTS. */

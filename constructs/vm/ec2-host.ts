@@ -60,6 +60,11 @@ export interface Ec2NodeHostProps {
    * @default "10.30.0.0/16"
    */
   readonly vpcCidr?: string;
+  /**
+   * Nginx enforces `spec.clientLimits` per client address (429 with `Retry-After` beyond them).
+   * @default true
+   */
+  readonly clientLimits?: boolean;
 }
 
 /**
@@ -93,6 +98,7 @@ export class Ec2NodeHost extends Construct {
     const sshCidrs = props.sshCidrs ?? [];
     const rootVolumeGiB = props.rootVolumeGiB ?? EC2_MACHINE_DEFAULTS.rootVolumeGiB;
     const vpcCidr = props.vpcCidr ?? EC2_MACHINE_DEFAULTS.vpcCidr;
+    const clientLimits = props.clientLimits ?? EC2_MACHINE_DEFAULTS.clientLimits;
     if ((props.vpcId === undefined) !== (props.subnetId === undefined)) {
       invalidProp(
         "Ec2NodeHost",
@@ -107,7 +113,7 @@ export class Ec2NodeHost extends Construct {
     const name = spec.name;
     const tags = { Name: name, "nodescale:service": name };
 
-    const script = renderProvisionScript(spec, this.plan, { bundleSource: s3BundleSource() });
+    const script = renderProvisionScript(spec, this.plan, { bundleSource: s3BundleSource(), clientLimits });
     const userDataBase64 = ec2UserDataBase64("Ec2NodeHost", script);
     this.userData = script;
 

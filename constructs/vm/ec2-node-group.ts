@@ -75,6 +75,11 @@ export interface Ec2NodeGroupProps {
    * @default false
    */
   readonly deletionProtection?: boolean;
+  /**
+   * Nginx enforces `spec.clientLimits` per client address (429 with `Retry-After` beyond them).
+   * @default true
+   */
+  readonly clientLimits?: boolean;
 }
 
 /**
@@ -121,6 +126,7 @@ export class Ec2NodeGroup extends Construct {
     const instanceType = props.instanceType ?? EC2_MACHINE_DEFAULTS.instanceType;
     const rootVolumeGiB = props.rootVolumeGiB ?? EC2_MACHINE_DEFAULTS.rootVolumeGiB;
     const vpcCidr = props.vpcCidr ?? EC2_MACHINE_DEFAULTS.vpcCidr;
+    const clientLimits = props.clientLimits ?? EC2_MACHINE_DEFAULTS.clientLimits;
     const deletionProtection = props.deletionProtection ?? EC2_NODE_GROUP_DEFAULTS.deletionProtection;
     if (!Number.isInteger(machines) || machines < 2) {
       invalidProp("Ec2NodeGroup", "machines", machines, "must be a whole number >= 2 (one machine is Ec2NodeHost)");
@@ -141,7 +147,7 @@ export class Ec2NodeGroup extends Construct {
     const tags = { Name: name, "nodescale:service": name };
     this.plan = processPlan(spec, mode);
 
-    this.userData = renderProvisionScript(spec, this.plan, { bundleSource: s3BundleSource(), behindLoadBalancer: true });
+    this.userData = renderProvisionScript(spec, this.plan, { bundleSource: s3BundleSource(), behindLoadBalancer: true, clientLimits });
     const userDataBase64 = ec2UserDataBase64("Ec2NodeGroup", this.userData);
 
     this.network = new PublicNetwork(this, "Network", { name, cidr: vpcCidr, zones });

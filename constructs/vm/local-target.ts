@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { Construct, DataResource, Fn, TerraformAsset } from "../cdk";
-import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
+import { healthBurstWithin, PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import { compiledModulePath, pm2BinPath } from "../package-files";
 import { type AppBundle, bundleFile } from "../release/bundle";
 import { invalidProp } from "../service/errors";
@@ -23,6 +23,7 @@ export const LOCAL_TARGET_DEFAULTS = {
   port: 8080,
   httpsPort: 8443,
   https: true,
+  clientLimits: false,
   instance: "local",
   machines: 1,
   healthTimeoutSeconds: 60,
@@ -52,6 +53,12 @@ export interface LocalTargetProps {
    * @default 8443
    */
   readonly httpsPort?: number;
+  /**
+   * Enforce `spec.clientLimits` where clients connect (the machine's Nginx, or the local load balancer). Off by
+   * default here, so that a load test through the local stack measures the service, not the limit.
+   * @default false
+   */
+  readonly clientLimits?: boolean;
   /** Absolute path of your project: the state folder goes under <projectRoot>/.nodescale. */
   readonly projectRoot: string;
   /** The app release every machine runs and reports; a new one is rolled out machine by machine. */
@@ -116,6 +123,7 @@ export class LocalTarget extends Construct {
     const machines = props.machines ?? LOCAL_TARGET_DEFAULTS.machines;
     const https = props.https ?? LOCAL_TARGET_DEFAULTS.https;
     const httpsPort = props.httpsPort ?? LOCAL_TARGET_DEFAULTS.httpsPort;
+    const clientLimits = props.clientLimits ?? LOCAL_TARGET_DEFAULTS.clientLimits;
     if (!props.projectRoot.startsWith("/")) {
       invalidProp("LocalTarget", "projectRoot", props.projectRoot, "must be an absolute path");
     }
@@ -175,6 +183,8 @@ export class LocalTarget extends Construct {
             content: renderNginxSite(spec, this.plan, {
               listen: [address],
               ...(machines === 1 && tls ? { tls } : {}),
+              // Limits apply where clients connect: here with one machine, at the balancer with several.
+              clientLimits: machines === 1 && clientLimits,
               accessLog: join(prefix, "logs", "access.log"),
               upstreamFile: nginx.upstreamFile,
             }),
@@ -221,6 +231,7 @@ export class LocalTarget extends Construct {
                   content: renderLoadBalancerSite(spec, {
                     listen: [lbNginx.listen],
                     ...(tls ? { tls } : {}),
+                    clientLimits,
                     machines,
                     upstreamFile: lbNginx.upstreamFile,
                     accessLog: join(lbPrefix, "logs", "access.log"),
@@ -274,6 +285,7 @@ export class LocalTarget extends Construct {
       ...(machines === 1 ? { expectWorkers: this.plan.expectedProcesses } : { expectMachines: machines }),
       timeoutSeconds: healthTimeoutSeconds,
       expectRelease: props.bundle.sha256,
+      ...(clientLimits ? { burstRequests: healthBurstWithin(spec) } : {}),
       dependsOn: [this.deploy],
     });
     if (this.httpsUrl !== undefined) {
@@ -283,6 +295,7 @@ export class LocalTarget extends Construct {
         spec,
         caFile: tlsFiles.caCert,
         timeoutSeconds: healthTimeoutSeconds,
+        ...(clientLimits ? { burstRequests: healthBurstWithin(spec) } : {}),
         expectRelease: props.bundle.sha256,
         dependsOn: [this.healthCheck.resource],
       });

@@ -33,13 +33,18 @@ export interface ProvisionOptions {
    * @default false
    */
   readonly behindLoadBalancer?: boolean;
+  /**
+   * Nginx enforces `spec.clientLimits` per client (behind a load balancer: per address the balancer saw).
+   * @default true
+   */
+  readonly clientLimits?: boolean;
 }
 
 /** The machine agent's plan on a cloud VM: Nginx and PM2 as systemd services, PM2 as an unprivileged user. Pure. */
 export function renderVmMachinePlan(
   spec: NodeServiceSpec,
   plan: ProcessPlan,
-  options: Pick<ProvisionOptions, "serverName" | "behindLoadBalancer"> = {},
+  options: Pick<ProvisionOptions, "serverName" | "behindLoadBalancer" | "clientLimits"> = {},
 ): MachinePlan {
   const upstreamFile = `/etc/nginx/nodescale/${spec.name}.upstream.conf`;
   return renderMachinePlan(spec, plan, {
@@ -55,6 +60,8 @@ export function renderVmMachinePlan(
         content: renderNginxSite(spec, plan, {
           listen: ["80 default_server", "[::]:80 default_server"],
           serverName: options.serverName,
+          clientLimits: options.clientLimits ?? true,
+          behindLoadBalancer: options.behindLoadBalancer ?? false,
           accessLog: "/var/log/nginx/access.log",
           upstreamFile,
         }),

@@ -40,6 +40,17 @@ export interface NginxSiteOptions {
    * @default true
    */
   readonly securityHeaders?: boolean;
+  /**
+   * Enforce `spec.clientLimits` per client address (429 with `Retry-After` beyond them).
+   * @default true
+   */
+  readonly clientLimits?: boolean;
+  /**
+   * The site sits behind a load balancer that appends the client's address to `X-Forwarded-For`: limits key on
+   * that address, not on the balancer's.
+   * @default false
+   */
+  readonly behindLoadBalancer?: boolean;
   /** @default "_" (any host) */
   readonly serverName?: string;
   /** Access log path, or "off". */
@@ -89,10 +100,63 @@ function securityHeaderLines(id: string): string {
     .join("");
 }
 
+/** Seconds a client over its limit is asked to wait: a request's worth of rate comes back within one. */
+export const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Per-client request and connection limits: the zones (http level) and the server-level directives, or nothing.
+ * Behind a load balancer the key is the last `X-Forwarded-For` entry, the one the balancer appended (a client
+ * cannot forge it); otherwise the connection's address. Pure.
+ */
+export function renderClientLimits(
+  spec: NodeServiceSpec,
+  options: { readonly on: boolean; readonly behindLoadBalancer?: boolean; readonly securityHeaders?: boolean },
+): { zones: string; server: string } {
+  if (!options.on) return { zones: "", server: "" };
+  const id = nginxId(spec.name);
+  const { requestsPerSecond, burst, connections } = spec.clientLimits;
+  const key = options.behindLoadBalancer ? `$nodescale_${id}_client` : "$binary_remote_addr";
+  const zones = [
+    ...(options.behindLoadBalancer
+      ? [
+          `# The client as the load balancer saw it: the address it appended last to X-Forwarded-For.`,
+          `map $http_x_forwarded_for $nodescale_${id}_client {`,
+          `    "~(?<client>[^,\\s]+)\\s*$" $client;`,
+          `    default $remote_addr;`,
+          `}`,
+        ]
+      : []),
+    `# Per-client limits (service.clientLimits): ${requestsPerSecond} requests/s with a burst of ${burst}, ${connections} connections.`,
+    `limit_req_zone ${key} zone=nodescale_${id}_requests:10m rate=${requestsPerSecond}r/s;`,
+    `limit_conn_zone ${key} zone=nodescale_${id}_connections:10m;`,
+    "",
+  ].join("\n");
+  const headers = (options.securityHeaders ?? true) ? securityHeaderLines(id).replace(/^ {4}/gm, "        ") : "";
+  const server = [
+    `    limit_req zone=nodescale_${id}_requests burst=${burst} nodelay;`,
+    `    limit_conn nodescale_${id}_connections ${connections};`,
+    "    limit_req_status 429;",
+    "    limit_conn_status 429;",
+    `    error_page 429 @nodescale_${id}_too_many;`,
+    `    location @nodescale_${id}_too_many {`,
+    `        add_header Retry-After ${RETRY_AFTER_SECONDS} always;`,
+    `${headers}        default_type text/plain;`,
+    `        return 429 "too many requests from your address; retry after ${RETRY_AFTER_SECONDS} s\\n";`,
+    "    }",
+    "",
+  ].join("\n");
+  return { zones, server };
+}
+
 /** The Nginx site: an upstream over the app's ports (from `upstreamFile`) and a proxying server block. Pure. */
 export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, options: NginxSiteOptions): string {
   const id = nginxId(spec.name);
   const securityHeaders = options.securityHeaders ?? true;
+  const limits = renderClientLimits(spec, {
+    on: options.clientLimits ?? true,
+    behindLoadBalancer: options.behindLoadBalancer,
+    securityHeaders,
+  });
   return renderTemplate("nginx/site.conf", {
     name: spec.name,
     id,
@@ -106,6 +170,8 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
     tls: renderTls(options.tls),
     securityHeaderMaps: securityHeaders ? securityHeaderMaps(id) : "",
     securityHeaders: securityHeaders ? securityHeaderLines(id) : "",
+    limitZones: limits.zones,
+    limits: limits.server,
     serverName: safeToken("serverName", options.serverName ?? "_"),
     maxBodySizeMiB: spec.maxBodySizeMiB,
     accessLog: safeToken("accessLog", options.accessLog),
@@ -126,6 +192,11 @@ export interface LoadBalancerSiteOptions {
    * @default - HTTP only
    */
   readonly tls?: TlsSite;
+  /**
+   * Enforce `spec.clientLimits` per client address here, where clients connect.
+   * @default true
+   */
+  readonly clientLimits?: boolean;
 }
 
 /** Seconds a machine that failed a request stays out of the local load balancer's rotation. */
@@ -133,7 +204,11 @@ export const LB_FAIL_TIMEOUT_SECONDS = 1;
 
 /** The local stack's load balancer in front of several simulated machines. Pure. */
 export function renderLoadBalancerSite(spec: NodeServiceSpec, options: LoadBalancerSiteOptions): string {
+  // Security headers come from the machines; a 429 answered here names none of theirs.
+  const limits = renderClientLimits(spec, { on: options.clientLimits ?? true, securityHeaders: false });
   return renderTemplate("nginx/load-balancer.conf", {
+    limitZones: limits.zones,
+    limits: limits.server,
     name: spec.name,
     id: nginxId(spec.name),
     machines: options.machines,

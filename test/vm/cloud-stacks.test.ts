@@ -93,6 +93,14 @@ describe("vm-pm2 (AWS EC2)", () => {
     expect((instance.tags as Record<string, string>).NodeScaleBundleSha256).toBe(bundle.sha256);
   });
 
+  it("limits each client at its Nginx by default (429 beyond service.clientLimits), the whole burst of the check fitting", () => {
+    const script = stack.host?.userData ?? "";
+    expect(script).toContain("limit_req_zone $binary_remote_addr zone=nodescale_hello_node_requests:10m rate=100r/s;");
+    expect(script).toContain("limit_conn nodescale_hello_node_connections 100;");
+    // The default burst (200) lets the check's 200 requests through, so the check sends its usual burst.
+    expect(checks(parsed, "HealthCheck")[0][1].provisioner[0]["local-exec"].command).not.toContain("--requests");
+  });
+
   it("renders gzipped user data that installs Nginx and PM2 and passes shellcheck", () => {
     const instance = only(parsed.resource, "aws_instance");
     const script = gunzipSync(Buffer.from(instance.user_data_base64 as string, "base64")).toString();
@@ -401,6 +409,18 @@ describe("vm-pm2 with vm.machines 3 (Auto Scaling group behind an ALB)", () => {
     const script = gunzipSync(Buffer.from(only(parsed.resource, "aws_launch_template").user_data as string, "base64")).toString();
     expect(script).toContain('"clientFacing": false');
     expect(synthAws().stack.host?.userData).toContain('"clientFacing": true');
+  });
+
+  it("limits each client by the address the ALB saw, and keeps the deploy's own check within that limit", () => {
+    const group = synthAws({ vm: { machines: 3 }, service: { clientLimits: { burst: 50 } } });
+    const script = group.stack.group?.userData ?? "";
+    expect(script).toContain("limit_req_zone $nodescale_hello_node_client zone=nodescale_hello_node_requests:10m rate=100r/s;");
+    expect(script).toContain("limit_req zone=nodescale_hello_node_requests burst=50 nodelay;");
+    const check = checks(group.parsed, "HealthCheck")[0][1];
+    expect(check.provisioner[0]["local-exec"].command).toContain("--requests 51");
+    const off = synthAws({ vm: { machines: 3, clientLimits: false } });
+    expect(off.stack.group?.userData).not.toContain("limit_req");
+    expect(checks(off.parsed, "HealthCheck")[0][1].provisioner[0]["local-exec"].command).not.toContain("--requests");
   });
 
   it("lets the machines take HTTP from the load balancer only, and scales on CPU", () => {

@@ -1,0 +1,137 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { join } from "node:path";
+import { NodeServiceSpec } from "../../constructs/service/spec";
+import { processPlan } from "../../constructs/vm/plan";
+import { RETRY_AFTER_SECONDS, renderLoadBalancerSite, renderNginxMain, renderNginxSite } from "../../constructs/vm/render";
+import { tempDir } from "../helpers/fixtures";
+import { freePort, sleep } from "../helpers/processes";
+import { NGINX_TEST_UPSTREAM, nginxTest } from "../helpers/tools";
+
+// A tight rate, so a short burst crosses it: 1 request/s and 4 more at once.
+const spec = NodeServiceSpec.parse({
+  name: "orders-api",
+  port: 4000,
+  workers: 2,
+  clientLimits: { requestsPerSecond: 1, burst: 4, connections: 50 },
+});
+const cluster = processPlan(spec, "cluster");
+
+interface Answer {
+  readonly status: number;
+  readonly retryAfter?: string;
+  readonly body: string;
+}
+
+function get(port: number, options: { localAddress?: string; forwardedFor?: string } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const headers = options.forwardedFor ? { "x-forwarded-for": options.forwardedFor } : undefined;
+    const req = request({ host: "127.0.0.1", port, path: "/", agent: false, localAddress: options.localAddress, headers }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] as string | undefined, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** Nginx in a throwaway prefix serving `site`, in front of a one-line app. */
+async function serve(site: (listen: string, upstreamFile: string) => string): Promise<{ port: number; stop: () => void }> {
+  const dir = tempDir("nodescale-limits-");
+  for (const sub of ["logs", "tmp"]) mkdirSync(join(dir, sub));
+  const appPort = await freePort();
+  const port = await freePort();
+  const app: ChildProcess = spawn(
+    process.execPath,
+    ["-e", `require("http").createServer((q, s) => s.end("ok")).listen(${appPort}, "127.0.0.1")`],
+    { stdio: "ignore" },
+  );
+  const upstream = join(dir, "upstream.conf");
+  writeFileSync(upstream, `server 127.0.0.1:${appPort};\n`);
+  writeFileSync(join(dir, "site.conf"), site(`127.0.0.1:${port}`, upstream));
+  writeFileSync(join(dir, "nginx.conf"), renderNginxMain({ prefix: dir, siteFile: join(dir, "site.conf") }));
+  const args = ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "logs", "error.log")];
+  const started = spawnSync("nginx", args, { encoding: "utf8" });
+  if (started.status !== 0) throw new Error(`nginx did not start: ${started.stderr}`);
+  await sleep(300);
+  return {
+    port,
+    stop: () => {
+      spawnSync("nginx", [...args, "-s", "stop"]);
+      app.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe("per-client limits at the edge", () => {
+  it("render as request and connection zones keyed by the client, answering 429 with Retry-After, and pass nginx -t", () => {
+    const text = renderNginxSite(spec, cluster, { listen: ["80"], accessLog: "off", upstreamFile: NGINX_TEST_UPSTREAM });
+    expect(text).toContain("limit_req_zone $binary_remote_addr zone=nodescale_orders_api_requests:10m rate=1r/s;");
+    expect(text).toContain(
+      "    limit_req zone=nodescale_orders_api_requests burst=4 nodelay;\n    limit_conn nodescale_orders_api_connections 50;",
+    );
+    expect(text).toContain(`        add_header Retry-After ${RETRY_AFTER_SECONDS} always;`);
+    expect(nginxTest(text).status).toBe(0);
+    const behind = renderNginxSite(spec, cluster, {
+      listen: ["80"],
+      behindLoadBalancer: true,
+      accessLog: "off",
+      upstreamFile: NGINX_TEST_UPSTREAM,
+    });
+    expect(behind).toContain("limit_req_zone $nodescale_orders_api_client zone=nodescale_orders_api_requests:10m rate=1r/s;");
+    expect(nginxTest(behind).status).toBe(0);
+    const off = renderNginxSite(spec, cluster, {
+      listen: ["80"],
+      clientLimits: false,
+      accessLog: "off",
+      upstreamFile: NGINX_TEST_UPSTREAM,
+    });
+    expect(off).not.toContain("limit_req");
+    const lb = renderLoadBalancerSite(spec, {
+      listen: ["127.0.0.1:8080"],
+      machines: 2,
+      upstreamFile: NGINX_TEST_UPSTREAM,
+      accessLog: "off",
+    });
+    expect(lb).toContain("limit_req zone=nodescale_orders_api_requests burst=4 nodelay;");
+    expect(nginxTest(lb, "server 127.0.1.1:8080;\n").status).toBe(0);
+  });
+
+  it("refuses a burst over the limit with 429 and Retry-After while another client is served", async () => {
+    const nginx = await serve((listen, upstreamFile) =>
+      renderNginxSite(spec, cluster, { listen: [listen], accessLog: "off", upstreamFile }),
+    );
+    try {
+      const burst = await Promise.all(Array.from({ length: 12 }, () => get(nginx.port)));
+      const refused = burst.filter((a) => a.status === 429);
+      // 1 + burst (4) pass at once (a sixth if a second went by meanwhile); the rest are refused and say when to come back.
+      const served = burst.filter((a) => a.status === 200).length;
+      expect(served).toBeGreaterThanOrEqual(5);
+      expect(served).toBeLessThanOrEqual(6);
+      expect(refused.length).toBe(12 - served);
+      expect(refused[0]).toEqual({ status: 429, retryAfter: "1", body: "too many requests from your address; retry after 1 s\n" });
+      // Another address is its own client.
+      expect((await get(nginx.port, { localAddress: "127.0.0.2" })).status).toBe(200);
+    } finally {
+      nginx.stop();
+    }
+  });
+
+  it("behind a load balancer, counts the address the balancer appended, which a client cannot forge", async () => {
+    const nginx = await serve((listen, upstreamFile) =>
+      renderNginxSite(spec, cluster, { listen: [listen], behindLoadBalancer: true, accessLog: "off", upstreamFile }),
+    );
+    try {
+      // One client behind the balancer (the same appended address), forging a different first entry each time.
+      const forged = await Promise.all(Array.from({ length: 12 }, (_, i) => get(nginx.port, { forwardedFor: `10.9.9.${i}, 203.0.113.7` })));
+      expect(forged.filter((a) => a.status === 429).length).toBeGreaterThanOrEqual(6);
+      // Another client through the same balancer connection address is served.
+      expect((await get(nginx.port, { forwardedFor: "198.51.100.20" })).status).toBe(200);
+    } finally {
+      nginx.stop();
+    }
+  });
+});
