@@ -20,7 +20,7 @@ function freePort(): Promise<number> {
 async function startApp(script: string, env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
   const child = spawn(process.execPath, [script], {
-    env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), ...env },
+    env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), CPU_ENDPOINT: "on", ...env },
     stdio: "ignore",
   });
   for (let i = 0; i < 200; i++) {

@@ -3,16 +3,14 @@ import { INGRESS_CLASS, INGRESS_NAMESPACE } from "../constructs/k8s/cluster-addo
 import { DOKS_CLUSTER_DEFAULTS } from "../constructs/k8s/doks-cluster";
 import { EKS_CLUSTER_DEFAULTS, EKS_ZONES } from "../constructs/k8s/eks-cluster";
 import { NODE_WORKLOAD_DEFAULTS } from "../constructs/k8s/node-workload";
+import { parseCidr, whatTheListOpens } from "../constructs/service/cidr";
 import { DNS_LABEL, isPinnedImage, PINNED_IMAGE_RULE, SSH_PUBLIC_KEY, SSH_PUBLIC_KEY_RULE, wholeNumber } from "../constructs/service/rules";
 import { serviceSchema } from "../constructs/service/schema";
 import { DROPLET_DEFAULTS } from "../constructs/vm/droplet-common";
 import { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS } from "../constructs/vm/ec2-common";
 import { LOCAL_TARGET_DEFAULTS } from "../constructs/vm/local-target";
 import { DEFAULT_VM_MODE } from "../constructs/vm/plan";
-import { WORLD_CIDRS } from "../constructs/vm/ssh";
 
-const CIDR_V4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
-const CIDR_V6 = /^[0-9a-fA-F:]+:[0-9a-fA-F:]*\/(12[0-8]|1[01]\d|[1-9]?\d)$/;
 const SLUG = /^[a-z0-9][a-z0-9.-]*$/;
 
 const slug = (fallback: string, what: string) =>
@@ -23,18 +21,24 @@ const slug = (fallback: string, what: string) =>
 
 const cidr = z
   .string({ error: 'must be a CIDR such as "203.0.113.7/32"' })
-  .refine((v) => CIDR_V4.test(v) || CIDR_V6.test(v), { error: 'must be a CIDR such as "203.0.113.7/32"' });
+  .refine((v) => parseCidr(v) !== undefined, { error: 'must be a CIDR such as "203.0.113.7/32"' });
 
-/** SSH from the whole internet is refused outright: use SSM / the DO console, or name your own address. */
+/** A list of CIDRs that, read as addresses, must leave some of the internet out. */
+const notEveryone = (what: string) => (list: readonly string[], ctx: z.RefinementCtx) => {
+  const opens = whatTheListOpens(list);
+  if (opens !== undefined) ctx.addIssue({ code: "custom", input: list, message: `covers ${opens}, which ${what}` });
+};
+
+/** SSH from the whole internet is refused outright, however the list spells it: use SSM / the DO console, or name your own address. */
 const sshCidrs = z
-  .array(
-    cidr.refine((v) => !WORLD_CIDRS.includes(v), {
-      error: "opens SSH to the whole internet; list your own addresses (for example your office /32), or none and use SSM",
-    }),
-  )
+  .array(cidr)
+  .superRefine(notEveryone("opens SSH to the whole internet; list your own addresses (for example your office /32), or none and use SSM"))
   .default([]);
 
-const apiCidrs = z.array(cidr).default([]);
+const apiCidrs = z
+  .array(cidr)
+  .superRefine(notEveryone("opens the Kubernetes API to the whole internet; list the addresses that deploy"))
+  .default([]);
 
 const imageRef = z
   .string({ error: 'must be an image reference pinned by tag or digest, such as "ghcr.io/acme/api:1.4.2"' })
@@ -122,7 +126,7 @@ const state = z.discriminatedUnion(
       keyPrefix: z.string().default("nodescale"),
       region: slug("us-east-1", "an AWS region such as us-east-1"),
       /** For DigitalOcean Spaces (S3-compatible), e.g. https://nyc3.digitaloceanspaces.com. */
-      endpoint: z.url({ error: "must be an https URL" }).optional(),
+      endpoint: z.url({ protocol: /^https$/, error: "must be an https URL such as https://nyc3.digitaloceanspaces.com" }).optional(),
     }),
   ],
   { error: 'backend must be "local" or "s3" (S3 or DigitalOcean Spaces)' },

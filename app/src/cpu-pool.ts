@@ -8,7 +8,10 @@ interface Job {
   readonly reject: (err: Error) => void;
 }
 
-/** A fixed pool of worker threads with a FIFO queue, for CPU work that must not block the event loop. */
+/** The pool's queue is full: the caller should answer "busy", not wait without bound. */
+export class PoolBusyError extends Error {}
+
+/** A fixed pool of worker threads with a bounded FIFO queue, for CPU work that must not block the event loop. */
 export class CpuPool {
   private readonly idle: Worker[] = [];
   private readonly busy = new Map<Worker, Job>();
@@ -16,10 +19,16 @@ export class CpuPool {
   private nextId = 1;
   private closed = false;
 
-  constructor(private readonly size: number) {}
+  /** @param maxQueued jobs that may wait for a free thread; more are refused with PoolBusyError */
+  constructor(
+    private readonly size: number,
+    private readonly maxQueued = 64,
+  ) {}
 
   run(ms: number): Promise<number> {
     if (this.closed) return Promise.reject(new Error("cpu pool is closed"));
+    // Jobs beyond the free threads wait; past maxQueued waiting, refuse instead of queueing without bound.
+    if (this.busy.size >= this.size && this.queue.length >= this.maxQueued) return Promise.reject(new PoolBusyError("cpu pool is busy"));
     return new Promise((resolve, reject) => {
       this.queue.push({ id: this.nextId++, ms, resolve, reject });
       this.dispatch();

@@ -10,6 +10,10 @@ export interface AppSettings {
   readonly headersTimeoutMs: number;
   readonly cpuThreads: number;
   readonly maxCpuMs: number;
+  /** Whether `/cpu` (a benchmark tool, not an API) answers: off unless CPU_ENDPOINT=on. */
+  readonly cpuEndpoint: boolean;
+  /** Offloaded CPU jobs that may wait for a thread; beyond them `/cpu?offload=1` answers 503. */
+  readonly cpuQueue: number;
 }
 
 export class EnvError extends Error {}
@@ -25,6 +29,13 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new EnvError(`${name}=${JSON.stringify(raw)} is out of range (allowed: ${min}-${max})`);
   }
   return value;
+}
+
+function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (raw !== "on" && raw !== "off") throw new EnvError(`${name}=${JSON.stringify(raw)} is not allowed (allowed: on, off)`);
+  return raw === "on";
 }
 
 function workersFrom(env: NodeJS.ProcessEnv, cores: number): number {
@@ -46,6 +57,8 @@ export function readSettings(env: NodeJS.ProcessEnv, cores: number): AppSettings
     headersTimeoutMs: intFrom(env, "HEADERS_TIMEOUT_MS", keepAliveTimeoutMs + 1_000, keepAliveTimeoutMs + 1, 601_000),
     cpuThreads: intFrom(env, "CPU_THREADS", 2, 1, 64),
     maxCpuMs: intFrom(env, "MAX_CPU_MS", 2_000, 1, 60_000),
+    cpuEndpoint: onOff(env, "CPU_ENDPOINT", false),
+    cpuQueue: intFrom(env, "CPU_QUEUE", 64, 0, 10_000),
   };
 }
 

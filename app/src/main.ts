@@ -7,7 +7,7 @@ import { createAppServer, type ServerState } from "./server";
 export function runSingleProcess(): void {
   const settings = settingsOrExit();
   const state: ServerState = { shuttingDown: false };
-  const pool = new CpuPool(settings.cpuThreads);
+  const pool = new CpuPool(settings.cpuThreads, settings.cpuQueue);
   const server = createAppServer(settings, pool, state);
   installGracefulShutdown(server, pool, state, settings.shutdownGraceSeconds);
   server.on("error", (err) => {

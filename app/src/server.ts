@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { burnCpu } from "./cpu";
-import type { CpuPool } from "./cpu-pool";
+import { type CpuPool, PoolBusyError } from "./cpu-pool";
 import type { AppSettings } from "./env";
 
 /** Shared between the request handler and the shutdown logic. */
@@ -47,13 +47,27 @@ function parseCpuMs(url: URL, maxCpuMs: number): number | string {
   return ms;
 }
 
+/** The path of an origin-form request target ("/x?y"), or undefined for anything else ("//x", "http://[", "*"). */
+function requestPath(target: string | undefined): URL | undefined {
+  if (target === undefined || !target.startsWith("/") || target.startsWith("//")) return undefined;
+  try {
+    return new URL(target, "http://localhost");
+  } catch {
+    return undefined;
+  }
+}
+
 export function createAppServer(settings: AppSettings, pool: CpuPool, state: ServerState): Server {
   const host = hostname();
   // Which machine answered: named by the deploy where several share one host (the local stack), else the host.
   const machine = process.env.NODESCALE_MACHINE || host;
   const release = readRelease();
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const url = requestPath(req.url);
+    if (url === undefined) {
+      send(res, 400, { error: "bad request target: expected a path such as /health" }, state);
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       send(res, 405, { error: "method not allowed" }, state);
       return;
@@ -70,13 +84,25 @@ export function createAppServer(settings: AppSettings, pool: CpuPool, state: Ser
         else send(res, 200, { status: "ready", pid: process.pid }, state);
         return;
       case "/cpu": {
+        if (!settings.cpuEndpoint) {
+          send(res, 404, { error: "not found" }, state);
+          return;
+        }
         const ms = parseCpuMs(url, settings.maxCpuMs);
         if (typeof ms === "string") {
           send(res, 400, { error: ms }, state);
           return;
         }
         const offload = url.searchParams.get("offload") === "1";
-        const spins = offload ? await pool.run(ms) : burnCpu(ms);
+        let spins: number;
+        try {
+          spins = offload ? await pool.run(ms) : burnCpu(ms);
+        } catch (err) {
+          if (!(err instanceof PoolBusyError)) throw err;
+          res.setHeader("retry-after", "1");
+          send(res, 503, { error: "busy: too much CPU work queued, retry later" }, state);
+          return;
+        }
         send(res, 200, { pid: process.pid, hostname: host, ms, offload, spins }, state);
         return;
       }
@@ -86,7 +112,11 @@ export function createAppServer(settings: AppSettings, pool: CpuPool, state: Ser
   };
   const server = createServer((req, res) => {
     handle(req, res).catch((err: Error) => {
-      if (!res.headersSent) send(res, 500, { error: err.message }, state);
+      // The detail goes to the log, never to the client.
+      process.stderr.write(
+        `${JSON.stringify({ t: new Date().toISOString(), pid: process.pid, msg: "request failed", error: err.message })}\n`,
+      );
+      if (!res.headersSent) send(res, 500, { error: "internal error" }, state);
       else res.destroy();
     });
   });

@@ -20,6 +20,7 @@ import { Subnet } from "@cdktf/provider-aws/lib/subnet";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc";
 import { Construct, Fn } from "../cdk";
 import { refuseAtPlan } from "../refuse-at-plan";
+import { whatTheListOpens } from "../service/cidr";
 import { invalidProp } from "../service/errors";
 
 /** The five EKS control-plane log types. */
@@ -175,8 +176,8 @@ export class EksNodeCluster extends Construct {
     if (!(minNodes <= desiredNodes && desiredNodes <= maxNodes)) {
       fail("desiredNodes", desiredNodes, `must lie within minNodes (${minNodes}) and maxNodes (${maxNodes})`);
     }
-    if (publicAccessCidrs.includes("0.0.0.0/0"))
-      fail("publicAccessCidrs", publicAccessCidrs, "must not include 0.0.0.0/0: list the addresses that deploy");
+    const opens = whatTheListOpens(publicAccessCidrs);
+    if (opens !== undefined) fail("publicAccessCidrs", publicAccessCidrs, `covers ${opens}: list the addresses that deploy`);
     const existing = props.existingVpc;
     if (existing !== undefined) {
       if (existing.privateSubnetIds.length < 2)

@@ -24,6 +24,9 @@ export const RESERVED_ENV = [
 
 const NODE_VERSION_RULE = `must be a supported Node.js LTS major: ${SUPPORTED_NODE_MAJORS.join(", ")}`;
 
+/** The least memory a Node process is given: room for the runtime (about 45 MiB) and an app, under PM2's 90% restart mark. */
+export const MIN_MEMORY_MIB = 128;
+
 const WORKERS_RULE = 'must be "auto" (one per CPU core) or a whole number 1-64';
 
 const path = (fallback: string) =>
@@ -53,7 +56,8 @@ export const serviceSchema = z
     shutdownGraceSeconds: wholeNumber(1, 300, "how long in-flight requests may take to finish on shutdown").default(10),
     healthPath: path("/health"),
     readyPath: path("/ready"),
-    memoryMiB: wholeNumber(64, 65536, "memory per Node process").default(512),
+    // Node.js alone holds about 45 MiB before the app does anything, and PM2 restarts a process at 90% of this.
+    memoryMiB: wholeNumber(MIN_MEMORY_MIB, 65536, "memory per Node process; Node.js alone takes about 45 MiB").default(512),
     cpuMillicores: wholeNumber(50, 64000, "CPU requested per Node process on Kubernetes").default(250),
     maxBodySizeMiB: wholeNumber(1, 1024, "largest request body the proxy accepts").default(10),
     clientLimits: z

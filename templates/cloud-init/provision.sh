@@ -29,6 +29,25 @@ if ! command -v nginx >/dev/null 2>&1 || ! command -v xz >/dev/null 2>&1 || ! co
   apt-get install -y -q nginx curl ca-certificates xz-utils logrotate
 fi
 
+log "SSH: keys only"
+# A Droplet created without SSH keys gets a root password by e-mail; nothing here may log in with a password.
+# "10-": sshd keeps the first value it reads, so this wins over cloud-init's 50-cloud-init.conf.
+if [ -d /etc/ssh/sshd_config.d ]; then
+  printf '%s\n' "PasswordAuthentication no" "KbdInteractiveAuthentication no" "PermitRootLogin prohibit-password" \
+    > /etc/ssh/sshd_config.d/10-nodescale.conf.tmp
+  if ! cmp -s /etc/ssh/sshd_config.d/10-nodescale.conf.tmp /etc/ssh/sshd_config.d/10-nodescale.conf; then
+    mv -f /etc/ssh/sshd_config.d/10-nodescale.conf.tmp /etc/ssh/sshd_config.d/10-nodescale.conf
+    # sshd -t first: a file sshd rejects must not lock everyone out at the next restart.
+    if sshd -t; then
+      systemctl reload ssh 2>/dev/null || systemctl reload sshd 2>/dev/null || true
+    else
+      rm -f /etc/ssh/sshd_config.d/10-nodescale.conf
+    fi
+  else
+    rm -f /etc/ssh/sshd_config.d/10-nodescale.conf.tmp
+  fi
+fi
+
 log "Node.js v${NODE_VERSION}"
 if [ "$(/usr/local/bin/node --version 2>/dev/null || true)" != "v${NODE_VERSION}" ]; then
   tmp="$(mktemp -d)"

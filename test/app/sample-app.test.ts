@@ -1,5 +1,5 @@
 import { Agent, request } from "node:http";
-import { createServer, type Server } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { failures, steadyLoad } from "../helpers/load";
@@ -21,9 +21,23 @@ function agentGet(agent: Agent, port: number, path: string): Promise<{ status: n
   });
 }
 
+/** One request as raw bytes on a fresh socket: the status and the whole answer as text. */
+function rawRequest(port: number, request: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port }, () => socket.write(request));
+    let text = "";
+    socket.on("data", (d: Buffer) => (text += d.toString()));
+    socket.on("end", () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text }));
+    socket.on("error", reject);
+  });
+}
+
+const rawGet = (port: number, path: string) => rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+
 async function startApp(script: string, env: Record<string, string> = {}) {
   const port = await freePort();
-  const app = startNode(script, { PORT: String(port), ...env });
+  // The benchmark endpoint is on in these tests (it is off unless asked for).
+  const app = startNode(script, { PORT: String(port), CPU_ENDPOINT: "on", ...env });
   await waitFor("the app to answer /ready", async () => ((await get(port, "/ready")).status === 200 ? true : undefined));
   return { port, app };
 }
@@ -58,6 +72,31 @@ describe("sample app, single process", () => {
     expect((await get(port, "/cpu?ms=501")).json()).toEqual({ error: "ms must be between 1 and 500, got 501" });
     expect((await get(port, "/cpu")).status).toBe(400);
   });
+
+  it("keeps /cpu, a benchmark tool, off unless CPU_ENDPOINT=on", async () => {
+    const { port } = await startApp(MAIN, { CPU_ENDPOINT: "" });
+    expect(await get(port, "/cpu?ms=5")).toMatchObject({ status: 404 });
+  });
+
+  it("bounds the offload queue: past it, 503 with Retry-After instead of waiting without end", async () => {
+    const { port } = await startApp(MAIN, { CPU_THREADS: "1", CPU_QUEUE: "1" });
+    const answers = await Promise.all([1, 2, 3].map(() => rawGet(port, "/cpu?ms=600&offload=1")));
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses).toEqual([200, 200, 503]);
+    const busy = answers.find((a) => a.status === 503);
+    expect(busy?.text).toContain("retry-after: 1\r\n");
+    expect(busy?.text).toContain('{"error":"busy: too much CPU work queued, retry later"}');
+  });
+
+  it.each(["//", "//evil.example/x", "http://[", "*"])(
+    "answers a malformed request target %j with 400, never an internal error",
+    async (target) => {
+      const { port } = await startApp(MAIN);
+      const answer = await rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+      expect(answer.status).toBe(400);
+      expect(answer.text).not.toMatch(/Invalid URL|TypeError|internal error/);
+    },
+  );
 
   // Order of answers, not timings: /health either overtakes the CPU work or waits behind it.
   async function answerOrder(port: number, cpuPaths: string[]): Promise<string[]> {

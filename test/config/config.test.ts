@@ -82,10 +82,41 @@ describe("nodescale.config.json validation", () => {
     );
   });
 
-  it.each(["0.0.0.0/0", "::/0"])("refuses SSH open to the whole internet (%s)", (cidr) => {
-    expect(problems({ vm: { aws: { sshCidrs: ["203.0.113.7/32", cidr] }, digitalocean: { sshCidrs: [cidr] } } })).toEqual([
-      `vm.aws.sshCidrs.1: "${cidr}" is not allowed: opens SSH to the whole internet; list your own addresses (for example your office /32), or none and use SSM`,
-      `vm.digitalocean.sshCidrs.0: "${cidr}" is not allowed: opens SSH to the whole internet; list your own addresses (for example your office /32), or none and use SSM`,
+  it.each([
+    [["0.0.0.0/0"], "IPv4"],
+    [["::/0"], "IPv6"],
+    [["0::/0"], "IPv6"],
+    [["203.0.113.7/32", "0.0.0.0/1", "128.0.0.0/1"], "IPv4"],
+    [["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1", "::/1", "8000::/1"], "IPv4 and IPv6"],
+  ])("refuses SSH open to the whole internet however the list spells it (%j)", (cidrs, families) => {
+    const message = `covers every ${families} address, which opens SSH to the whole internet; list your own addresses (for example your office /32), or none and use SSM`;
+    expect(problems({ vm: { aws: { sshCidrs: cidrs }, digitalocean: { sshCidrs: cidrs } } })).toEqual([
+      `vm.aws.sshCidrs: ${JSON.stringify(cidrs)} is not allowed: ${message}`,
+      `vm.digitalocean.sshCidrs: ${JSON.stringify(cidrs)} is not allowed: ${message}`,
+    ]);
+  });
+
+  it("accepts lists that leave part of the internet out, and refuses what is not a CIDR", () => {
+    expect(() => parseConfig({ vm: { aws: { sshCidrs: ["0.0.0.0/1", "128.0.0.0/2", "2001:db8::/32"] } } })).not.toThrow();
+    expect(problems({ vm: { aws: { sshCidrs: ["300.1.2.3/32", "10.0.0.0/33", "::g/64"] } } })).toEqual([
+      'vm.aws.sshCidrs.0: "300.1.2.3/32" is not allowed: must be a CIDR such as "203.0.113.7/32"',
+      'vm.aws.sshCidrs.1: "10.0.0.0/33" is not allowed: must be a CIDR such as "203.0.113.7/32"',
+      'vm.aws.sshCidrs.2: "::g/64" is not allowed: must be a CIDR such as "203.0.113.7/32"',
+    ]);
+  });
+
+  it("takes an https state endpoint only: state credentials never travel in clear", () => {
+    expect(problems({ state: { backend: "s3", bucket: "tf-state", endpoint: "http://nyc3.digitaloceanspaces.com" } })).toEqual([
+      'state.endpoint: "http://nyc3.digitaloceanspaces.com" is not allowed: must be an https URL such as https://nyc3.digitaloceanspaces.com',
+    ]);
+    expect(() =>
+      parseConfig({ state: { backend: "s3", bucket: "tf-state", endpoint: "https://nyc3.digitaloceanspaces.com" } }),
+    ).not.toThrow();
+  });
+
+  it("refuses a public Kubernetes API for every address, however the list spells it", () => {
+    expect(problems({ kubernetes: { eks: { publicAccessCidrs: ["0.0.0.0/1", "128.0.0.0/1"] } } })).toEqual([
+      'kubernetes.eks.publicAccessCidrs: ["0.0.0.0/1","128.0.0.0/1"] is not allowed: covers every IPv4 address, which opens the Kubernetes API to the whole internet; list the addresses that deploy',
     ]);
   });
 
@@ -164,15 +195,16 @@ describe("nodescale.config.json validation", () => {
 
   it("reports a construct's refusal the same way: one clean line, exit 1", () => {
     const dir = tempDir();
-    const file = join(dir, "open-api.json");
-    writeFileSync(file, JSON.stringify({ kubernetes: { eks: { publicAccessCidrs: ["0.0.0.0/0"] } } }));
+    const file = join(dir, "many-droplets.json");
+    // The config allows 100 machines (an Auto Scaling group can run them); a DigitalOcean Load Balancer takes 50.
+    writeFileSync(file, JSON.stringify({ vm: { machines: 60 } }));
     const run = spawnSync(process.execPath, [join(ROOT, "dist", "main.js")], {
       env: { ...process.env, NODESCALE_CONFIG: file },
       encoding: "utf8",
     });
     expect(run.status).toBe(1);
     expect(run.stderr).toBe(
-      'nodescale: invalid configuration\nEksNodeCluster publicAccessCidrs: ["0.0.0.0/0"] is not allowed: must not include 0.0.0.0/0: list the addresses that deploy\n',
+      "nodescale: invalid configuration\nDropletNodeGroup machines: 60 is not allowed: must be a whole number 2-50 (one machine is DropletNodeHost)\n",
     );
   });
 
@@ -190,7 +222,7 @@ describe("nodescale.config.json validation", () => {
         "nodescale: invalid configuration",
         `${file}: 2 problems`,
         '  - service.port: "80" is not allowed: must be a whole number 1024-65535 (the port the Node process listens on; ports below 1024 need root)',
-        '  - vm.aws.sshCidrs.0: "0.0.0.0/0" is not allowed: opens SSH to the whole internet; list your own addresses (for example your office /32), or none and use SSM',
+        '  - vm.aws.sshCidrs: ["0.0.0.0/0"] is not allowed: covers every IPv4 address, which opens SSH to the whole internet; list your own addresses (for example your office /32), or none and use SSM',
         "",
       ].join("\n"),
     );

@@ -28,6 +28,12 @@ describe("NodeServiceSpec derivations", () => {
     expect(fixed.forkPorts(3)).toEqual([3000, 3001, 3002]);
   });
 
+  it("refuses less memory than Node.js itself needs, saying why", () => {
+    expect(() => NodeServiceSpec.parse({ memoryMiB: 64 })).toThrow(
+      "service.memoryMiB: 64 is not allowed: must be a whole number 128-65536 (memory per Node process; Node.js alone takes about 45 MiB)",
+    );
+  });
+
   it("restarts on memory before the kernel would, at 90% of memoryMiB", () => {
     expect(spec.maxMemoryRestart).toBe("900M");
   });

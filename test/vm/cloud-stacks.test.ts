@@ -106,6 +106,10 @@ describe("vm-pm2 (AWS EC2)", () => {
     const script = gunzipSync(Buffer.from(instance.user_data_base64 as string, "base64")).toString();
     expect(script).toBe(stack.host?.userData);
     expect(script).toContain("apt-get install -y -q nginx");
+    // With or without SSH keys given, no password logs in (a Droplet without keys gets an e-mailed root password).
+    expect(script).toContain(
+      'printf \'%s\\n\' "PasswordAuthentication no" "KbdInteractiveAuthentication no" "PermitRootLogin prohibit-password"',
+    );
     expect(script).toContain('"exec_mode": "cluster"');
     expect(script).toContain("NodeScale machine agent");
     expect(script).toContain("instance_tag NodeScaleBundle)");
@@ -496,11 +500,13 @@ describe("VM host constructs used directly", () => {
   const spec = parseConfig({}).spec;
 
   it.each([
-    ["Ec2NodeHost", (scope: Construct) => new Ec2NodeHost(scope, "Host", { spec, bundle, sshCidrs: ["::/0"] })],
-    ["DropletNodeHost", (scope: Construct) => new DropletNodeHost(scope, "Host", { spec, bundle, sshCidrs: ["::/0"] })],
-  ])("%s refuses SSH open to the world, quoting the value", (owner, build) => {
+    ["Ec2NodeHost", (scope: Construct) => new Ec2NodeHost(scope, "Host", { spec, bundle, sshCidrs: ["::/1", "8000::/1"] })],
+    ["DropletNodeHost", (scope: Construct) => new DropletNodeHost(scope, "Host", { spec, bundle, sshCidrs: ["::/1", "8000::/1"] })],
+  ])("%s refuses SSH open to the world however the list spells it, quoting the value", (owner, build) => {
     expect(() => Testing.synthScope((scope) => void build(scope))).toThrow(
-      new Error(`${owner} sshCidrs: "::/0" is not allowed: SSH must not be open to the whole internet`),
+      new Error(
+        `${owner} sshCidrs: ["::/1","8000::/1"] is not allowed: covers every IPv6 address: SSH must not be open to the whole internet`,
+      ),
     );
   });
 
