@@ -16,6 +16,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "service.memoryMiB": "Memory per process in MiB: the pod's request and limit; PM2 restarts a process above 90% of it.",
   "service.cpuMillicores": "CPU per process in millicores: the pod's request; the HPA's utilisation is measured against it.",
   "service.maxBodySizeMiB": "Largest request body Nginx and the Ingress accept, in MiB.",
+  "service.secrets":
+    'Environment variables whose values are secrets, as references only: "ssm:/path" (SSM SecureString), "secretsmanager:<arn>", "env:NAME" (the deploying shell). Values never enter the config, user data or synthesized files.',
   "service.clientLimits":
     "Per-client limits Nginx enforces where a target turns them on (cloud VMs by default, local when local.clientLimits): beyond them, 429 with Retry-After.",
   "service.clientLimits.requestsPerSecond": "Sustained requests per second one client address may send.",

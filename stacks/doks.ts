@@ -83,6 +83,7 @@ export class DoksStack extends NodeScaleStack {
     if (image === undefined) throw new Error("DoksStack: no image: set `image` or let the stack create a registry");
 
     this.workload = addKubernetesService(this, {
+      awsSecrets: false,
       loaded: props.loaded,
       image,
       loadBalancerAddress: "ip",

@@ -91,6 +91,7 @@ export class EksStack extends NodeScaleStack {
     }
 
     this.workload = addKubernetesService(this, {
+      awsSecrets: true,
       loaded: props.loaded,
       image,
       loadBalancerAddress: "hostname",

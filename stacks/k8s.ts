@@ -69,6 +69,7 @@ export class K8sStack extends NodeScaleStack {
     }
 
     this.workload = addKubernetesService(this, {
+      awsSecrets: false,
       loaded: props.loaded,
       image,
       loadBalancerAddress: "either",

@@ -1,4 +1,8 @@
-import { type Construct, type ITerraformDependable, TerraformOutput } from "../constructs/cdk";
+import { DataAwsSecretsmanagerSecretVersion } from "@cdktf/provider-aws/lib/data-aws-secretsmanager-secret-version";
+import { DataAwsSsmParameter } from "@cdktf/provider-aws/lib/data-aws-ssm-parameter";
+import { type Construct, DataResource, type ITerraformDependable, TerraformOutput, TerraformVariable } from "../constructs/cdk";
+import { refuseAtPlan } from "../constructs/refuse-at-plan";
+import { describeSecretRef } from "../constructs/service/secrets";
 import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
 import { INGRESS_CLASS, INGRESS_NAMESPACE } from "../constructs/k8s/cluster-addons";
 import { NodeWorkload } from "../constructs/k8s/node-workload";
@@ -17,6 +21,48 @@ export interface KubernetesServiceOptions {
   readonly kubeconfigCommand: string;
   /** Add-ons and the pushed image the workload waits for. */
   readonly dependsOn: ITerraformDependable[];
+  /** The stack has an AWS provider: ssm: and secretsmanager: references are read at plan (EKS). */
+  readonly awsSecrets: boolean;
+}
+
+/**
+ * The service's secrets as Terraform expressions, none holding a value: env:NAME is the sensitive variable NAME
+ * (Terraform reads it from TF_VAR_NAME), ssm: and secretsmanager: are data sources read with the deploy's AWS
+ * credentials. What a stack cannot read stops its plan, naming the references.
+ */
+function secretValues(stack: Construct, options: KubernetesServiceOptions): Record<string, string> {
+  const values: Record<string, string> = {};
+  const variables = new Map<string, TerraformVariable>();
+  const unreadable: string[] = [];
+  for (const [name, ref] of Object.entries(options.loaded.spec.secrets)) {
+    if (ref.kind === "env") {
+      const variable =
+        variables.get(ref.variable) ??
+        new TerraformVariable(stack, ref.variable, {
+          type: "string",
+          sensitive: true,
+          nullable: false,
+          description: `service.secrets.${name} (env:${ref.variable}): set TF_VAR_${ref.variable} in the shell that deploys`,
+        });
+      variables.set(ref.variable, variable);
+      values[name] = variable.stringValue;
+    } else if (options.awsSecrets && ref.kind === "ssm") {
+      values[name] = new DataAwsSsmParameter(stack, `Secret_${name}`, { name: ref.name, withDecryption: true }).value;
+    } else if (options.awsSecrets && ref.kind === "secretsmanager") {
+      values[name] = new DataAwsSecretsmanagerSecretVersion(stack, `Secret_${name}`, { secretId: ref.arn }).secretString;
+    } else {
+      unreadable.push(`service.secrets.${name} is ${describeSecretRef(ref)}`);
+    }
+  }
+  if (unreadable.length > 0) {
+    const refusal = refuseAtPlan(
+      stack,
+      "SecretsUnreadable",
+      `this stack has no AWS credentials to read ${unreadable.join(", ")}: on doks and k8s give secrets as env:NAME (a sensitive Terraform variable, TF_VAR_NAME), or deploy with eks`,
+    );
+    new DataResource(stack, "SecretsRefused", { lifecycle: { precondition: [refusal] } });
+  }
+  return values;
 }
 
 /** What every Kubernetes stack shares: the workload, the `url`/cluster outputs and the post-deploy health check. */
@@ -34,6 +80,7 @@ export function addKubernetesService(stack: Construct, options: KubernetesServic
     tlsSecretName: k.tlsSecretName,
     ingressClassName: options.ingress?.className ?? INGRESS_CLASS,
     ingressControllerNamespace: options.ingress?.namespace ?? INGRESS_NAMESPACE,
+    secretValues: secretValues(stack, options),
     dependsOn: options.dependsOn,
   });
   const lb = `${workload.ingress.fqn}.status[0].load_balancer[0].ingress[0]`;

@@ -9,6 +9,7 @@ import { IngressV1 } from "@cdktf/provider-kubernetes/lib/ingress-v1";
 import { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1";
 import { NetworkPolicyV1 } from "@cdktf/provider-kubernetes/lib/network-policy-v1";
 import { PodDisruptionBudgetV1 } from "@cdktf/provider-kubernetes/lib/pod-disruption-budget-v1";
+import { SecretV1 } from "@cdktf/provider-kubernetes/lib/secret-v1";
 import { ServiceV1 } from "@cdktf/provider-kubernetes/lib/service-v1";
 import { Construct, type ITerraformDependable } from "../cdk";
 import { RELEASE_HEADERS_FILE, releaseHeadersSource } from "../release/release-headers";
@@ -121,6 +122,14 @@ export interface NodeWorkloadProps {
    */
   readonly identifyAnswers?: boolean;
   /**
+   * The service's secrets as Terraform expressions (a sensitive variable, an SSM parameter's or a Secrets Manager
+   * secret's value), by environment variable name: they go into a Kubernetes Secret and reach the container as
+   * environment variables; pods roll when the Secret changes. Never pass literal values: they would sit in the
+   * synthesized JSON.
+   * @default {} - no Secret
+   */
+  readonly secretValues?: Readonly<Record<string, string>>;
+  /**
    * Resources that must exist before the workload (the cluster's add-ons, the ingress controller, the image).
    * @default []
    */
@@ -146,6 +155,8 @@ export class NodeWorkload extends Construct {
   readonly pdb: PodDisruptionBudgetV1;
   /** Admits traffic to the pods only from the ingress controller's namespace. */
   readonly networkPolicy: NetworkPolicyV1;
+  /** The Secret holding `secretValues` (undefined without them). */
+  readonly secret?: SecretV1;
   /** The release-headers preload the pods load (undefined when `identifyAnswers` is false). */
   readonly preload?: ConfigMapV1;
   /** The pod's grace, as derived (preStop + the app's grace + margin) or given. */
@@ -216,7 +227,19 @@ export class NodeWorkload extends Construct {
       // Before the app's own NODE_OPTIONS (service.env), which still apply.
       appEnv.NODE_OPTIONS = [`--require ${PRELOAD_DIR}/${RELEASE_HEADERS_FILE}`, appEnv.NODE_OPTIONS].filter(Boolean).join(" ");
     }
-    const env = Object.entries(appEnv).map(([name, value]) => ({ name, value }));
+    const secretValues = props.secretValues ?? {};
+    if (Object.keys(secretValues).length > 0) {
+      this.secret = new SecretV1(this, "Secrets", {
+        metadata: { name: `${spec.name}-secrets`, namespace, labels },
+        type: "Opaque",
+        data: { ...secretValues },
+      });
+    }
+    const secretName = this.secret?.metadata.name;
+    const env = [
+      ...Object.entries(appEnv).map(([name, value]) => ({ name, value })),
+      ...Object.keys(secretValues).map((name) => ({ name, valueFrom: { secretKeyRef: { name: secretName as string, key: name } } })),
+    ];
     const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
       httpGet: { path, port: "http" },
       periodSeconds,
@@ -232,7 +255,8 @@ export class NodeWorkload extends Construct {
         revisionHistoryLimit: 5,
         strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: "0", maxSurge: "25%" } },
         template: {
-          metadata: { labels },
+          // A changed Secret changes its resource version, and so the pod template: the pods roll to the new values.
+          metadata: { labels, ...(this.secret ? { annotations: { "nodescale.dev/secrets-version": this.secret.metadata.resourceVersion } } : {}) },
           spec: {
             ...(props.serviceAccountName !== undefined ? { serviceAccountName: props.serviceAccountName } : {}),
             automountServiceAccountToken,

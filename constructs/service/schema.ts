@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DEFAULT_NODE_MAJOR, SUPPORTED_NODE_MAJORS } from "./node-releases";
 import { DNS_LABEL, wholeNumber } from "./rules";
+import { parseSecretRef, SECRET_REF_RULE } from "./secrets";
 
 const URL_PATH = /^\/[A-Za-z0-9._~\-/]*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -89,6 +90,12 @@ export const serviceSchema = z
         z.string({ error: "environment values must be strings" }),
       )
       .default({}),
+    secrets: z
+      .record(
+        z.string().regex(ENV_NAME, { error: "environment variable names are letters, digits and '_', not starting with a digit" }),
+        z.string({ error: SECRET_REF_RULE }).refine((v) => parseSecretRef(v) !== undefined, { error: SECRET_REF_RULE }),
+      )
+      .default({}),
   })
   .superRefine((service, ctx) => {
     if (service.healthPath === service.readyPath) {
@@ -98,6 +105,14 @@ export const serviceSchema = z
         input: service.readyPath,
         message: `must differ from service.healthPath (liveness and readiness answer different questions)`,
       });
+    }
+    for (const key of Object.keys(service.secrets)) {
+      const clash = (RESERVED_ENV as readonly string[]).includes(key)
+        ? `is set by NodeScale from the spec (reserved: ${RESERVED_ENV.join(", ")})`
+        : key in service.env
+          ? "is also in service.env: one variable, one source"
+          : undefined;
+      if (clash) ctx.addIssue({ code: "custom", path: ["secrets", key], input: key, message: clash });
     }
     for (const key of Object.keys(service.env)) {
       if ((RESERVED_ENV as readonly string[]).includes(key)) {

@@ -1,6 +1,7 @@
 import { ConfigError, describeIssues } from "./errors";
 import { NODE_RELEASES, type NodeMajor, type NodeRelease } from "./node-releases";
 import { type ServiceConfig, type ServiceInput, serviceSchema } from "./schema";
+import { parseSecretRef, type SecretRef } from "./secrets";
 
 /** Idle timeout of Nginx's upstream keep-alive and of the cloud load balancers we put in front (AWS ALB/NLB default). */
 export const UPSTREAM_IDLE_TIMEOUT_SECONDS = 60;
@@ -53,6 +54,11 @@ export class NodeServiceSpec {
    * turns them on: cloud VMs by default, the local stack when asked.
    */
   readonly clientLimits: Readonly<ServiceConfig["clientLimits"]>;
+  /**
+   * Environment variables whose values are secrets, by reference (SSM, Secrets Manager, the deploying shell): the
+   * spec, the config and everything synthesized from them hold the references only.
+   */
+  readonly secrets: Readonly<Record<string, SecretRef>>;
   readonly env: Readonly<Record<string, string>>;
   /** The app's folder as written in the config (undefined: the bundled sample app). */
   readonly source: string | undefined;
@@ -89,6 +95,9 @@ export class NodeServiceSpec {
     this.cpuMillicores = config.cpuMillicores;
     this.maxBodySizeMiB = config.maxBodySizeMiB;
     this.clientLimits = Object.freeze({ ...config.clientLimits });
+    this.secrets = Object.freeze(
+      Object.fromEntries(Object.entries(config.secrets).map(([name, ref]) => [name, parseSecretRef(ref) as SecretRef])),
+    );
     this.env = Object.freeze({ ...config.env });
     this.source = config.source;
     this.start = config.start ?? DEFAULT_START;

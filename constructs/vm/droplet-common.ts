@@ -4,6 +4,7 @@ import type { IConstruct } from "../cdk";
 import { type PlanRefusal, refuseAtPlan } from "../refuse-at-plan";
 import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
+import { describeSecretRef } from "../service/secrets";
 import type { NodeServiceSpec } from "../service/spec";
 import { inlineBundleSource } from "./bundle-source";
 import { DEFAULT_VM_MODE, type ProcessPlan, type VmMode } from "./plan";
@@ -94,7 +95,24 @@ export function terraformLiteral(text: string): string {
 /** A Droplet's user data, and the refusal Terraform plans with when the release does not fit in it. */
 export interface DropletUserData {
   readonly script: string;
-  readonly precondition?: PlanRefusal;
+  /** Plan refusals of this Droplet (a release over the user-data limit, secrets it cannot be given). */
+  readonly preconditions: PlanRefusal[];
+}
+
+/**
+ * A Droplet has no AWS role to read ssm: or secretsmanager: references with, and an env: value would have to travel
+ * in the user data. Such a spec stops this stack's plan, naming the references; the other stacks go on.
+ */
+function dropletSecretsRefusal(scope: IConstruct, owner: string, spec: NodeServiceSpec): PlanRefusal[] {
+  const refs = Object.entries(spec.secrets);
+  if (refs.length === 0) return [];
+  return [
+    refuseAtPlan(
+      scope,
+      "SecretsOnDroplets",
+      `${owner} cannot be given secrets: a Droplet has no AWS role to read ssm:/secretsmanager: references with, and an env: value would travel in its user data in clear (${refs.map(([n, r]) => `service.secrets.${n} is ${describeSecretRef(r)}`).join(", ")}). Deploy this service with vm-pm2 (EC2), eks, doks or local.`,
+    ),
+  ];
 }
 
 /**
@@ -111,6 +129,7 @@ export function dropletUserData(
   edge: Pick<ProvisionOptions, "behindLoadBalancer" | "clientLimits">,
   sshRelease?: SshReleaseKey,
 ): DropletUserData {
+  const secrets = dropletSecretsRefusal(scope, owner, spec);
   if (sshRelease !== undefined) {
     // The release is not in the user data: a new release leaves the Droplet in place.
     return {
@@ -119,11 +138,12 @@ export function dropletUserData(
         channelSetup: sshChannelSetup(sshRelease),
         ...edge,
       }),
+      preconditions: secrets,
     };
   }
   const script = renderProvisionScript(spec, plan, { bundleSource: inlineBundleSource(bundle), ...edge });
   const bytes = Buffer.byteLength(script);
-  if (bytes <= DROPLET_USER_DATA_LIMIT_BYTES) return { script };
+  if (bytes <= DROPLET_USER_DATA_LIMIT_BYTES) return { script, preconditions: secrets };
   const message =
     `${owner}: the release (${bundle.data.length} bytes packed) makes the user data ${bytes} bytes, over DigitalOcean's limit of ` +
     `${DROPLET_USER_DATA_LIMIT_BYTES} bytes, and Droplets receive their release in user data. Nothing was changed. ` +
@@ -139,7 +159,7 @@ export function dropletUserData(
   ].join("\n");
   return {
     script: renderProvisionScript(spec, plan, { bundleSource: refused, ...edge }),
-    precondition: refuseAtPlan(scope, "UserDataBytes", message, bytes, DROPLET_USER_DATA_LIMIT_BYTES),
+    preconditions: [...secrets, refuseAtPlan(scope, "UserDataBytes", message, bytes, DROPLET_USER_DATA_LIMIT_BYTES)],
   };
 }
 
@@ -168,7 +188,7 @@ export function dropletConfig(options: {
     gracefulShutdown: true,
     lifecycle: {
       createBeforeDestroy: true,
-      ...(options.userData.precondition ? { precondition: [options.userData.precondition] } : {}),
+      ...(options.userData.preconditions.length > 0 ? { precondition: options.userData.preconditions } : {}),
     },
   };
 }

@@ -1,7 +1,10 @@
 import { gzipSync } from "node:zlib";
 import { DataAwsAmi } from "@cdktf/provider-aws/lib/data-aws-ami";
 import { DataAwsAvailabilityZones } from "@cdktf/provider-aws/lib/data-aws-availability-zones";
+import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity";
 import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
+import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition";
+import { DataAwsRegion } from "@cdktf/provider-aws/lib/data-aws-region";
 import { IamInstanceProfile } from "@cdktf/provider-aws/lib/iam-instance-profile";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
@@ -13,6 +16,7 @@ import { Subnet } from "@cdktf/provider-aws/lib/subnet";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc";
 import { Construct, Fn } from "../cdk";
 import { InvalidPropError, invalidProp } from "../service/errors";
+import type { SecretRef } from "../service/secrets";
 import { DEFAULT_VM_MODE } from "./plan";
 
 /** Canonical's account, which publishes the official Ubuntu AMIs. */
@@ -108,12 +112,19 @@ export interface MachineRoleProps {
   /** ARN pattern of the release objects the machines may read. */
   readonly releasesArn: string;
   readonly tags: Record<string, string>;
+  /**
+   * The service's secrets: the role may read exactly the SSM parameters and Secrets Manager secrets named here.
+   * @default {}
+   */
+  readonly secrets?: Readonly<Record<string, SecretRef>>;
 }
 
 /** The machines' role: SSM (no SSH needed) and read access to their own releases, nothing else. */
 export class MachineRole extends Construct {
   readonly role: IamRole;
   readonly profile: IamInstanceProfile;
+  /** Read access to exactly the service's secrets; undefined when it has none a role reads. */
+  readonly secretsPolicy?: IamRolePolicy;
 
   constructor(scope: Construct, id: string, props: MachineRoleProps) {
     super(scope, id);
@@ -126,6 +137,31 @@ export class MachineRole extends Construct {
       statement: [{ actions: ["s3:GetObject"], resources: [props.releasesArn] }],
     });
     new IamRolePolicy(this, "ReadReleasesPolicy", { role: this.role.id, policy: readReleases.json });
+    const refs = Object.values(props.secrets ?? {});
+    const parameters = refs.flatMap((r) => (r.kind === "ssm" ? [r.name] : []));
+    const managed = refs.flatMap((r) => (r.kind === "secretsmanager" ? [r.arn] : []));
+    if (parameters.length + managed.length > 0) {
+      const account = new DataAwsCallerIdentity(this, "Account");
+      const region = new DataAwsRegion(this, "Region");
+      const partition = new DataAwsPartition(this, "Partition");
+      // Exactly the referenced parameters and secrets: no wildcard, so the machine can read nothing else.
+      const readSecrets = new DataAwsIamPolicyDocument(this, "ReadSecrets", {
+        statement: [
+          ...(parameters.length > 0
+            ? [
+                {
+                  actions: ["ssm:GetParameter"],
+                  resources: [...new Set(parameters)].map(
+                    (name) => `arn:${partition.partition}:ssm:${region.region}:${account.accountId}:parameter${name}`,
+                  ),
+                },
+              ]
+            : []),
+          ...(managed.length > 0 ? [{ actions: ["secretsmanager:GetSecretValue"], resources: [...new Set(managed)] }] : []),
+        ],
+      });
+      this.secretsPolicy = new IamRolePolicy(this, "ReadSecretsPolicy", { role: this.role.id, policy: readSecrets.json });
+    }
     this.profile = new IamInstanceProfile(this, "Profile", { namePrefix: `${props.name}-`, role: this.role.name, tags: props.tags });
   }
 }

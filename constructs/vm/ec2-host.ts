@@ -5,7 +5,7 @@ import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { SsmAssociation } from "@cdktf/provider-aws/lib/ssm-association";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
-import { Construct } from "../cdk";
+import { Construct, Fn } from "../cdk";
 import type { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
@@ -16,6 +16,7 @@ import { newMachineReady } from "./new-machine-check";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { renderProvisionScript, VM_BASE } from "./provision";
 import { ReleaseBucket } from "./release-bucket";
+import { ec2SecretsFetch, roleReadableOnly } from "./secrets-fetch";
 import { assertSshNotWorldOpen } from "./ssh";
 
 export { CANONICAL_OWNER_ID, EC2_USER_DATA_LIMIT_BYTES } from "./ec2-common";
@@ -113,7 +114,11 @@ export class Ec2NodeHost extends Construct {
     const name = spec.name;
     const tags = { Name: name, "nodescale:service": name };
 
-    const script = renderProvisionScript(spec, this.plan, { bundleSource: s3BundleSource(), clientLimits });
+    const script = renderProvisionScript(spec, this.plan, {
+      bundleSource: s3BundleSource(),
+      clientLimits,
+      secretsSetup: ec2SecretsFetch(spec.secrets),
+    });
     const userDataBase64 = ec2UserDataBase64("Ec2NodeHost", script);
     this.userData = script;
 
@@ -159,7 +164,14 @@ export class Ec2NodeHost extends Construct {
 
     const releases = new ReleaseBucket(this, "Releases", { name, bundle: props.bundle });
 
-    this.role = new MachineRole(this, "Machine", { name, releasesArn: `${releases.bucket.arn}/releases/*`, tags });
+    this.role = new MachineRole(this, "Machine", {
+      name,
+      releasesArn: `${releases.bucket.arn}/releases/*`,
+      tags,
+      secrets: spec.secrets,
+    });
+    const secretsRefusal = roleReadableOnly(this, "Ec2NodeHost", spec.secrets);
+    const rereadSecrets = Object.keys(spec.secrets).length > 0;
     const ami = ubuntuAmi(this);
 
     this.instance = new Instance(this, "Instance", {
@@ -179,7 +191,7 @@ export class Ec2NodeHost extends Construct {
       tags: { ...tags, [BUNDLE_URI_TAG]: releases.objectUri, [BUNDLE_SHA_TAG]: props.bundle.sha256 },
       // A newer Ubuntu AMI must not replace a running machine on every deploy; a replacement (new spec)
       // comes up before the old instance goes.
-      lifecycle: { ignoreChanges: ["ami"], createBeforeDestroy: true },
+      lifecycle: { ignoreChanges: ["ami"], createBeforeDestroy: true, ...(secretsRefusal ? { precondition: [secretsRefusal] } : {}) },
       dependsOn: [releases.object],
     });
 
@@ -190,7 +202,10 @@ export class Ec2NodeHost extends Construct {
       targets: [{ key: "InstanceIds", values: [this.instance.id] }],
       // The release travels in the command itself: instance tags can take a moment to reach IMDS.
       parameters: {
-        commands: `NODESCALE_BUNDLE_URI=${releases.objectUri} NODESCALE_BUNDLE_SHA256=${props.bundle.sha256} ${VM_BASE}/bin/provision.sh`,
+        commands: `NODESCALE_BUNDLE_URI=${releases.objectUri} NODESCALE_BUNDLE_SHA256=${props.bundle.sha256} ${VM_BASE}/bin/provision.sh${
+          // With secrets, every deploy re-runs the converge, which re-reads them: a changed value reloads the processes.
+          rereadSecrets ? ` # deploy ${Fn.timestamp()}` : ""
+        }`,
       },
       maxErrors: "0",
       maxConcurrency: "1",

@@ -16,6 +16,7 @@ import { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS, ec2UserDataBase64, Machi
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { renderProvisionScript } from "./provision";
 import { ReleaseBucket } from "./release-bucket";
+import { ec2SecretsFetch, roleReadableOnly } from "./secrets-fetch";
 
 /** Seconds a new machine gets to install Node.js, Nginx and PM2 and pass the target group's check. */
 export const MACHINE_WARMUP_SECONDS = 300;
@@ -147,7 +148,13 @@ export class Ec2NodeGroup extends Construct {
     const tags = { Name: name, "nodescale:service": name };
     this.plan = processPlan(spec, mode);
 
-    this.userData = renderProvisionScript(spec, this.plan, { bundleSource: s3BundleSource(), behindLoadBalancer: true, clientLimits });
+    this.userData = renderProvisionScript(spec, this.plan, {
+      bundleSource: s3BundleSource(),
+      behindLoadBalancer: true,
+      clientLimits,
+      // Read at each machine's boot: a release (an instance refresh) brings machines that read the current values.
+      secretsSetup: ec2SecretsFetch(spec.secrets),
+    });
     const userDataBase64 = ec2UserDataBase64("Ec2NodeGroup", this.userData);
 
     this.network = new PublicNetwork(this, "Network", { name, cidr: vpcCidr, zones });
@@ -249,7 +256,13 @@ export class Ec2NodeGroup extends Construct {
     });
 
     this.releases = new ReleaseBucket(this, "Releases", { name, bundle: props.bundle });
-    this.role = new MachineRole(this, "Machine", { name, releasesArn: `${this.releases.bucket.arn}/releases/*`, tags });
+    this.role = new MachineRole(this, "Machine", {
+      name,
+      releasesArn: `${this.releases.bucket.arn}/releases/*`,
+      tags,
+      secrets: spec.secrets,
+    });
+    const secretsRefusal = roleReadableOnly(this, "Ec2NodeGroup", spec.secrets);
     const ami = ubuntuAmi(this);
     const releaseTags = { ...tags, [BUNDLE_URI_TAG]: this.releases.objectUri, [BUNDLE_SHA_TAG]: props.bundle.sha256 };
 
@@ -276,6 +289,7 @@ export class Ec2NodeGroup extends Construct {
       ],
       updateDefaultVersion: true,
       tags,
+      ...(secretsRefusal ? { lifecycle: { precondition: [secretsRefusal] } } : {}),
       dependsOn: [this.releases.object],
     });
 

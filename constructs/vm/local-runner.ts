@@ -3,9 +3,10 @@
 // the same machine agent a cloud VM runs; with several, the local load balancer drains each one first.
 import { spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { readEnvSecrets, type SecretRef } from "../service/secrets";
 import { ensureLocalTls, type LocalTlsFiles } from "./local-tls";
 import { type AgentMachine, machineAgent as agent } from "./machine-agent";
 import type { MachineNginx, MachinePlan } from "./machine-plan";
@@ -24,6 +25,8 @@ export interface LocalDeployment {
     readonly files: MachinePlan["files"];
     readonly drainSeconds: number;
   };
+  /** The service's secrets, by reference (`env:` only here); the values are read from the runner's environment. */
+  readonly secrets?: Readonly<Record<string, SecretRef>>;
   /** HTTPS on the client-facing Nginx: its certificate is made (or renewed) here, at apply time. */
   readonly tls?: {
     readonly files: LocalTlsFiles;
@@ -34,6 +37,30 @@ export interface LocalDeployment {
     /** The Nginx site file that serves it. */
     readonly siteFile: string;
   };
+}
+
+/**
+ * Writes each machine's secrets file (0600) from the deploying shell's environment, before anything changes; a
+ * missing variable stops the deploy naming it. The values go nowhere else: not in the plan, the state or the output.
+ */
+function writeSecrets(deployment: LocalDeployment): void {
+  const secrets = deployment.secrets ?? {};
+  if (Object.keys(secrets).length === 0) return;
+  const unreadable = Object.entries(secrets).filter(([, ref]) => ref.kind !== "env");
+  if (unreadable.length > 0) {
+    throw new RunnerError(
+      `the local stack reads secrets from the deploying shell only (env:NAME): ${unreadable.map(([n]) => `service.secrets.${n}`).join(", ")}`,
+    );
+  }
+  const { values, missing } = readEnvSecrets(secrets, process.env);
+  if (missing.length > 0) throw new RunnerError(`not set in the shell that deploys: ${missing.join(", ")}`);
+  for (const { plan } of deployment.machines) {
+    mkdirSync(dirname(plan.secretsFile), { recursive: true });
+    const tmp = `${plan.secretsFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify(values), { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, plan.secretsFile);
+  }
 }
 
 /**
@@ -215,6 +242,7 @@ async function apply(): Promise<void> {
     }
   }
   const deployment = withCertificate(rendered);
+  writeSecrets(deployment);
   mkdirSync(deployment.dir, { recursive: true });
   writeFileSync(join(deployment.dir, "deployment.json"), JSON.stringify(deployment, null, 2));
   await rollout(deployment, options);

@@ -3,8 +3,10 @@ import { join } from "node:path";
 import { Construct, DataResource, Fn, TerraformAsset } from "../cdk";
 import { healthBurstWithin, PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import { compiledModulePath, pm2BinPath } from "../package-files";
+import { refuseAtPlan } from "../refuse-at-plan";
 import { type AppBundle, bundleFile } from "../release/bundle";
 import { invalidProp } from "../service/errors";
+import { describeSecretRef, readEnvSecrets } from "../service/secrets";
 import type { NodeServiceSpec } from "../service/spec";
 import type { LocalDeployment } from "./local-runner";
 import { localTlsFiles } from "./local-tls";
@@ -209,6 +211,8 @@ export class LocalTarget extends Construct {
       address: `127.0.0.1:${port}`,
       readyPath: spec.readyPath,
       machines: machineList,
+      // References only: the runner reads the values from its environment at apply time.
+      ...(Object.keys(spec.secrets).length > 0 ? { secrets: spec.secrets } : {}),
       ...(https
         ? {
             tls: {
@@ -247,12 +251,29 @@ export class LocalTarget extends Construct {
     // The runner's path is a literal of the current configuration (a destroy step reads that, not the state),
     // so it holds even after the project or NodeScale moved.
     const common = { NODESCALE_DIR: "${self.input.dir}", NODESCALE_RUN_ID: "${self.input.run}", NODESCALE_RUNNER: LOCAL_RUNNER };
+    // This machine has no role to read SSM or Secrets Manager with: the local stack takes secrets from the shell.
+    const unreadable = Object.entries(spec.secrets).filter(([, ref]) => ref.kind !== "env");
+    // The shell that synthesizes is the one that deploys: a variable missing now stops the plan, naming it.
+    const { missing } = readEnvSecrets(spec.secrets, process.env);
+    const refusals = [
+      ...(unreadable.length > 0
+        ? [
+            refuseAtPlan(
+              this,
+              "SecretsNotFromShell",
+              `the local stack reads secrets from the deploying shell only (env:NAME); ${unreadable.map(([n, r]) => `service.secrets.${n} is ${describeSecretRef(r)}`).join(", ")}`,
+            ),
+          ]
+        : []),
+      ...(missing.length > 0 ? [refuseAtPlan(this, "SecretsMissing", `not set in the shell that deploys: ${missing.join(", ")}`)] : []),
+    ];
     this.deploy = new DataResource(this, "Deploy", {
+      ...(refusals.length > 0 ? { lifecycle: { createBeforeDestroy: true, precondition: refusals } } : {}),
       // A new run on every apply: the machines are converged (and drift repaired) even when nothing changed.
       input: { dir: this.stateDir, run: Fn.timestamp() },
       triggersReplace: { run: Fn.timestamp() },
       // The new run converges in place before the old run's destroy step, which sees it was superseded.
-      lifecycle: { createBeforeDestroy: true },
+      ...(refusals.length > 0 ? {} : { lifecycle: { createBeforeDestroy: true } }),
       provisioners: [
         {
           type: "local-exec",

@@ -64,6 +64,10 @@ export interface MachinePlan {
   readonly files: readonly MachineFile[];
   /** NodeScale's release-headers preload, written by the agent before any process of a release starts. */
   readonly preload: MachineFile;
+  /** Names of the service's secrets (spec.secrets); their values are in `secretsFile`, never in the plan. */
+  readonly secretNames: readonly string[];
+  /** The 0600 JSON file (name -> value) that whoever fetches the secrets writes before the agent runs. */
+  readonly secretsFile: string;
 }
 
 export interface MachinePlanOptions {
@@ -93,6 +97,11 @@ export interface MachinePlanOptions {
    * @default true
    */
   readonly clientFacing?: boolean;
+  /**
+   * Where the secrets' values are put for the agent (a 0600 file only its owner reads).
+   * @default `${baseDir}/secrets.json`
+   */
+  readonly secretsFile?: string;
 }
 
 /** The machine agent's plan for one machine, every value derived from the spec. Pure. */
@@ -123,6 +132,8 @@ export function renderMachinePlan(spec: NodeServiceSpec, plan: ProcessPlan, opti
     }),
     files: options.files,
     preload: { path: `${options.baseDir}/${RELEASE_HEADERS_FILE}`, content: releaseHeadersSource() },
+    secretNames: Object.keys(spec.secrets),
+    secretsFile: options.secretsFile ?? `${options.baseDir}/secrets.json`,
   };
 }
 

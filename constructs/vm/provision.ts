@@ -3,6 +3,7 @@ import { renderTemplate } from "../template";
 import { type MachinePlan, machineAgentSource, renderMachinePlan } from "./machine-plan";
 import type { ProcessPlan } from "./plan";
 import { renderNginxSite } from "./render";
+import { VM_SECRETS_FILE } from "./secrets-fetch";
 import { PM2_VERSION } from "./versions";
 
 export const VM_BASE = "/opt/nodescale";
@@ -34,6 +35,12 @@ export interface ProvisionOptions {
    */
   readonly behindLoadBalancer?: boolean;
   /**
+   * Provision steps that write the secrets' values to VM_SECRETS_FILE (run after Node.js is installed, before the
+   * agent), e.g. ec2SecretsFetch(spec.secrets).
+   * @default - none: the service has no secrets, or they arrive another way
+   */
+  readonly secretsSetup?: string;
+  /**
    * Nginx enforces `spec.clientLimits` per client (behind a load balancer: per address the balancer saw).
    * @default true
    */
@@ -53,6 +60,7 @@ export function renderVmMachinePlan(
     baseDir: VM_BASE,
     logDir: VM_LOG_DIR,
     pm2: { home: VM_PM2_HOME, bin: "/usr/local/bin/pm2", user: VM_USER, systemdUnit: PM2_UNIT },
+    secretsFile: VM_SECRETS_FILE,
     nginx: { kind: "systemd", pidFile: "/run/nginx.pid", upstreamFile, listen: "port 80" },
     files: [
       {
@@ -104,6 +112,7 @@ export function renderProvisionScript(spec: NodeServiceSpec, plan: ProcessPlan, 
     pm2Version: PM2_VERSION,
     bundleSource: options.bundleSource,
     channelSetup: options.channelSetup ?? "",
+    secretsSetup: options.secretsSetup ?? "",
     agent: machineAgentSource(),
     plan: JSON.stringify(renderVmMachinePlan(spec, plan, options), null, 1),
     pm2Unit: renderPm2Unit(spec, plan),

@@ -120,7 +120,7 @@ if [ ! -d "${BASE}/releases/${BUNDLE_SHA256}" ] && [ ! -f "${bundle}" ]; then
   mv -f "${bundle}.partial" "${bundle}"
 fi
 
-log "deploy: canary, switch, converge, verify"
+{{secretsSetup}}log "deploy: canary, switch, converge, verify"
 systemctl start nodescale-pm2.service
 /usr/local/bin/node "${BASE}/bin/machine-agent.js" deploy "${BASE}/plan.json" --bundle "${bundle}" --sha256 "${BUNDLE_SHA256}"
 find "${BASE}/bundles" -name '*.tar.gz' ! -name "${BUNDLE_SHA256}.tar.gz" -delete

@@ -26,6 +26,8 @@ const os = require("node:os");
 const path = require("node:path");
 
 class AgentError extends Error {}
+/** How a secret stands in the ecosystem definition until writeEcosystem turns it into a process.env reference. */
+const SECRET_MARK = "__NODESCALE_SECRET__:";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const short = (sha) => (sha ? String(sha).slice(0, 12) : "(none)");
@@ -192,8 +194,38 @@ class Machine {
 
   // ---------- PM2 ----------
 
+  // ---------- secrets ----------
+
+  /**
+   * The service's secret values, from the plan's secrets file (0600, written by whoever fetched them: the provision
+   * script on a VM, the local runner here). They reach PM2 only through the environment of its CLI, which evaluates
+   * the ecosystem file's `process.env[...]` entries: no value is written into any file the agent writes.
+   */
+  secretValues() {
+    if (this.secrets !== undefined) return this.secrets;
+    const names = this.plan.secretNames ?? [];
+    if (names.length === 0) return (this.secrets = {});
+    let values;
+    try {
+      values = JSON.parse(fs.readFileSync(this.plan.secretsFile, "utf8"));
+    } catch (err) {
+      throw new AgentError(`the secrets file ${this.plan.secretsFile} cannot be read (${err.code ?? "not JSON"})`);
+    }
+    const missing = names.filter((n) => typeof values[n] !== "string");
+    if (missing.length > 0) throw new AgentError(`the secrets file ${this.plan.secretsFile} lacks ${missing.join(", ")}`);
+    this.secrets = Object.fromEntries(names.map((n) => [n, values[n]]));
+    return this.secrets;
+  }
+
+  /** Text with every secret value replaced: what the agent says never carries one. */
+  redact(text) {
+    let out = String(text);
+    for (const value of Object.values(this.secretValues())) if (value.length >= 4) out = out.split(value).join("<secret>");
+    return out;
+  }
+
   pm2Raw(args) {
-    const env = { ...process.env, PM2_HOME: this.pm2Home };
+    const env = { ...process.env, ...this.secretValues(), PM2_HOME: this.pm2Home };
     const [cmd, argv] = this.plan.pm2.user
       ? ["runuser", ["-u", this.plan.pm2.user, "--", "env", `PM2_HOME=${this.pm2Home}`, this.plan.pm2.bin, ...args]]
       : [this.plan.pm2.bin, args];
@@ -203,7 +235,7 @@ class Machine {
   pm2(...args) {
     const run = this.pm2Raw(args);
     if (run.status !== 0) {
-      const out = `${run.stdout ?? ""}${run.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n");
+      const out = this.redact(`${run.stdout ?? ""}${run.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n"));
       throw new AgentError(`pm2 ${args.join(" ")} failed (exit ${run.status ?? run.signal}):\n${out}`);
     }
     return run.stdout;
@@ -412,10 +444,14 @@ class Machine {
 
   /** The apps as PM2 runs them, with the release and a fingerprint of each definition in its environment. */
   desiredApps(sha256) {
+    const secrets = this.secretValues();
+    // A changed secret value changes the fingerprint (so the processes reload) without the value entering any file.
+    const secretDigest = crypto.createHash("sha256").update(JSON.stringify(Object.entries(secrets).sort())).digest("hex");
+    const marks = Object.fromEntries(Object.keys(secrets).map((name) => [name, `${SECRET_MARK}${name}`]));
     return this.plan.apps.map((app) => {
-      const env = { ...app.env, NODESCALE_RELEASE: sha256 };
+      const env = { ...app.env, ...marks, NODESCALE_RELEASE: sha256 };
       const definition = { ...app, env };
-      const hash = crypto.createHash("sha256").update(JSON.stringify(definition)).digest("hex").slice(0, 16);
+      const hash = crypto.createHash("sha256").update(JSON.stringify(definition)).update(secretDigest).digest("hex").slice(0, 16);
       return { ...definition, env: { ...env, NODESCALE_APP_HASH: hash } };
     });
   }
@@ -461,7 +497,9 @@ class Machine {
   }
 
   writeEcosystem(file, apps) {
-    return writeIfChanged(file, `// Written by the NodeScale machine agent. Do not edit: redeploy instead.\nmodule.exports = ${JSON.stringify({ apps }, null, 2)};\n`);
+    // A secret is written as a reference to the PM2 CLI's environment, which the agent fills (pm2Raw).
+    const text = JSON.stringify({ apps }, null, 2).replace(/"__NODESCALE_SECRET__:([A-Za-z_][A-Za-z0-9_]*)"/g, (_, name) => `process.env[${JSON.stringify(name)}]`);
+    return writeIfChanged(file, `// Written by the NodeScale machine agent. Do not edit: redeploy instead.\nmodule.exports = ${text};\n`);
   }
 
   canaryApp(template, sha256, port) {
@@ -565,7 +603,7 @@ class Machine {
       return proc === undefined || ["stopped", "errored"].includes(proc.status) ? "the process exited" : undefined;
     });
     if (problem !== undefined) {
-      const output = this.tailLogs(canary);
+      const output = this.redact(this.tailLogs(canary));
       this.pm2Raw(["delete", canary.name]);
       throw new AgentError(
         `release ${short(sha256)} did not become ready: ${problem}; nothing was switched, the machine keeps serving release ${short(this.currentRelease())}. Its output:\n${output}`,

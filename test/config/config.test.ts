@@ -74,7 +74,7 @@ describe("nodescale.config.json validation", () => {
 
   it("rejects unknown keys with a did-you-mean", () => {
     expect(problems({ service: { workrs: 2 }, kubernetes: { maxReplica: 3 } })).toEqual([
-      'service.workrs: unknown key (did you mean "workers"?); allowed here: name, port, workers, shutdownGraceSeconds, healthPath, readyPath, memoryMiB, cpuMillicores, maxBodySizeMiB, clientLimits, source, start, build, signalsReady, nodeVersion, env',
+      'service.workrs: unknown key (did you mean "workers"?); allowed here: name, port, workers, shutdownGraceSeconds, healthPath, readyPath, memoryMiB, cpuMillicores, maxBodySizeMiB, clientLimits, source, start, build, signalsReady, nodeVersion, env, secrets',
       'kubernetes.maxReplica: unknown key (did you mean "maxReplicas"?); allowed here: minReplicas, maxReplicas, targetCpuPercent, preStopSeconds, host, tlsSecretName, cluster, eks, doks',
     ]);
     expect(problems({ servce: {} })[0]).toBe(
@@ -103,6 +103,38 @@ describe("nodescale.config.json validation", () => {
       'vm.aws.sshCidrs.1: "10.0.0.0/33" is not allowed: must be a CIDR such as "203.0.113.7/32"',
       'vm.aws.sshCidrs.2: "::g/64" is not allowed: must be a CIDR such as "203.0.113.7/32"',
     ]);
+  });
+
+  it("takes secrets as references only, and says what a reference looks like", () => {
+    const rule =
+      'must be a reference, never a value: "ssm:/path/to/parameter", "secretsmanager:arn:aws:secretsmanager:<region>:<account>:secret:<name>" or "env:VARIABLE"';
+    expect(
+      problems({
+        service: {
+          env: { SHARED: "x" },
+          secrets: { DB_PASSWORD: "hunter2", PORT: "env:PORT_VALUE", SHARED: "env:SHARED", TOKEN: "ssm:relative/path" },
+        },
+      }),
+    ).toEqual([
+      `service.secrets.DB_PASSWORD: "hunter2" is not allowed: ${rule}`,
+      `service.secrets.TOKEN: "ssm:relative/path" is not allowed: ${rule}`,
+      'service.secrets.PORT: "env:PORT_VALUE" is not allowed: is set by NodeScale from the spec (reserved: PORT, HOST, WORKERS, SHUTDOWN_GRACE_SECONDS, KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS, NODESCALE_RELEASE, NODESCALE_MACHINE, NODESCALE_APP_HASH)',
+      'service.secrets.SHARED: "env:SHARED" is not allowed: is also in service.env: one variable, one source',
+    ]);
+    const { spec } = parseConfig({
+      service: {
+        secrets: {
+          A: "ssm:/orders/db-password",
+          B: "secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders/api-AbCdEf",
+          C: "env:ORDERS_TOKEN",
+        },
+      },
+    });
+    expect(spec.secrets).toEqual({
+      A: { kind: "ssm", name: "/orders/db-password" },
+      B: { kind: "secretsmanager", arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders/api-AbCdEf" },
+      C: { kind: "env", variable: "ORDERS_TOKEN" },
+    });
   });
 
   it("takes an https state endpoint only: state credentials never travel in clear", () => {

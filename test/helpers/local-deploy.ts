@@ -44,9 +44,13 @@ export class LocalDeployment {
     }
   }
 
+  /** Variables of the "shell that deploys" beyond this process's own (secrets given as env:NAME). */
+  shell: Record<string, string> = {};
+
   env(instance = this.instance): NodeJS.ProcessEnv {
     return {
       ...process.env,
+      ...this.shell,
       NODESCALE_CONFIG: this.configFile,
       NODESCALE_LOCAL_INSTANCE: instance,
       CHECKPOINT_DISABLE: "1",

@@ -273,3 +273,63 @@ interface PodSpec {
   container: Container[];
   volume: Record<string, unknown>[];
 }
+
+describe("secrets on the Kubernetes stacks", () => {
+  const VALUE = "never-in-synth-9f1c";
+  const secrets = {
+    DB_PASSWORD: "ssm:/orders/db-password",
+    API_KEY: "secretsmanager:arn:aws:secretsmanager:us-east-1:123456789012:secret:orders/api-AbCdEf",
+    WEBHOOK_TOKEN: "env:ORDERS_WEBHOOK_TOKEN",
+  };
+
+  it("fills a Secret from SSM, Secrets Manager and a sensitive variable on EKS, and the pods read it as environment", () => {
+    process.env.ORDERS_WEBHOOK_TOKEN = VALUE;
+    process.env.TF_VAR_ORDERS_WEBHOOK_TOKEN = VALUE;
+    try {
+      const { parsed, json } = synthEks({ service: { secrets } });
+      expect(json).not.toContain(VALUE);
+      expect(only(parsed.data, "aws_ssm_parameter")).toMatchObject({ name: "/orders/db-password", with_decryption: true });
+      expect(only(parsed.data, "aws_secretsmanager_secret_version")).toMatchObject({
+        secret_id: secrets.API_KEY.slice("secretsmanager:".length),
+      });
+      expect((parsed as unknown as { variable: Record<string, unknown> }).variable.ORDERS_WEBHOOK_TOKEN).toMatchObject({
+        sensitive: true,
+        type: "string",
+        nullable: false,
+      });
+      const secret = only(parsed.resource, "kubernetes_secret_v1") as { data: Record<string, string>; metadata: { name: string } };
+      expect(Object.keys(secret.data).sort()).toEqual(["API_KEY", "DB_PASSWORD", "WEBHOOK_TOKEN"]);
+      expect(secret.data.WEBHOOK_TOKEN).toBe("${var.ORDERS_WEBHOOK_TOKEN}");
+      expect(secret.data.DB_PASSWORD).toMatch(/^\$\{data\.aws_ssm_parameter\.Secret_DB_PASSWORD\.value\}$/);
+      const deployment = only(parsed.resource, "kubernetes_deployment_v1") as {
+        spec: {
+          template: {
+            metadata: { annotations: Record<string, string> };
+            spec: { container: { env: { name: string; value_from?: unknown }[] }[] };
+          };
+        };
+      };
+      const env = deployment.spec.template.spec.container[0].env;
+      expect(env.filter((e) => e.value_from !== undefined)).toEqual(
+        ["DB_PASSWORD", "API_KEY", "WEBHOOK_TOKEN"].map((name) => ({
+          name,
+          value_from: { secret_key_ref: { name: "${kubernetes_secret_v1.Workload_Secrets_CAC18A16.metadata[0].name}", key: name } },
+        })),
+      );
+      expect(deployment.spec.template.metadata.annotations["nodescale.dev/secrets-version"]).toContain("resource_version");
+    } finally {
+      delete process.env.ORDERS_WEBHOOK_TOKEN;
+      delete process.env.TF_VAR_ORDERS_WEBHOOK_TOKEN;
+    }
+  });
+
+  it("stops the doks plan for references it has no AWS credentials to read, and takes env: ones", () => {
+    const { parsed } = synthDoks({ service: { secrets } });
+    const refused = parsed.resource.terraform_data.SecretsRefused as { lifecycle: { precondition: { error_message: string }[] } };
+    expect(refused.lifecycle.precondition[0].error_message).toBe(
+      `this stack has no AWS credentials to read service.secrets.DB_PASSWORD is ssm:/orders/db-password, service.secrets.API_KEY is ${secrets.API_KEY}: on doks and k8s give secrets as env:NAME (a sensitive Terraform variable, TF_VAR_NAME), or deploy with eks`,
+    );
+    const secret = only(parsed.resource, "kubernetes_secret_v1") as { data: Record<string, string> };
+    expect(secret.data).toEqual({ WEBHOOK_TOKEN: "${var.ORDERS_WEBHOOK_TOKEN}" });
+  });
+});

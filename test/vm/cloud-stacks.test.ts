@@ -518,3 +518,65 @@ describe("VM host constructs used directly", () => {
     );
   });
 });
+
+describe("secrets on the VM stacks", () => {
+  const parameter = "ssm:/orders/db-password";
+  const managed = "secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders/api-AbCdEf";
+
+  it("lets an EC2 machine's role read exactly the referenced parameter and secret, nothing else", () => {
+    const { parsed } = synthAws({ service: { secrets: { DB_PASSWORD: parameter, API_KEY: managed } } });
+    const documents = Object.entries(parsed.data.aws_iam_policy_document).filter(([k]) => k.includes("ReadSecrets"));
+    expect(documents).toHaveLength(1);
+    expect(documents[0][1].statement).toEqual([
+      {
+        actions: ["ssm:GetParameter"],
+        resources: [
+          expect.stringMatching(
+            /^arn:\$\{data\.aws_partition\.[\w]+\.partition\}:ssm:\$\{data\.aws_region\.[\w]+\.region\}:\$\{data\.aws_caller_identity\.[\w]+\.account_id\}:parameter\/orders\/db-password$/,
+          ),
+        ],
+      },
+      { actions: ["secretsmanager:GetSecretValue"], resources: [managed.slice("secretsmanager:".length)] },
+    ]);
+    expect(JSON.stringify(documents[0][1])).not.toContain("*");
+  });
+
+  it("reads them at boot and at every rollout into a root-only file, never as an argument, and re-reads on every deploy", () => {
+    const { stack, parsed } = synthAws({ service: { secrets: { DB_PASSWORD: parameter, API_KEY: managed } } });
+    const script = stack.host?.userData ?? "";
+    expect(script).toContain(
+      `NODESCALE_SECRET_DB_PASSWORD="$(aws ssm get-parameter --region "\${region}" --with-decryption --name '/orders/db-password' --query Parameter.Value --output text)"`,
+    );
+    expect(script).toContain(
+      "aws secretsmanager get-secret-value --region 'eu-west-1' --secret-id 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders/api-AbCdEf'",
+    );
+    expect(script).toContain("( umask 077; /usr/local/bin/node -e");
+    expect(script).toContain('"secretsFile": "/etc/nodescale/secrets.json"');
+    expect(shellcheck(script)).toBe("");
+    const association = only(parsed.resource, "aws_ssm_association") as { parameters: { commands: string } };
+    expect(association.parameters.commands).toMatch(/ # deploy \$\{timestamp\(\)\}$/);
+  });
+
+  it("stops the EC2 plan for an env: reference, whose value would travel in user data", () => {
+    const { parsed, stack } = synthAws({ service: { secrets: { TOKEN: "env:ORDERS_TOKEN" } } });
+    const instance = only(parsed.resource, "aws_instance") as { lifecycle: { precondition: { error_message: string }[] } };
+    expect(instance.lifecycle.precondition[0].error_message).toBe(
+      "Ec2NodeHost reads secrets through its role (ssm: or secretsmanager:), never from user data: service.secrets.TOKEN is env:ORDERS_TOKEN",
+    );
+    expect(stack.host?.userData).not.toContain("ORDERS_TOKEN");
+  });
+
+  it("stops the DigitalOcean plan for any secret, naming why, and puts none in the user data", () => {
+    process.env.ORDERS_TOKEN = "never-in-user-data-77";
+    try {
+      const { parsed, json } = synthDo({ service: { secrets: { TOKEN: "env:ORDERS_TOKEN", DB_PASSWORD: parameter } } });
+      expect(json).not.toContain("never-in-user-data-77");
+      const droplet = only(parsed.resource, "digitalocean_droplet") as { lifecycle: { precondition: { error_message: string }[] } };
+      expect(droplet.lifecycle.precondition[0].error_message).toBe(
+        "DropletNodeHost cannot be given secrets: a Droplet has no AWS role to read ssm:/secretsmanager: references with, and an env: value would travel in its user data in clear (service.secrets.TOKEN is env:ORDERS_TOKEN, service.secrets.DB_PASSWORD is ssm:/orders/db-password). Deploy this service with vm-pm2 (EC2), eks, doks or local.",
+      );
+    } finally {
+      delete process.env.ORDERS_TOKEN;
+    }
+  });
+});

@@ -129,6 +129,31 @@ describe("local stack", () => {
     expect(two.command).not.toContain("--expect-workers");
   });
 
+  it("carries env: secret references to the apply step, never their values", () => {
+    process.env.NODESCALE_TEST_LOCAL_SECRET = "local-secret-value-3e1a";
+    try {
+      const { stack, json, parsed } = synthLocal({ service: { secrets: { API_TOKEN: "env:NODESCALE_TEST_LOCAL_SECRET" } } });
+      expect(json).not.toContain("local-secret-value-3e1a");
+      expect(stack.target.deployment.secrets).toEqual({ API_TOKEN: { kind: "env", variable: "NODESCALE_TEST_LOCAL_SECRET" } });
+      expect(stack.target.deployment.machines[0].plan).toMatchObject({
+        secretNames: ["API_TOKEN"],
+        secretsFile: "/project/.nodescale/local/machines/m1/secrets.json",
+      });
+      expect(byPrefix(parsed, "Target_Deploy")).not.toHaveProperty("lifecycle.precondition");
+    } finally {
+      delete process.env.NODESCALE_TEST_LOCAL_SECRET;
+    }
+  });
+
+  it("stops the plan, naming them, for a variable the shell lacks and for references only a cloud role can read", () => {
+    const { parsed } = synthLocal({ service: { secrets: { API_TOKEN: "env:NODESCALE_TEST_UNSET", DB: "ssm:/orders/db" } } });
+    const deploy = byPrefix(parsed, "Target_Deploy") as unknown as { lifecycle: { precondition: { error_message: string }[] } };
+    expect(deploy.lifecycle.precondition.map((p) => p.error_message)).toEqual([
+      "the local stack reads secrets from the deploying shell only (env:NAME); service.secrets.DB is ssm:/orders/db",
+      "not set in the shell that deploys: service.secrets.API_TOKEN (env:NODESCALE_TEST_UNSET)",
+    ]);
+  });
+
   it("refuses more simulated machines than it has loopback addresses for", () => {
     expect(() => synthLocal({ local: { machines: 17 } })).toThrow(/local\.machines: 17 is not allowed: must be a whole number 1-16/);
   });
