@@ -15,5 +15,7 @@ export interface PlanRefusal {
 export function refuseAtPlan(scope: IConstruct, id: string, message: string, value = 1, limit = 0): PlanRefusal {
   // Terraform requires a condition to refer to something in the configuration: a local holding the value.
   const local = new TerraformLocal(scope, id, value);
-  return { condition: Op.lte(local.asNumber, limit), errorMessage: message };
+  // cdktf renders a literal 0 operand as "undefined" (invalid Terraform): "<= 0" is written "< 1" for whole numbers.
+  const condition = limit === 0 ? Op.lt(local.asNumber, 1) : Op.lte(local.asNumber, limit);
+  return { condition, errorMessage: message };
 }

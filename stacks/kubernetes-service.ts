@@ -1,11 +1,11 @@
 import { DataAwsSecretsmanagerSecretVersion } from "@cdktf/provider-aws/lib/data-aws-secretsmanager-secret-version";
 import { DataAwsSsmParameter } from "@cdktf/provider-aws/lib/data-aws-ssm-parameter";
 import { type Construct, DataResource, type ITerraformDependable, TerraformOutput, TerraformVariable } from "../constructs/cdk";
-import { refuseAtPlan } from "../constructs/refuse-at-plan";
-import { describeSecretRef } from "../constructs/service/secrets";
 import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
 import { INGRESS_CLASS, INGRESS_NAMESPACE } from "../constructs/k8s/cluster-addons";
 import { NodeWorkload } from "../constructs/k8s/node-workload";
+import { refuseAtPlan } from "../constructs/refuse-at-plan";
+import { describeSecretRef } from "../constructs/service/secrets";
 import type { LoadedConfig } from "./config";
 
 export interface KubernetesServiceOptions {

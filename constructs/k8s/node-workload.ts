@@ -256,7 +256,10 @@ export class NodeWorkload extends Construct {
         strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: "0", maxSurge: "25%" } },
         template: {
           // A changed Secret changes its resource version, and so the pod template: the pods roll to the new values.
-          metadata: { labels, ...(this.secret ? { annotations: { "nodescale.dev/secrets-version": this.secret.metadata.resourceVersion } } : {}) },
+          metadata: {
+            labels,
+            ...(this.secret ? { annotations: { "nodescale.dev/secrets-version": this.secret.metadata.resourceVersion } } : {}),
+          },
           spec: {
             ...(props.serviceAccountName !== undefined ? { serviceAccountName: props.serviceAccountName } : {}),
             automountServiceAccountToken,

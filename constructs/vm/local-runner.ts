@@ -54,6 +54,9 @@ function writeSecrets(deployment: LocalDeployment): void {
   }
   const { values, missing } = readEnvSecrets(secrets, process.env);
   if (missing.length > 0) throw new RunnerError(`not set in the shell that deploys: ${missing.join(", ")}`);
+  // The shell's variables end here: nothing this runner starts (PM2's daemon, Nginx, the apps) inherits them; the
+  // apps get the values under their own names, from PM2.
+  for (const ref of Object.values(secrets)) if (ref.kind === "env") delete process.env[ref.variable];
   for (const { plan } of deployment.machines) {
     mkdirSync(dirname(plan.secretsFile), { recursive: true });
     const tmp = `${plan.secretsFile}.tmp`;

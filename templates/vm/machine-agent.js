@@ -28,6 +28,8 @@ const path = require("node:path");
 class AgentError extends Error {}
 /** How a secret stands in the ecosystem definition until writeEcosystem turns it into a process.env reference. */
 const SECRET_MARK = "__NODESCALE_SECRET__:";
+/** PM2 commands that read an ecosystem file, and so the secrets it refers to. */
+const PM2_DEFINING = new Set(["start", "reload", "restart"]);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const short = (sha) => (sha ? String(sha).slice(0, 12) : "(none)");
@@ -225,7 +227,10 @@ class Machine {
   }
 
   pm2Raw(args) {
-    const env = { ...process.env, ...this.secretValues(), PM2_HOME: this.pm2Home };
+    // Only the commands that (re)define processes see the secrets; the daemon itself (started by `ping` or systemd)
+    // never holds them in its environment.
+    const secrets = PM2_DEFINING.has(args[0]) ? this.secretValues() : {};
+    const env = { ...process.env, ...secrets, PM2_HOME: this.pm2Home };
     const [cmd, argv] = this.plan.pm2.user
       ? ["runuser", ["-u", this.plan.pm2.user, "--", "env", `PM2_HOME=${this.pm2Home}`, this.plan.pm2.bin, ...args]]
       : [this.plan.pm2.bin, args];
