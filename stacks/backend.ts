@@ -12,6 +12,7 @@ export function configureBackend(stack: Construct, state: NodeScaleConfig["state
     key: `${state.keyPrefix}/${stackName}.tfstate`,
     region: state.region,
     encrypt: true,
+    ...(state.kmsKeyId ? { kmsKeyId: state.kmsKeyId } : {}),
     ...(state.endpoint
       ? {
           // Spaces speaks S3 but is not AWS: skip the AWS-only checks.

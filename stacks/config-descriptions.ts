@@ -108,6 +108,7 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
     "A prebuilt image of your app, pinned by tag or digest, for the Kubernetes targets. Default: the image is built from the app and pushed.",
   state: 'Where Terraform state lives: "local" files, or an S3 (or DigitalOcean Spaces) bucket. State holds secrets: protect it.',
   "state.backend": '"local" or "s3".',
+  "state.kmsKeyId": "ARN of the KMS key (or alias) that encrypts the state object; state holds secrets. Default: S3's own key.",
   "state.bucket": "S3 (or Spaces) bucket for the state.",
   "state.keyPrefix": "Key prefix; each stack's state is <keyPrefix>/<stack>.tfstate.",
   "state.region": "The bucket's region.",

@@ -127,6 +127,13 @@ const state = z.discriminatedUnion(
       region: slug("us-east-1", "an AWS region such as us-east-1"),
       /** For DigitalOcean Spaces (S3-compatible), e.g. https://nyc3.digitaloceanspaces.com. */
       endpoint: z.url({ protocol: /^https$/, error: "must be an https URL such as https://nyc3.digitaloceanspaces.com" }).optional(),
+      /** State holds secrets: encrypt it with your KMS key rather than S3's default key. */
+      kmsKeyId: z
+        .string()
+        .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key\/[0-9a-f-]{36}|alias\/[A-Za-z0-9/_-]+)$/, {
+          error: 'must be the ARN of a KMS key or alias, such as "arn:aws:kms:eu-west-1:123456789012:key/..."',
+        })
+        .optional(),
     }),
   ],
   { error: 'backend must be "local" or "s3" (S3 or DigitalOcean Spaces)' },

@@ -173,6 +173,12 @@ describe("vm-pm2 (AWS EC2)", () => {
     });
   });
 
+  it("encrypts state with the KMS key given: state holds secrets", () => {
+    const key = "arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    const remote = synthAws({ state: { backend: "s3", bucket: "acme-tf-state", region: "eu-west-1", kmsKeyId: key } }).parsed;
+    expect(remote.terraform?.backend?.s3).toMatchObject({ encrypt: true, kms_key_id: key });
+  });
+
   it("stores state in S3 with a lock file when configured", () => {
     const remote = synthAws({ state: { backend: "s3", bucket: "acme-tf-state", region: "eu-west-1" } }).parsed;
     expect(remote.terraform?.backend?.s3).toEqual({
