@@ -15,6 +15,7 @@ export {
   Op,
   S3Backend,
   TerraformAsset,
+  TerraformIterator,
   TerraformLocal,
   TerraformOutput,
   TerraformStack,

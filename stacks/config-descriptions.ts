@@ -16,6 +16,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "service.memoryMiB": "Memory per process in MiB: the pod's request and limit; PM2 restarts a process above 90% of it.",
   "service.cpuMillicores": "CPU per process in millicores: the pod's request; the HPA's utilisation is measured against it.",
   "service.maxBodySizeMiB": "Largest request body Nginx and the Ingress accept, in MiB.",
+  "service.domain":
+    "The DNS name clients use. With 2+ machines the load balancer serves HTTPS for it (ACM on AWS; a DigitalOcean Let's Encrypt certificate, DNS managed by DigitalOcean), redirects HTTP and sends HSTS.",
   "service.secrets":
     'Environment variables whose values are secrets, as references only: "ssm:/path" (SSM SecureString), "secretsmanager:<arn>", "env:NAME" (the deploying shell). Values never enter the config, user data or synthesized files.',
   "service.clientLimits":
@@ -50,6 +52,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "vm.aws": "EC2 settings (`cdktf deploy vm-pm2`).",
   "vm.aws.region": "AWS region.",
   "vm.aws.instanceType": "EC2 instance type.",
+  "vm.aws.route53ZoneId":
+    "With service.domain and 2+ machines: the Route 53 zone of the domain, where the certificate's validation record and the alias to the load balancer are created. Without it, create them yourself (output certificate_validation).",
   "vm.aws.sshCidrs": "Addresses allowed to SSH in (never the whole internet). Default: none; use SSM Session Manager.",
   "vm.aws.vpcId": "An existing VPC to deploy into, with vm.aws.subnetId. Default: a new VPC.",
   "vm.aws.subnetId": "An existing public subnet of vm.aws.vpcId for the machine.",

@@ -54,6 +54,10 @@ const awsVm = z.strictObject({
   vpcId: vpcIdRef.optional(),
   subnetId: subnetIdRef.optional(),
   rootVolumeGiB: wholeNumber(8, 1024, "root volume size").default(EC2_MACHINE_DEFAULTS.rootVolumeGiB),
+  route53ZoneId: z
+    .string()
+    .regex(/^Z[A-Z0-9]{4,32}$/, { error: 'must be a Route 53 hosted zone id such as "Z0123456789ABCDEFGHIJ"' })
+    .optional(),
 });
 
 const doVm = z.strictObject({

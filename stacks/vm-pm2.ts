@@ -1,5 +1,5 @@
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
-import type { Construct } from "../constructs/cdk";
+import { type Construct, TerraformOutput } from "../constructs/cdk";
 import type { AppBundle } from "../constructs/release/bundle";
 import { Ec2NodeHost } from "../constructs/vm/ec2-host";
 import { Ec2NodeGroup } from "../constructs/vm/ec2-node-group";
@@ -58,11 +58,18 @@ export class VmPm2Stack extends NodeScaleStack {
     const group = new Ec2NodeGroup(this, "Group", {
       ...common,
       machines,
+      ...(aws.route53ZoneId !== undefined ? { route53ZoneId: aws.route53ZoneId } : {}),
       minMachines: config.vm.minMachines,
       maxMachines: config.vm.maxMachines,
       targetCpuPercent: config.vm.targetCpuPercent,
     });
     this.group = group;
+    if (group.certificate !== undefined && aws.route53ZoneId === undefined) {
+      new TerraformOutput(this, "certificate_validation", {
+        value: group.certificate.domainValidationOptions,
+        description: "Create these DNS records (and an alias of service.domain to the load balancer): the deploy waits until ACM validates",
+      });
+    }
     addVmService(this, {
       spec,
       plan: group.plan,

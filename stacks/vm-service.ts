@@ -30,12 +30,22 @@ export interface VmServiceOptions {
 
 /** What every cloud VM stack shares: the `url` and other outputs, and the post-deploy health check. */
 export function addVmService(stack: Construct, options: VmServiceOptions): void {
-  const url = `http://${options.address}`;
-  new TerraformOutput(stack, "url", { value: url, description: `Base URL of the service (${options.addressKind})` });
-  for (const [name, value] of Object.entries(options.outputs)) new TerraformOutput(stack, name, { value });
   const several = options.machines > 1;
+  // With a domain the load balancer ends TLS for it: clients use the domain; the check asks the balancer itself for
+  // the domain (Host and TLS name), so it proves HTTPS before, or whatever, DNS points there.
+  const domain = several ? options.spec.domain : undefined;
+  const url = domain !== undefined ? `https://${domain}` : `http://${options.address}`;
+  new TerraformOutput(stack, "url", {
+    value: url,
+    description:
+      domain !== undefined
+        ? `Base URL of the service (HTTPS at ${options.addressKind})`
+        : `Base URL of the service (${options.addressKind})`,
+  });
+  for (const [name, value] of Object.entries(options.outputs)) new TerraformOutput(stack, name, { value });
   new PostDeployHealthCheck(stack, "HealthCheck", {
-    url,
+    url: domain !== undefined ? `https://${options.address}` : url,
+    ...(domain !== undefined ? { host: domain } : {}),
     spec: options.spec,
     // Behind a load balancer every machine must be in rotation; each machine's agent has verified its own
     // processes. One machine: every process answers through its Nginx.

@@ -25,6 +25,9 @@ export const RESERVED_ENV = [
 
 const NODE_VERSION_RULE = `must be a supported Node.js LTS major: ${SUPPORTED_NODE_MAJORS.join(", ")}`;
 
+/** A fully qualified DNS name (what a certificate is issued for). */
+export const DOMAIN_NAME = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
 /** The least memory a Node process is given: room for the runtime (about 45 MiB) and an app, under PM2's 90% restart mark. */
 export const MIN_MEMORY_MIB = 128;
 
@@ -61,6 +64,10 @@ export const serviceSchema = z
     memoryMiB: wholeNumber(MIN_MEMORY_MIB, 65536, "memory per Node process; Node.js alone takes about 45 MiB").default(512),
     cpuMillicores: wholeNumber(50, 64000, "CPU requested per Node process on Kubernetes").default(250),
     maxBodySizeMiB: wholeNumber(1, 1024, "largest request body the proxy accepts").default(10),
+    domain: z
+      .string({ error: "must be a DNS name such as api.example.com" })
+      .regex(DOMAIN_NAME, { error: "must be a DNS name such as api.example.com" })
+      .optional(),
     clientLimits: z
       .strictObject({
         requestsPerSecond: wholeNumber(1, 100_000, "sustained requests per second one client address may send").default(100),

@@ -55,6 +55,12 @@ export class NodeServiceSpec {
    */
   readonly clientLimits: Readonly<ServiceConfig["clientLimits"]>;
   /**
+   * The DNS name clients use: the targets serve HTTPS for it (a certificate that renews itself), redirect HTTP and
+   * send HSTS.
+   * @default - none: HTTP on the target's own address
+   */
+  readonly domain: string | undefined;
+  /**
    * Environment variables whose values are secrets, by reference (SSM, Secrets Manager, the deploying shell): the
    * spec, the config and everything synthesized from them hold the references only.
    */
@@ -95,6 +101,7 @@ export class NodeServiceSpec {
     this.cpuMillicores = config.cpuMillicores;
     this.maxBodySizeMiB = config.maxBodySizeMiB;
     this.clientLimits = Object.freeze({ ...config.clientLimits });
+    this.domain = config.domain;
     this.secrets = Object.freeze(
       Object.fromEntries(Object.entries(config.secrets).map(([name, ref]) => [name, parseSecretRef(ref) as SecretRef])),
     );

@@ -4,9 +4,10 @@ import type { IConstruct } from "../cdk";
 import { type PlanRefusal, refuseAtPlan } from "../refuse-at-plan";
 import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
-import { describeSecretRef } from "../service/secrets";
+import { describeSecretRef, readEnvSecrets } from "../service/secrets";
 import type { NodeServiceSpec } from "../service/spec";
 import { inlineBundleSource } from "./bundle-source";
+import { singleMachineDomainRefusal } from "./domain";
 import { DEFAULT_VM_MODE, type ProcessPlan, type VmMode } from "./plan";
 import { type ProvisionOptions, renderProvisionScript } from "./provision";
 import { assertPublicKey, type SshReleaseKey, sshBundleSource, sshChannelSetup } from "./ssh-release";
@@ -100,18 +101,28 @@ export interface DropletUserData {
 }
 
 /**
- * A Droplet has no AWS role to read ssm: or secretsmanager: references with, and an env: value would have to travel
- * in the user data. Such a spec stops this stack's plan, naming the references; the other stacks go on.
+ * A Droplet has no AWS role to read ssm: or secretsmanager: references with. env: values reach it only over the SSH
+ * release channel (never in user data), and must be set in the shell that synthesizes (the one that deploys). What
+ * cannot be delivered stops this stack's plan, naming the references; the other stacks go on.
  */
-function dropletSecretsRefusal(scope: IConstruct, owner: string, spec: NodeServiceSpec): PlanRefusal[] {
+function dropletSecretsRefusal(scope: IConstruct, owner: string, spec: NodeServiceSpec, overSsh: boolean): PlanRefusal[] {
   const refs = Object.entries(spec.secrets);
   if (refs.length === 0) return [];
+  const undeliverable = refs.filter(([, r]) => r.kind !== "env" || !overSsh);
+  const { missing } = readEnvSecrets(spec.secrets, process.env);
   return [
-    refuseAtPlan(
-      scope,
-      "SecretsOnDroplets",
-      `${owner} cannot be given secrets: a Droplet has no AWS role to read ssm:/secretsmanager: references with, and an env: value would travel in its user data in clear (${refs.map(([n, r]) => `service.secrets.${n} is ${describeSecretRef(r)}`).join(", ")}). Deploy this service with vm-pm2 (EC2), eks, doks or local.`,
-    ),
+    ...(undeliverable.length > 0
+      ? [
+          refuseAtPlan(
+            scope,
+            "SecretsOnDroplets",
+            `${owner} cannot be given ${undeliverable.map(([n, r]) => `service.secrets.${n} (${describeSecretRef(r)})`).join(", ")}: a Droplet has no AWS role to read ssm:/secretsmanager: with, and env: values travel only over SSH (vm.digitalocean.deployKey), never in user data. Deploy with vm-pm2 (EC2), eks, doks or local, or give env: references with a deploy key.`,
+          ),
+        ]
+      : []),
+    ...(overSsh && missing.length > 0
+      ? [refuseAtPlan(scope, "SecretsMissing", `not set in the shell that deploys: ${missing.join(", ")}`)]
+      : []),
   ];
 }
 
@@ -129,7 +140,10 @@ export function dropletUserData(
   edge: Pick<ProvisionOptions, "behindLoadBalancer" | "clientLimits">,
   sshRelease?: SshReleaseKey,
 ): DropletUserData {
-  const secrets = dropletSecretsRefusal(scope, owner, spec);
+  const secrets = [
+    ...dropletSecretsRefusal(scope, owner, spec, sshRelease !== undefined),
+    ...(edge.behindLoadBalancer ? [] : singleMachineDomainRefusal(scope, owner, spec)),
+  ];
   if (sshRelease !== undefined) {
     // The release is not in the user data: a new release leaves the Droplet in place.
     return {

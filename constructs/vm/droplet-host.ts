@@ -83,6 +83,7 @@ export class DropletNodeHost extends Construct {
         machineId: this.droplet.id,
         bundle: props.bundle,
         key: props.sshRelease,
+        secrets: spec.secrets,
         dependsOn: [this.droplet],
       });
     }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { Certificate } from "@cdktf/provider-digitalocean/lib/certificate";
 import { Droplet } from "@cdktf/provider-digitalocean/lib/droplet";
 import { Firewall } from "@cdktf/provider-digitalocean/lib/firewall";
 import { Loadbalancer } from "@cdktf/provider-digitalocean/lib/loadbalancer";
@@ -18,6 +19,7 @@ import {
 } from "./droplet-common";
 import { NEW_MACHINE_SECONDS } from "./new-machine-check";
 import { type ProcessPlan, processPlan } from "./plan";
+import { HSTS_MAX_AGE_SECONDS } from "./render";
 import { assertSshNotWorldOpen } from "./ssh";
 import { SshRelease } from "./ssh-release";
 
@@ -39,6 +41,8 @@ export interface DropletNodeGroupProps extends DropletMachineProps {
  * healthy targets.
  */
 export class DropletNodeGroup extends Construct {
+  /** With `spec.domain`: its Let's Encrypt certificate, issued and renewed by DigitalOcean. */
+  readonly certificate?: Certificate;
   /** Ports and process counts PM2 runs on each Droplet. */
   readonly plan: ProcessPlan;
   /** The boot script every Droplet runs and its plan-time size check. */
@@ -75,18 +79,39 @@ export class DropletNodeGroup extends Construct {
       spec,
       this.plan,
       props.bundle,
-      { behindLoadBalancer: true, clientLimits: props.clientLimits ?? DROPLET_DEFAULTS.clientLimits },
+      {
+        behindLoadBalancer: true,
+        clientLimits: props.clientLimits ?? DROPLET_DEFAULTS.clientLimits,
+        ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS } : {}),
+      },
       props.sshRelease,
     );
     // A new generation (release or spec) gets new names: the balancer's answers tell new from old.
     const generation = createHash("sha256").update(this.userData.script).digest("hex").slice(0, 8);
     const tag = new Tag(this, "Tag", { name: `nodescale-${spec.name}` }).name;
 
+    const domain = spec.domain;
+    if (domain !== undefined) {
+      // Issued and renewed by DigitalOcean (Let's Encrypt); the domain's DNS must be managed by DigitalOcean.
+      this.certificate = new Certificate(this, "Certificate", {
+        name: `${spec.name}-${domain.replace(/\./g, "-")}`.slice(0, 63),
+        type: "lets_encrypt",
+        domains: [domain],
+        lifecycle: { createBeforeDestroy: true },
+      });
+    }
     this.loadBalancer = new Loadbalancer(this, "LoadBalancer", {
       name: `${spec.name}-lb`,
       region,
       dropletTag: tag,
-      forwardingRule: [{ entryPort: 80, entryProtocol: "http", targetPort: 80, targetProtocol: "http" }],
+      forwardingRule: [
+        { entryPort: 80, entryProtocol: "http", targetPort: 80, targetProtocol: "http" },
+        ...(this.certificate
+          ? [{ entryPort: 443, entryProtocol: "https", targetPort: 80, targetProtocol: "http", certificateName: this.certificate.name }]
+          : []),
+      ],
+      // With a domain, plain HTTP only redirects.
+      ...(this.certificate ? { redirectHttpToHttps: true } : {}),
       healthcheck: {
         protocol: "http",
         port: 80,
@@ -123,12 +148,15 @@ export class DropletNodeGroup extends Construct {
               machineId: droplet.id,
               bundle: props.bundle,
               key: props.sshRelease,
+              secrets: spec.secrets,
               dependsOn: [droplet, ...(previousRelease ? [previousRelease.resource] : [])],
             });
       if (release) this.releases.push(release);
       this.inRotation.push(
         new PostDeployHealthCheck(this, `InRotation${i + 1}`, {
-          url: `http://${this.loadBalancer.ip}`,
+          // With a domain the balancer redirects HTTP: ask it over HTTPS, for the domain.
+          url: domain === undefined ? `http://${this.loadBalancer.ip}` : `https://${this.loadBalancer.ip}`,
+          ...(domain !== undefined ? { host: domain } : {}),
           spec,
           waitForMachine: name,
           expectRelease: props.bundle.sha256,

@@ -11,6 +11,7 @@ import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import { BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3BundleSource } from "./bundle-source";
+import { singleMachineDomainRefusal } from "./domain";
 import { EC2_MACHINE_DEFAULTS, ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
 import { newMachineReady } from "./new-machine-check";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
@@ -170,7 +171,10 @@ export class Ec2NodeHost extends Construct {
       tags,
       secrets: spec.secrets,
     });
-    const secretsRefusal = roleReadableOnly(this, "Ec2NodeHost", spec.secrets);
+    const refusals = [
+      ...[roleReadableOnly(this, "Ec2NodeHost", spec.secrets)].filter((r) => r !== undefined),
+      ...singleMachineDomainRefusal(this, "Ec2NodeHost", spec),
+    ];
     const rereadSecrets = Object.keys(spec.secrets).length > 0;
     const ami = ubuntuAmi(this);
 
@@ -191,7 +195,7 @@ export class Ec2NodeHost extends Construct {
       tags: { ...tags, [BUNDLE_URI_TAG]: releases.objectUri, [BUNDLE_SHA_TAG]: props.bundle.sha256 },
       // A newer Ubuntu AMI must not replace a running machine on every deploy; a replacement (new spec)
       // comes up before the old instance goes.
-      lifecycle: { ignoreChanges: ["ami"], createBeforeDestroy: true, ...(secretsRefusal ? { precondition: [secretsRefusal] } : {}) },
+      lifecycle: { ignoreChanges: ["ami"], createBeforeDestroy: true, ...(refusals.length > 0 ? { precondition: refusals } : {}) },
       dependsOn: [releases.object],
     });
 

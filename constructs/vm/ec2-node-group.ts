@@ -1,13 +1,17 @@
+import { AcmCertificate } from "@cdktf/provider-aws/lib/acm-certificate";
+import { AcmCertificateValidation } from "@cdktf/provider-aws/lib/acm-certificate-validation";
 import { AutoscalingGroup } from "@cdktf/provider-aws/lib/autoscaling-group";
 import { AutoscalingPolicy } from "@cdktf/provider-aws/lib/autoscaling-policy";
 import { LaunchTemplate } from "@cdktf/provider-aws/lib/launch-template";
 import { Lb } from "@cdktf/provider-aws/lib/lb";
 import { LbListener } from "@cdktf/provider-aws/lib/lb-listener";
+import { LbListenerRule } from "@cdktf/provider-aws/lib/lb-listener-rule";
 import { LbTargetGroup } from "@cdktf/provider-aws/lib/lb-target-group";
+import { Route53Record } from "@cdktf/provider-aws/lib/route53-record";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
-import { Construct } from "../cdk";
+import { Construct, TerraformIterator } from "../cdk";
 import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
@@ -16,6 +20,7 @@ import { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS, ec2UserDataBase64, Machi
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { renderProvisionScript } from "./provision";
 import { ReleaseBucket } from "./release-bucket";
+import { HSTS_MAX_AGE_SECONDS } from "./render";
 import { ec2SecretsFetch, roleReadableOnly } from "./secrets-fetch";
 
 /** Seconds a new machine gets to install Node.js, Nginx and PM2 and pass the target group's check. */
@@ -81,7 +86,16 @@ export interface Ec2NodeGroupProps {
    * @default true
    */
   readonly clientLimits?: boolean;
+  /**
+   * With `spec.domain`: the Route 53 hosted zone of that domain, where the certificate's DNS validation record and
+   * the domain's alias to the load balancer are created.
+   * @default - no DNS records: create the validation record (output by the stack) and the alias yourself
+   */
+  readonly route53ZoneId?: string;
 }
+
+/** The ALB's TLS policy with a domain: TLS 1.3, and TLS 1.2 with forward-secret AEAD ciphers only. */
+export const ALB_TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
 /**
  * Several Ubuntu LTS machines (Nginx in front of PM2, the same provision script and machine agent as one
@@ -107,6 +121,10 @@ export class Ec2NodeGroup extends Construct {
   readonly group: AutoscalingGroup;
   /** CPU target tracking between the minimum and maximum machines. */
   readonly scaling: AutoscalingPolicy;
+  /** With `spec.domain`: its ACM certificate (DNS-validated, renewed by ACM). */
+  readonly certificate?: AcmCertificate;
+  /** With `spec.domain`: the HTTPS listener (TLS 1.3 policy); requests for another host get 421. */
+  readonly httpsListener?: LbListener;
   /** Security group of the load balancer: HTTP and HTTPS from anywhere. */
   readonly loadBalancerSecurityGroup: SecurityGroup;
   /** Security group of the machines: HTTP from the load balancer only, nothing else. */
@@ -152,6 +170,7 @@ export class Ec2NodeGroup extends Construct {
       bundleSource: s3BundleSource(),
       behindLoadBalancer: true,
       clientLimits,
+      ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS } : {}),
       // Read at each machine's boot: a release (an instance refresh) brings machines that read the current values.
       secretsSetup: ec2SecretsFetch(spec.secrets),
     });
@@ -247,13 +266,72 @@ export class Ec2NodeGroup extends Construct {
       tags,
       lifecycle: { createBeforeDestroy: true },
     });
+    const domain = spec.domain;
     new LbListener(this, "Http", {
       loadBalancerArn: this.loadBalancer.arn,
       port: 80,
       protocol: "HTTP",
-      defaultAction: [{ type: "forward", targetGroupArn: this.targetGroup.arn }],
+      // With a domain, plain HTTP only redirects.
+      defaultAction: [
+        domain === undefined
+          ? { type: "forward", targetGroupArn: this.targetGroup.arn }
+          : { type: "redirect", redirect: { protocol: "HTTPS", port: "443", statusCode: "HTTP_301" } },
+      ],
       tags,
     });
+    if (domain !== undefined) {
+      this.certificate = new AcmCertificate(this, "Certificate", {
+        domainName: domain,
+        validationMethod: "DNS",
+        tags,
+        lifecycle: { createBeforeDestroy: true },
+      });
+      const records: Route53Record[] = [];
+      if (props.route53ZoneId !== undefined) {
+        const options = TerraformIterator.fromComplexList(this.certificate.domainValidationOptions, "domain_name");
+        records.push(
+          new Route53Record(this, "CertificateValidationRecord", {
+            forEach: options,
+            zoneId: props.route53ZoneId,
+            name: options.getString("resource_record_name"),
+            type: options.getString("resource_record_type"),
+            records: [options.getString("resource_record_value")],
+            ttl: 60,
+            allowOverwrite: true,
+          }),
+          new Route53Record(this, "Alias", {
+            zoneId: props.route53ZoneId,
+            name: domain,
+            type: "A",
+            alias: { name: this.loadBalancer.dnsName, zoneId: this.loadBalancer.zoneId, evaluateTargetHealth: true },
+          }),
+        );
+      }
+      // Waits until ACM has issued the certificate (DNS validated); ACM renews it from then on.
+      const issued = new AcmCertificateValidation(this, "CertificateIssued", {
+        certificateArn: this.certificate.arn,
+        dependsOn: records,
+      });
+      this.httpsListener = new LbListener(this, "Https", {
+        loadBalancerArn: this.loadBalancer.arn,
+        port: 443,
+        protocol: "HTTPS",
+        sslPolicy: ALB_TLS_POLICY,
+        certificateArn: issued.certificateArn,
+        // A Host the service does not answer to is refused here; the machines' health checks do not come this way.
+        defaultAction: [
+          { type: "fixed-response", fixedResponse: { contentType: "text/plain", statusCode: "421", messageBody: "unknown host\n" } },
+        ],
+        tags,
+      });
+      new LbListenerRule(this, "HttpsForDomain", {
+        listenerArn: this.httpsListener.arn,
+        priority: 10,
+        condition: [{ hostHeader: { values: [domain] } }],
+        action: [{ type: "forward", targetGroupArn: this.targetGroup.arn }],
+        tags,
+      });
+    }
 
     this.releases = new ReleaseBucket(this, "Releases", { name, bundle: props.bundle });
     this.role = new MachineRole(this, "Machine", {

@@ -41,6 +41,12 @@ export interface ProvisionOptions {
    */
   readonly secretsSetup?: string;
   /**
+   * HSTS max-age Nginx sends on requests the load balancer received over HTTPS (with spec.domain behind a load
+   * balancer that ends TLS).
+   * @default - none
+   */
+  readonly forwardedHstsSeconds?: number;
+  /**
    * Nginx enforces `spec.clientLimits` per client (behind a load balancer: per address the balancer saw).
    * @default true
    */
@@ -51,7 +57,7 @@ export interface ProvisionOptions {
 export function renderVmMachinePlan(
   spec: NodeServiceSpec,
   plan: ProcessPlan,
-  options: Pick<ProvisionOptions, "serverName" | "behindLoadBalancer" | "clientLimits"> = {},
+  options: Pick<ProvisionOptions, "serverName" | "behindLoadBalancer" | "clientLimits" | "forwardedHstsSeconds"> = {},
 ): MachinePlan {
   const upstreamFile = `/etc/nginx/nodescale/${spec.name}.upstream.conf`;
   return renderMachinePlan(spec, plan, {
@@ -70,6 +76,7 @@ export function renderVmMachinePlan(
           serverName: options.serverName,
           clientLimits: options.clientLimits ?? true,
           behindLoadBalancer: options.behindLoadBalancer ?? false,
+          ...(options.forwardedHstsSeconds !== undefined ? { forwardedHstsSeconds: options.forwardedHstsSeconds } : {}),
           accessLog: "/var/log/nginx/access.log",
           upstreamFile,
         }),

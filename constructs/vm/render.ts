@@ -51,6 +51,12 @@ export interface NginxSiteOptions {
    * @default false
    */
   readonly behindLoadBalancer?: boolean;
+  /**
+   * Behind a load balancer that ends TLS: send `Strict-Transport-Security` with this max-age on answers to requests
+   * it received over HTTPS (`X-Forwarded-Proto: https`).
+   * @default - no HSTS header
+   */
+  readonly forwardedHstsSeconds?: number;
   /** @default "_" (any host) */
   readonly serverName?: string;
   /** Access log path, or "off". */
@@ -93,12 +99,23 @@ function securityHeaderMaps(id: string): string {
     .join("");
 }
 
+/** HSTS for requests a TLS-ending load balancer received over HTTPS (never on its plain-HTTP health checks). */
+function forwardedHstsMap(id: string, seconds: number | undefined): string {
+  if (seconds === undefined) return "";
+  if (!Number.isInteger(seconds) || seconds < 1)
+    throw new TemplateError(`forwardedHstsSeconds: ${seconds} must be a whole number of seconds >= 1`);
+  return `map $http_x_forwarded_proto $nodescale_${id}_hsts {\n    https   "max-age=${seconds}";\n    default "";\n}\n`;
+}
+
 /** `add_header` lines for the maps above; an empty value adds nothing, so the app's own header stands. */
 function securityHeaderLines(id: string): string {
   return Object.keys(SECURITY_HEADERS)
     .map((name) => `    add_header ${name} $nodescale_${id}_${name.toLowerCase().replace(/-/g, "_")} always;\n`)
     .join("");
 }
+
+/** HSTS max-age with a domain: two years, as Mozilla's guidelines give it. */
+export const HSTS_MAX_AGE_SECONDS = 63_072_000;
 
 /** Seconds a client over its limit is asked to wait: a request's worth of rate comes back within one. */
 export const RETRY_AFTER_SECONDS = 1;
@@ -168,8 +185,10 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
     nodeKeepAliveSeconds: spec.keepAliveTimeoutMs / 1000,
     listen: listenLines(options.listen, options.tls),
     tls: renderTls(options.tls),
-    securityHeaderMaps: securityHeaders ? securityHeaderMaps(id) : "",
-    securityHeaders: securityHeaders ? securityHeaderLines(id) : "",
+    securityHeaderMaps: (securityHeaders ? securityHeaderMaps(id) : "") + forwardedHstsMap(id, options.forwardedHstsSeconds),
+    securityHeaders:
+      (securityHeaders ? securityHeaderLines(id) : "") +
+      (options.forwardedHstsSeconds !== undefined ? `    add_header Strict-Transport-Security $nodescale_${id}_hsts always;\n` : ""),
     limitZones: limits.zones,
     limits: limits.server,
     serverName: safeToken("serverName", options.serverName ?? "_"),

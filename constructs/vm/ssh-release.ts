@@ -2,8 +2,10 @@ import { Construct, DataResource, Fn, type ITerraformDependable, TerraformAsset 
 import { type AppBundle, bundleFile } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import { SSH_PUBLIC_KEY, SSH_PUBLIC_KEY_RULE } from "../service/rules";
-import { renderTemplate, templatePath } from "../template";
+import type { SecretRef } from "../service/secrets";
+import { renderTemplate, safeToken, templatePath } from "../template";
 import { VM_BASE } from "./provision";
+import { VM_SECRETS_FILE } from "./secrets-fetch";
 
 /** The account a deploy key logs in as: it may run one command, the release receiver, and nothing else. */
 export const DEPLOY_USER = "nodescale-deploy";
@@ -48,11 +50,21 @@ export function renderDeploySudoers(): string {
 }
 
 /** The release receiver, the deploy key's forced command. Pure. */
-export function renderReceiveRelease(base = VM_BASE): string {
+/** The largest secrets document the receiver takes. */
+export const MAX_SSH_SECRETS_BYTES = 64 * 1024;
+
+/**
+ * The receiver the deploy key's forced command runs. Pure.
+ * @param base the machine's NodeScale folder; @param secretsFile where received secrets go; @param node Node.js
+ */
+export function renderReceiveRelease(base = VM_BASE, secretsFile = VM_SECRETS_FILE, node = "/usr/local/bin/node"): string {
   return renderTemplate("vm/receive-release.sh", {
     base,
     maxBytes: MAX_SSH_RELEASE_BYTES,
     provisionWaitSeconds: PROVISION_WAIT_SECONDS,
+    secretsFile: safeToken("secretsFile", secretsFile),
+    maxSecretsBytes: MAX_SSH_SECRETS_BYTES,
+    node: safeToken("node", node),
   });
 }
 
@@ -102,6 +114,12 @@ export interface SshReleaseProps {
   readonly key: SshReleaseKey;
   /** What must exist first (the machine). */
   readonly dependsOn?: ITerraformDependable[];
+  /**
+   * The service's secrets: `env:` references are read from the deploying shell and sent over the same SSH channel
+   * (to a root-only file) before each release; with any, every deploy pushes, so a changed value reloads the processes.
+   * @default {}
+   */
+  readonly secrets?: Readonly<Record<string, SecretRef>>;
 }
 
 /**
@@ -116,10 +134,16 @@ export class SshRelease extends Construct {
   constructor(scope: Construct, id: string, props: SshReleaseProps) {
     super(scope, id);
     const dependsOn = props.dependsOn ?? [];
+    const fromShell = Object.entries(props.secrets ?? {}).flatMap(([name, ref]) => (ref.kind === "env" ? [`${name}=${ref.variable}`] : []));
     // Terraform runs local-exec in the stack's folder, where the asset is copied.
     const asset = new TerraformAsset(this, "Bundle", { path: bundleFile(this, props.bundle) });
     this.resource = new DataResource(this, "Push", {
-      triggersReplace: { machine: props.machineId, release: props.bundle.sha256 },
+      triggersReplace: {
+        machine: props.machineId,
+        release: props.bundle.sha256,
+        // Secrets change outside the configuration: push them (and roll) on every deploy.
+        ...(fromShell.length > 0 ? { secrets: Fn.timestamp() } : {}),
+      },
       dependsOn,
       // Checked at plan, on the machine that deploys: without the key nothing is created.
       lifecycle: {
@@ -140,6 +164,8 @@ export class SshRelease extends Construct {
             NODESCALE_SHA256: props.bundle.sha256,
             NODESCALE_BUNDLE: asset.path,
             NODESCALE_MACHINE_ID: props.machineId,
+            // Names only: the values stay in the shell that deploys until the push reads them.
+            ...(fromShell.length > 0 ? { NODESCALE_SECRETS: fromShell.join(" ") } : {}),
           },
           command: 'bash "$NODESCALE_PUSH"',
         },

@@ -23,6 +23,34 @@ options=(
   -o StrictHostKeyChecking=accept-new -o "UserKnownHostsFile=${known_hosts_dir}/${NODESCALE_MACHINE_ID}"
 )
 started="${SECONDS}"
+
+# The service's secrets (NODESCALE_SECRETS: "NAME=VARIABLE ..."): read from this shell's environment by a node
+# process that writes them as JSON straight into ssh's stdin; no value is in an argument, a variable of this script
+# or a file on this machine.
+# shellcheck disable=SC2016 # the program is JavaScript, not shell
+secrets_json='
+  const refs = (process.env.NODESCALE_SECRETS || "").split(/\s+/).filter(Boolean).map((p) => p.split("="));
+  const missing = refs.filter(([, v]) => !process.env[v]).map(([n, v]) => `service.secrets.${n} (env:${v})`);
+  if (missing.length > 0) { process.stderr.write(`nodescale-push: not set in the shell that deploys: ${missing.join(", ")}\n`); process.exit(1); }
+  if (process.argv[1] !== "check") process.stdout.write(JSON.stringify(Object.fromEntries(refs.map(([n, v]) => [n, process.env[v]]))));
+'
+if [ -n "${NODESCALE_SECRETS:-}" ]; then
+  node -e "${secrets_json}" check
+  echo "nodescale-push: secrets to ${user}@${NODESCALE_HOST}:${port}"
+  until node -e "${secrets_json}" send | ssh "${options[@]}" "${user}@${NODESCALE_HOST}" secrets; do
+    status=$?
+    if [ "${status}" -ne 255 ]; then
+      echo "nodescale-push: ${NODESCALE_HOST} refused the secrets (exit ${status}); nothing was rolled out" >&2
+      exit "${status}"
+    fi
+    if [ $((SECONDS - started)) -ge "${wait_seconds}" ]; then
+      echo "nodescale-push: could not reach ${user}@${NODESCALE_HOST}:${port} over SSH within ${wait_seconds}s (is this machine's address in sshCidrs?)" >&2
+      exit 1
+    fi
+    sleep 5
+  done
+fi
+
 echo "nodescale-push: release ${NODESCALE_SHA256:0:12} to ${user}@${NODESCALE_HOST}:${port}"
 # The request is meant to expand here: the machine's forced command reads it, no shell runs it there.
 # shellcheck disable=SC2029

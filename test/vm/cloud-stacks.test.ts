@@ -572,17 +572,117 @@ describe("secrets on the VM stacks", () => {
     expect(stack.host?.userData).not.toContain("ORDERS_TOKEN");
   });
 
-  it("stops the DigitalOcean plan for any secret, naming why, and puts none in the user data", () => {
+  it("stops the DigitalOcean plan for secrets a Droplet cannot be given, naming why, and puts none in the user data", () => {
     process.env.ORDERS_TOKEN = "never-in-user-data-77";
     try {
       const { parsed, json } = synthDo({ service: { secrets: { TOKEN: "env:ORDERS_TOKEN", DB_PASSWORD: parameter } } });
       expect(json).not.toContain("never-in-user-data-77");
       const droplet = only(parsed.resource, "digitalocean_droplet") as { lifecycle: { precondition: { error_message: string }[] } };
       expect(droplet.lifecycle.precondition[0].error_message).toBe(
-        "DropletNodeHost cannot be given secrets: a Droplet has no AWS role to read ssm:/secretsmanager: references with, and an env: value would travel in its user data in clear (service.secrets.TOKEN is env:ORDERS_TOKEN, service.secrets.DB_PASSWORD is ssm:/orders/db-password). Deploy this service with vm-pm2 (EC2), eks, doks or local.",
+        "DropletNodeHost cannot be given service.secrets.TOKEN (env:ORDERS_TOKEN), service.secrets.DB_PASSWORD (ssm:/orders/db-password): a Droplet has no AWS role to read ssm:/secretsmanager: with, and env: values travel only over SSH (vm.digitalocean.deployKey), never in user data. Deploy with vm-pm2 (EC2), eks, doks or local, or give env: references with a deploy key.",
       );
     } finally {
       delete process.env.ORDERS_TOKEN;
     }
+  });
+
+  it("sends env: secrets over the SSH channel with a deploy key: names in the push, values only in the shell, every deploy", () => {
+    process.env.ORDERS_TOKEN = "only-in-the-shell-41";
+    try {
+      const raw = {
+        service: { secrets: { TOKEN: "env:ORDERS_TOKEN" } },
+        vm: { digitalocean: { sshCidrs: ["198.51.100.7/32"], deployKey: DEPLOY_KEY } },
+      };
+      const { parsed, json } = synthDo(raw);
+      expect(json).not.toContain("only-in-the-shell-41");
+      const droplet = only(parsed.resource, "digitalocean_droplet");
+      expect(droplet).not.toHaveProperty("lifecycle.precondition");
+      const push = Object.entries(parsed.resource.terraform_data).find(([k]) => k.startsWith("Host_Release_Push"))?.[1] as {
+        triggers_replace: Record<string, string>;
+        provisioner: Exec[];
+      };
+      expect(push.provisioner[0]["local-exec"].environment.NODESCALE_SECRETS).toBe("TOKEN=ORDERS_TOKEN");
+      expect(push.triggers_replace.secrets).toBe("${timestamp()}");
+    } finally {
+      delete process.env.ORDERS_TOKEN;
+    }
+  });
+});
+
+describe("service.domain on the VM stacks", () => {
+  const domain = "orders.example.com";
+
+  it("ends TLS at the ALB with a DNS-validated ACM certificate and a TLS 1.3 policy; HTTP only redirects; other hosts get 421", () => {
+    const { parsed, stack } = synthAws({ service: { domain }, vm: { machines: 2, aws: { route53ZoneId: "Z0123456789ABCDEFGHIJ" } } });
+    expect(only(parsed.resource, "aws_acm_certificate")).toMatchObject({ domain_name: domain, validation_method: "DNS" });
+    const listeners = Object.values(parsed.resource.aws_lb_listener) as {
+      port: number;
+      protocol: string;
+      ssl_policy?: string;
+      default_action: unknown[];
+    }[];
+    const http = listeners.find((l) => l.port === 80);
+    const https = listeners.find((l) => l.port === 443);
+    expect(http?.default_action).toEqual([{ type: "redirect", redirect: { protocol: "HTTPS", port: "443", status_code: "HTTP_301" } }]);
+    expect(https).toMatchObject({ protocol: "HTTPS", ssl_policy: "ELBSecurityPolicy-TLS13-1-2-2021-06" });
+    expect(https?.default_action).toEqual([
+      { type: "fixed-response", fixed_response: { content_type: "text/plain", status_code: "421", message_body: "unknown host\n" } },
+    ]);
+    expect(only(parsed.resource, "aws_lb_listener_rule")).toMatchObject({ condition: [{ host_header: { values: [domain] } }] });
+    const records = Object.values(parsed.resource.aws_route53_record) as Record<string, unknown>[];
+    expect(records).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          zone_id: "Z0123456789ABCDEFGHIJ",
+          ttl: 60,
+          for_each: expect.stringContaining("domain_validation_options"),
+        }),
+        expect.objectContaining({ name: domain, type: "A" }),
+      ]),
+    );
+    // HSTS from the machines' Nginx, only on what the balancer received over HTTPS (never its plain health checks).
+    const script = stack.group?.userData ?? "";
+    expect(script).toContain('map $http_x_forwarded_proto $nodescale_hello_node_hsts {\\n    https   \\"max-age=63072000\\";');
+    expect(parsed.output.url.value).toBe(`https://${domain}`);
+    const [[, check]] = checks(parsed, "HealthCheck");
+    expect(check.provisioner[0]["local-exec"].command).toContain('--host "$NODESCALE_HOST"');
+    expect(check.provisioner[0]["local-exec"].environment).toMatchObject({
+      NODESCALE_URL: expect.stringMatching(/^https:\/\/\$\{aws_lb\..+\.dns_name\}$/),
+      NODESCALE_HOST: domain,
+    });
+  });
+
+  it("without a hosted zone, outputs the validation records to create", () => {
+    const { parsed } = synthAws({ service: { domain }, vm: { machines: 2 } });
+    expect(parsed.resource.aws_route53_record).toBeUndefined();
+    expect(parsed.output.certificate_validation.value).toMatch(/aws_acm_certificate\..+\.domain_validation_options/);
+  });
+
+  it("ends TLS at the DigitalOcean Load Balancer with a certificate DigitalOcean renews, and redirects HTTP", () => {
+    const { parsed } = synthDo({ service: { domain }, vm: { machines: 2 } });
+    expect(only(parsed.resource, "digitalocean_certificate")).toMatchObject({ type: "lets_encrypt", domains: [domain] });
+    const lb = only(parsed.resource, "digitalocean_loadbalancer") as {
+      forwarding_rule: Record<string, unknown>[];
+      redirect_http_to_https: boolean;
+    };
+    expect(lb.redirect_http_to_https).toBe(true);
+    expect(lb.forwarding_rule[1]).toMatchObject({ entry_port: 443, entry_protocol: "https", target_port: 80, target_protocol: "http" });
+    const inRotation = checks(parsed, "Group_InRotation1")[0][1];
+    expect(inRotation.provisioner[0]["local-exec"].environment).toMatchObject({ NODESCALE_HOST: domain });
+  });
+
+  it("stops the plan of a one-machine stack with a domain, saying what to do, instead of serving it over HTTP", () => {
+    const aws = only(synthAws({ service: { domain } }).parsed.resource, "aws_instance") as {
+      lifecycle: { precondition: { error_message: string }[] };
+    };
+    expect(aws.lifecycle.precondition.map((p) => p.error_message)).toEqual([
+      "Ec2NodeHost cannot serve service.domain orders.example.com over HTTPS: one machine would need its own certificate, which NodeScale does not issue yet. Set vm.machines to 2 or more (the load balancer ends TLS with a certificate that renews itself), or leave service.domain unset for HTTP on the machine's address.",
+    ]);
+    const droplet = only(synthDo({ service: { domain } }).parsed.resource, "digitalocean_droplet") as {
+      lifecycle: { precondition: { error_message: string }[] };
+    };
+    expect(droplet.lifecycle.precondition[0].error_message).toMatch(
+      /^DropletNodeHost cannot serve service\.domain orders\.example\.com over HTTPS/,
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   PUSH_RELEASE_SCRIPT,
@@ -22,6 +22,7 @@ const base = join(dir, "base");
 const clientKey = join(dir, "deploy_key");
 const bundleFile = join(dir, "release.tar.gz");
 const record = join(dir, "provisioned-release");
+const secretsFile = join(dir, "etc", "secrets.json");
 const daemons: ChildProcess[] = [];
 
 function keygen(file: string): void {
@@ -93,7 +94,7 @@ beforeAll(async () => {
   );
   chmodSync(join(base, "bin", "provision.sh"), 0o755);
   const receiver = join(dir, "receive-release");
-  writeFileSync(receiver, renderReceiveRelease(base));
+  writeFileSync(receiver, renderReceiveRelease(base, secretsFile, process.execPath));
   chmodSync(receiver, 0o755);
   const publicKey = readFileSync(`${clientKey}.pub`, "utf8").trim();
   writeFileSync(join(dir, "authorized_keys"), `${renderDeployAuthorizedKey(publicKey, receiver)}\n`);
@@ -159,7 +160,54 @@ describe("release over SSH", () => {
       { encoding: "utf8", input: "" },
     );
     expect(run.status).toBe(2);
-    expect(run.stderr).toContain('nodescale-receive: expected "release <sha256>", got "cat /etc/shadow"');
+    expect(run.stderr).toContain('nodescale-receive: expected "release <sha256>" or "secrets", got "cat /etc/shadow"');
+  });
+
+  it("sends the secrets from the deploying shell to a root-only file before the release, printing no value", async () => {
+    rmSync(secretsFile, { force: true });
+    const value = "over-ssh-secret-6a2f";
+    const result = await push(port, bundle.sha256, {
+      NODESCALE_SECRETS: "API_TOKEN=NODESCALE_TEST_SSH_TOKEN",
+      NODESCALE_TEST_SSH_TOKEN: value,
+    });
+    expect(result.status).toBe(0);
+    expect(result.output).toContain("nodescale-receive: 1 secret(s) received");
+    expect(result.output).not.toContain(value);
+    expect(JSON.parse(readFileSync(secretsFile, "utf8"))).toEqual({ API_TOKEN: value });
+    expect(statSync(secretsFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(record, "utf8").trim()).toBe(bundle.sha256);
+  });
+
+  it("stops before sending anything when the shell lacks a secret's variable, naming it", async () => {
+    const result = await push(port, bundle.sha256, { NODESCALE_SECRETS: "API_TOKEN=NODESCALE_TEST_UNSET_TOKEN" });
+    expect(result.status).toBe(1);
+    expect(result.output).toContain(
+      "nodescale-push: not set in the shell that deploys: service.secrets.API_TOKEN (env:NODESCALE_TEST_UNSET_TOKEN)",
+    );
+    expect(existsSync(record)).toBe(false);
+  });
+
+  it("refuses secrets that are not a JSON object of strings, keeping the ones it has", () => {
+    writeFileSync(secretsFile, '{"KEEP":"x"}', { mode: 0o600 });
+    const run = spawnSync(
+      "ssh",
+      [
+        "-i",
+        clientKey,
+        "-p",
+        String(port),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+      ].concat(["root@127.0.0.1", "secrets"]),
+      { encoding: "utf8", input: '{"A": 1}' },
+    );
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("nodescale-receive: secrets must be a JSON object of names to strings; refused (nothing changed)");
+    expect(readFileSync(secretsFile, "utf8")).toBe('{"KEEP":"x"}');
   });
 
   it("waits for a machine that is still booting (sshd not up yet), then delivers", async () => {

@@ -127,6 +127,19 @@ describe("HTTPS and security headers on the edge", () => {
     expect(nginxTest(lb, "server 127.0.1.1:8080;\n").status).toBe(0);
   });
 
+  it("behind a TLS-ending balancer sends HSTS only on what it received over HTTPS, and passes nginx -t", () => {
+    const text = renderNginxSite(spec, cluster, {
+      listen: ["80"],
+      behindLoadBalancer: true,
+      forwardedHstsSeconds: 63072000,
+      accessLog: "off",
+      upstreamFile: NGINX_TEST_UPSTREAM,
+    });
+    expect(text).toContain('map $http_x_forwarded_proto $nodescale_orders_api_hsts {\n    https   "max-age=63072000";\n    default "";\n}');
+    expect(text).toContain("    add_header Strict-Transport-Security $nodescale_orders_api_hsts always;");
+    expect(nginxTest(text).status).toBe(0);
+  });
+
   it("adds nosniff, frame and referrer headers unless the app set its own, and cuts stalled clients off after 10 s", () => {
     const text = site();
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
