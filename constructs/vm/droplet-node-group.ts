@@ -82,7 +82,7 @@ export class DropletNodeGroup extends Construct {
       {
         behindLoadBalancer: true,
         clientLimits: props.clientLimits ?? DROPLET_DEFAULTS.clientLimits,
-        ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS } : {}),
+        ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS, onlyHost: spec.domain } : {}),
       },
       props.sshRelease,
     );

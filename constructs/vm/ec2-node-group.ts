@@ -170,7 +170,7 @@ export class Ec2NodeGroup extends Construct {
       bundleSource: s3BundleSource(),
       behindLoadBalancer: true,
       clientLimits,
-      ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS } : {}),
+      ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS, onlyHost: spec.domain } : {}),
       // Read at each machine's boot: a release (an instance refresh) brings machines that read the current values.
       secretsSetup: ec2SecretsFetch(spec.secrets),
     });

@@ -47,6 +47,11 @@ export interface ProvisionOptions {
    */
   readonly forwardedHstsSeconds?: number;
   /**
+   * Nginx answers only this Host (other hosts get 421, except the balancer's ready-path check).
+   * @default - any Host
+   */
+  readonly onlyHost?: string;
+  /**
    * Nginx enforces `spec.clientLimits` per client (behind a load balancer: per address the balancer saw).
    * @default true
    */
@@ -57,7 +62,7 @@ export interface ProvisionOptions {
 export function renderVmMachinePlan(
   spec: NodeServiceSpec,
   plan: ProcessPlan,
-  options: Pick<ProvisionOptions, "serverName" | "behindLoadBalancer" | "clientLimits" | "forwardedHstsSeconds"> = {},
+  options: Pick<ProvisionOptions, "serverName" | "behindLoadBalancer" | "clientLimits" | "forwardedHstsSeconds" | "onlyHost"> = {},
 ): MachinePlan {
   const upstreamFile = `/etc/nginx/nodescale/${spec.name}.upstream.conf`;
   return renderMachinePlan(spec, plan, {
@@ -74,6 +79,8 @@ export function renderVmMachinePlan(
         content: renderNginxSite(spec, plan, {
           listen: ["80 default_server", "[::]:80 default_server"],
           serverName: options.serverName,
+          // With a domain behind a balancer: only that Host (the balancer's own listener rule refuses others too).
+          ...(options.onlyHost !== undefined ? { onlyHost: options.onlyHost } : {}),
           clientLimits: options.clientLimits ?? true,
           behindLoadBalancer: options.behindLoadBalancer ?? false,
           ...(options.forwardedHstsSeconds !== undefined ? { forwardedHstsSeconds: options.forwardedHstsSeconds } : {}),

@@ -52,6 +52,12 @@ export interface NginxSiteOptions {
    */
   readonly behindLoadBalancer?: boolean;
   /**
+   * Answer only this Host (the service's domain): a request for any other gets 421, except the ready path, which a
+   * load balancer's health check asks for by the machine's address. Plain-HTTP listeners only (behind a balancer).
+   * @default - any Host
+   */
+  readonly onlyHost?: string;
+  /**
    * Behind a load balancer that ends TLS: send `Strict-Transport-Security` with this max-age on answers to requests
    * it received over HTTPS (`X-Forwarded-Proto: https`).
    * @default - no HSTS header
@@ -165,6 +171,36 @@ export function renderClientLimits(
   return { zones, server };
 }
 
+/** The default server when a site answers only its domain: the ready path for the balancer's checks, 421 for the rest. */
+function otherHostsServer(spec: NodeServiceSpec, options: NginxSiteOptions): string {
+  if (options.tls !== undefined) throw new TemplateError("onlyHost: for plain-HTTP listeners behind a load balancer; not with tls");
+  const id = nginxId(spec.name);
+  const listen = options.listen.map((l) => `    listen ${l.replace(/\s+default_server\b/, "")} default_server;`).join("\n");
+  return [
+    "",
+    "# Any other Host (a request by the machine's address, a stray name) is refused, except the load balancer's",
+    "# health check on the ready path.",
+    "server {",
+    listen,
+    "    server_name _;",
+    "    server_tokens off;",
+    `    location = ${safeToken("readyPath", spec.readyPath)} {`,
+    `        proxy_pass http://${id}_app;`,
+    "        proxy_http_version 1.1;",
+    '        proxy_set_header Connection "";',
+    "        proxy_connect_timeout 2s;",
+    "        proxy_read_timeout 10s;",
+    "        proxy_next_upstream error timeout;",
+    "    }",
+    "    location / {",
+    "        default_type text/plain;",
+    '        return 421 "unknown host\\n";',
+    "    }",
+    "}",
+    "",
+  ].join("\n");
+}
+
 /** The Nginx site: an upstream over the app's ports (from `upstreamFile`) and a proxying server block. Pure. */
 export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, options: NginxSiteOptions): string {
   const id = nginxId(spec.name);
@@ -183,7 +219,12 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
     keepaliveConnections: 16 * plan.ports.length,
     upstreamIdleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
     nodeKeepAliveSeconds: spec.keepAliveTimeoutMs / 1000,
-    listen: listenLines(options.listen, options.tls),
+    // With onlyHost the catch-all below is the default server of each address, not this one.
+    listen: listenLines(
+      options.onlyHost === undefined ? options.listen : options.listen.map((l) => l.replace(/\s+default_server\b/, "")),
+      options.tls,
+    ),
+    otherHosts: options.onlyHost === undefined ? "" : otherHostsServer(spec, options),
     tls: renderTls(options.tls),
     securityHeaderMaps: (securityHeaders ? securityHeaderMaps(id) : "") + forwardedHstsMap(id, options.forwardedHstsSeconds),
     securityHeaders:
@@ -191,7 +232,7 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
       (options.forwardedHstsSeconds !== undefined ? `    add_header Strict-Transport-Security $nodescale_${id}_hsts always;\n` : ""),
     limitZones: limits.zones,
     limits: limits.server,
-    serverName: safeToken("serverName", options.serverName ?? "_"),
+    serverName: safeToken("serverName", options.onlyHost ?? options.serverName ?? "_"),
     maxBodySizeMiB: spec.maxBodySizeMiB,
     accessLog: safeToken("accessLog", options.accessLog),
   });

@@ -643,6 +643,8 @@ describe("service.domain on the VM stacks", () => {
     // HSTS from the machines' Nginx, only on what the balancer received over HTTPS (never its plain health checks).
     const script = stack.group?.userData ?? "";
     expect(script).toContain('map $http_x_forwarded_proto $nodescale_hello_node_hsts {\\n    https   \\"max-age=63072000\\";');
+    expect(script).toContain("server_name orders.example.com;");
+    expect(script).toContain('return 421 \\"unknown host\\\\n\\";');
     expect(parsed.output.url.value).toBe(`https://${domain}`);
     const [[, check]] = checks(parsed, "HealthCheck");
     expect(check.provisioner[0]["local-exec"].command).toContain('--host "$NODESCALE_HOST"');

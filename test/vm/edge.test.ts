@@ -24,10 +24,13 @@ interface Answer {
   readonly body: string;
 }
 
-function get(port: number, options: { localAddress?: string; forwardedFor?: string } = {}): Promise<Answer> {
+function get(port: number, options: { localAddress?: string; forwardedFor?: string; host?: string; path?: string } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const headers = options.forwardedFor ? { "x-forwarded-for": options.forwardedFor } : undefined;
-    const req = request({ host: "127.0.0.1", port, path: "/", agent: false, localAddress: options.localAddress, headers }, (res) => {
+    const headers: Record<string, string> = {};
+    if (options.forwardedFor) headers["x-forwarded-for"] = options.forwardedFor;
+    if (options.host) headers.host = options.host;
+    const path = options.path ?? "/";
+    const req = request({ host: "127.0.0.1", port, path, agent: false, localAddress: options.localAddress, headers }, (res) => {
       let body = "";
       res.on("data", (d: Buffer) => (body += d.toString()));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] as string | undefined, body }));
@@ -130,6 +133,36 @@ describe("per-client limits at the edge", () => {
       expect(forged.filter((a) => a.status === 429).length).toBeGreaterThanOrEqual(6);
       // Another client through the same balancer connection address is served.
       expect((await get(nginx.port, { forwardedFor: "198.51.100.20" })).status).toBe(200);
+    } finally {
+      nginx.stop();
+    }
+  });
+});
+
+describe("a site that answers only its domain (behind a load balancer)", () => {
+  const domainSpec = NodeServiceSpec.parse({ name: "orders-api", port: 4000, workers: 2, domain: "orders.example.com" });
+  const site = (listen: string, upstreamFile: string) =>
+    renderNginxSite(domainSpec, cluster, {
+      listen: [`${listen} default_server`],
+      onlyHost: "orders.example.com",
+      accessLog: "off",
+      upstreamFile,
+    });
+
+  it("passes nginx -t with the catch-all as the default server", () => {
+    const text = site("80", NGINX_TEST_UPSTREAM);
+    expect(text).toContain("    listen 80;\n    server_name orders.example.com;");
+    expect(text).toContain("    listen 80 default_server;\n    server_name _;");
+    expect(nginxTest(text).status).toBe(0);
+  });
+
+  it("serves the domain, refuses any other Host with 421, and still answers the balancer's ready check by address", async () => {
+    const nginx = await serve(site);
+    try {
+      expect(await get(nginx.port, { host: "orders.example.com" })).toMatchObject({ status: 200, body: "ok" });
+      expect(await get(nginx.port, { host: "evil.example" })).toMatchObject({ status: 421, body: "unknown host\n" });
+      expect(await get(nginx.port, { host: "10.0.1.7" })).toMatchObject({ status: 421 });
+      expect(await get(nginx.port, { host: "10.0.1.7", path: "/ready" })).toMatchObject({ status: 200, body: "ok" });
     } finally {
       nginx.stop();
     }
