@@ -49,6 +49,29 @@ export function renderTemplate(name: string, values: Readonly<Record<string, str
 }
 
 /**
+ * JavaScript with its whole-line comments (`//` lines and `/* ... *\/` blocks that start a line) left out, the code
+ * unchanged: for sources shipped inside size-limited user data. Only for sources without multi-line template strings.
+ */
+export function withoutCommentLines(source: string): string {
+  const kept: string[] = [];
+  let inComment = false;
+  for (const line of source.split("\n")) {
+    const text = line.trim();
+    if (inComment) {
+      inComment = !text.endsWith("*/");
+      continue;
+    }
+    if (text.startsWith("/*")) {
+      inComment = !text.endsWith("*/");
+      continue;
+    }
+    if (text.startsWith("//")) continue;
+    kept.push(line);
+  }
+  return kept.join("\n");
+}
+
+/**
  * Values spliced into Nginx or shell text must not be able to end a directive or a quoted string.
  * Returns the value, or throws naming the field.
  */

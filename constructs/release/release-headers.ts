@@ -1,4 +1,4 @@
-import { templateText } from "../template";
+import { templateText, withoutCommentLines } from "../template";
 
 /**
  * The preload every process NodeScale runs loads first (VMs: PM2's `node_args`; pods: `NODE_OPTIONS`, from a
@@ -7,7 +7,7 @@ import { templateText } from "../template";
  */
 export const RELEASE_HEADERS_FILE = "release-headers.cjs";
 
-/** The preload's source, as shipped. */
+/** The preload's source as shipped (to user data and ConfigMaps): its comment lines left out, its code unchanged. */
 export function releaseHeadersSource(): string {
-  return templateText("vm/release-headers.cjs");
+  return withoutCommentLines(templateText("vm/release-headers.cjs"));
 }

@@ -128,7 +128,7 @@ export function renderProvisionScript(spec: NodeServiceSpec, plan: ProcessPlan, 
     channelSetup: options.channelSetup ?? "",
     secretsSetup: options.secretsSetup ?? "",
     agent: machineAgentSource(),
-    plan: JSON.stringify(renderVmMachinePlan(spec, plan, options), null, 1),
+    plan: JSON.stringify(renderVmMachinePlan(spec, plan, options)),
     pm2Unit: renderPm2Unit(spec, plan),
     nginxDropIn: renderNginxRestartDropIn(),
   });

@@ -234,7 +234,8 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
     limits: limits.server,
     serverName: safeToken("serverName", options.onlyHost ?? options.serverName ?? "_"),
     maxBodySizeMiB: spec.maxBodySizeMiB,
-    accessLog: safeToken("accessLog", options.accessLog),
+    accessLog:
+      options.accessLog === "off" ? "off" : `${safeToken("accessLog", options.accessLog)} nodescale_${id}_json buffer=64k flush=1s`,
   });
 }
 

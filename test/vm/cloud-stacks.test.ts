@@ -1,11 +1,15 @@
-import { gunzipSync } from "node:zlib";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { type Construct, Testing } from "../../constructs/cdk";
 import { DropletNodeHost } from "../../constructs/vm/droplet-host";
 import { Ec2NodeHost } from "../../constructs/vm/ec2-host";
+import { machineAgentSource } from "../../constructs/vm/machine-plan";
 import { parseConfig } from "../../stacks/config";
 import { VmPm2Stack } from "../../stacks/vm-pm2";
 import { VmPm2DoStack } from "../../stacks/vm-pm2-do";
-import { fixtureBundle } from "../helpers/fixtures";
+import { fixtureBundle, tempDir } from "../helpers/fixtures";
+import { ROOT } from "../helpers/processes";
 import { inventory, only, type Synth } from "../helpers/synth";
 import { shellcheck } from "../helpers/tools";
 
@@ -110,7 +114,7 @@ describe("vm-pm2 (AWS EC2)", () => {
     expect(script).toContain(
       'printf \'%s\\n\' "PasswordAuthentication no" "KbdInteractiveAuthentication no" "PermitRootLogin prohibit-password"',
     );
-    expect(script).toContain('"exec_mode": "cluster"');
+    expect(script).toContain('"exec_mode":"cluster"');
     expect(script).toContain("NodeScale machine agent");
     expect(script).toContain("instance_tag NodeScaleBundle)");
     expect(shellcheck(script)).toBe("");
@@ -417,8 +421,8 @@ describe("vm-pm2 with vm.machines 3 (Auto Scaling group behind an ALB)", () => {
 
   it("tells each machine's agent it sits behind the load balancer", () => {
     const script = gunzipSync(Buffer.from(only(parsed.resource, "aws_launch_template").user_data as string, "base64")).toString();
-    expect(script).toContain('"clientFacing": false');
-    expect(synthAws().stack.host?.userData).toContain('"clientFacing": true');
+    expect(script).toContain('"clientFacing":false');
+    expect(synthAws().stack.host?.userData).toContain('"clientFacing":true');
   });
 
   it("limits each client by the address the ALB saw, and keeps the deploy's own check within that limit", () => {
@@ -557,7 +561,7 @@ describe("secrets on the VM stacks", () => {
       "aws secretsmanager get-secret-value --region 'eu-west-1' --secret-id 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders/api-AbCdEf'",
     );
     expect(script).toContain("( umask 077; /usr/local/bin/node -e");
-    expect(script).toContain('"secretsFile": "/etc/nodescale/secrets.json"');
+    expect(script).toContain('"secretsFile":"/etc/nodescale/secrets.json"');
     expect(shellcheck(script)).toBe("");
     const association = only(parsed.resource, "aws_ssm_association") as { parameters: { commands: string } };
     expect(association.parameters.commands).toMatch(/ # deploy \$\{timestamp\(\)\}$/);
@@ -605,6 +609,35 @@ describe("secrets on the VM stacks", () => {
       expect(push.triggers_replace.secrets).toBe("${timestamp()}");
     } finally {
       delete process.env.ORDERS_TOKEN;
+    }
+  });
+});
+
+describe("EC2 user data", () => {
+  it("leaves room under EC2's 16 KiB (gzipped) with every feature on: secrets, a domain, limits, fork mode", () => {
+    const secrets = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`SECRET_${i}`, `ssm:/orders/production/secret-${i}`]));
+    for (const machines of [1, 2]) {
+      const { stack } = synthAws({
+        service: { name: "orders-api", workers: 4, secrets, ...(machines > 1 ? { domain: "orders.example.com" } : {}) },
+        vm: { mode: "fork", machines },
+      });
+      const script = stack.host?.userData ?? stack.group?.userData ?? "";
+      expect(gzipSync(Buffer.from(script), { level: 9 }).length).toBeLessThan(16 * 1024 - 2048);
+    }
+  });
+
+  it("ships the machine agent with its comment lines left out and its code unchanged", () => {
+    const shipped = machineAgentSource();
+    const original = readFileSync(join(ROOT, "templates", "vm", "machine-agent.js"), "utf8");
+    expect(shipped).not.toMatch(/^\s*\/\//m);
+    expect(shipped.length).toBeLessThan(original.length);
+    // Same exports, when loaded as a module.
+    const file = join(tempDir("nodescale-agent-"), "agent.js");
+    writeFileSync(file, shipped);
+    try {
+      expect(Object.keys(require(file)).sort()).toEqual(Object.keys(require(join(ROOT, "templates", "vm", "machine-agent.js"))).sort());
+    } finally {
+      rmSync(join(file, ".."), { recursive: true, force: true });
     }
   });
 });

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { NodeServiceSpec } from "../../constructs/service/spec";
@@ -22,18 +22,32 @@ interface Answer {
   readonly status: number;
   readonly retryAfter?: string;
   readonly body: string;
+  readonly requestId?: string;
+  readonly appSaw?: string;
 }
 
-function get(port: number, options: { localAddress?: string; forwardedFor?: string; host?: string; path?: string } = {}): Promise<Answer> {
+function get(
+  port: number,
+  options: { localAddress?: string; forwardedFor?: string; host?: string; path?: string; requestId?: string } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     if (options.forwardedFor) headers["x-forwarded-for"] = options.forwardedFor;
     if (options.host) headers.host = options.host;
+    if (options.requestId) headers["x-request-id"] = options.requestId;
     const path = options.path ?? "/";
     const req = request({ host: "127.0.0.1", port, path, agent: false, localAddress: options.localAddress, headers }, (res) => {
       let body = "";
       res.on("data", (d: Buffer) => (body += d.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] as string | undefined, body }));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          retryAfter: res.headers["retry-after"] as string | undefined,
+          body,
+          requestId: res.headers["x-request-id"] as string | undefined,
+          appSaw: res.headers["x-app-saw-request-id"] as string | undefined,
+        }),
+      );
     });
     req.on("error", reject);
     req.end();
@@ -41,19 +55,25 @@ function get(port: number, options: { localAddress?: string; forwardedFor?: stri
 }
 
 /** Nginx in a throwaway prefix serving `site`, in front of a one-line app. */
-async function serve(site: (listen: string, upstreamFile: string) => string): Promise<{ port: number; stop: () => void }> {
+async function serve(
+  site: (listen: string, upstreamFile: string, accessLog: string) => string,
+): Promise<{ port: number; stop: () => void; accessLog: () => string }> {
   const dir = tempDir("nodescale-limits-");
   for (const sub of ["logs", "tmp"]) mkdirSync(join(dir, sub));
   const appPort = await freePort();
   const port = await freePort();
   const app: ChildProcess = spawn(
     process.execPath,
-    ["-e", `require("http").createServer((q, s) => s.end("ok")).listen(${appPort}, "127.0.0.1")`],
+    [
+      "-e",
+      `require("http").createServer((q, s) => { s.setHeader("x-app-saw-request-id", q.headers["x-request-id"] || ""); s.end("ok"); }).listen(${appPort}, "127.0.0.1")`,
+    ],
     { stdio: "ignore" },
   );
   const upstream = join(dir, "upstream.conf");
   writeFileSync(upstream, `server 127.0.0.1:${appPort};\n`);
-  writeFileSync(join(dir, "site.conf"), site(`127.0.0.1:${port}`, upstream));
+  const accessLog = join(dir, "logs", "access.log");
+  writeFileSync(join(dir, "site.conf"), site(`127.0.0.1:${port}`, upstream, accessLog));
   writeFileSync(join(dir, "nginx.conf"), renderNginxMain({ prefix: dir, siteFile: join(dir, "site.conf") }));
   const args = ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "logs", "error.log")];
   const started = spawnSync("nginx", args, { encoding: "utf8" });
@@ -65,6 +85,12 @@ async function serve(site: (listen: string, upstreamFile: string) => string): Pr
       spawnSync("nginx", [...args, "-s", "stop"]);
       app.kill();
       rmSync(dir, { recursive: true, force: true });
+    },
+    // Nginx writes its buffered log at a graceful stop or within a second; reopen flushes it now.
+    accessLog: () => {
+      spawnSync("nginx", [...args, "-s", "reopen"]);
+      spawnSync("sleep", ["0.3"]);
+      return existsSync(accessLog) ? readFileSync(accessLog, "utf8") : "";
     },
   };
 }
@@ -163,6 +189,34 @@ describe("a site that answers only its domain (behind a load balancer)", () => {
       expect(await get(nginx.port, { host: "evil.example" })).toMatchObject({ status: 421, body: "unknown host\n" });
       expect(await get(nginx.port, { host: "10.0.1.7" })).toMatchObject({ status: 421 });
       expect(await get(nginx.port, { host: "10.0.1.7", path: "/ready" })).toMatchObject({ status: 200, body: "ok" });
+    } finally {
+      nginx.stop();
+    }
+  });
+});
+
+describe("one request id, end to end", () => {
+  it("passes a client's id through (or makes one), to the app and back, and logs it in a JSON access line", async () => {
+    const nginx = await serve((listen, upstreamFile, accessLog) =>
+      renderNginxSite(spec, cluster, { listen: [listen], clientLimits: false, accessLog, upstreamFile }),
+    );
+    try {
+      const given = await get(nginx.port, { requestId: "checkout-7f3a.1" });
+      expect(given).toMatchObject({ status: 200, requestId: "checkout-7f3a.1", appSaw: "checkout-7f3a.1" });
+      const made = await get(nginx.port);
+      expect(made.requestId).toMatch(/^[0-9a-f]{32}$/);
+      expect(made.appSaw).toBe(made.requestId);
+      // Not a plain token: replaced, never copied into headers or logs.
+      const odd = await get(nginx.port, { requestId: 'x", "status": 200' });
+      expect(odd.requestId).toMatch(/^[0-9a-f]{32}$/);
+      const lines = nginx
+        .accessLog()
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.map((l) => l.request_id)).toEqual(["checkout-7f3a.1", made.requestId, odd.requestId]);
+      expect(lines[0]).toMatchObject({ method: "GET", uri: "/", status: 200, upstream_status: "200" });
+      expect(typeof lines[0].request_time).toBe("number");
     } finally {
       nginx.stop();
     }
