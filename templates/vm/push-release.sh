@@ -34,13 +34,18 @@ secrets_json='
   if (missing.length > 0) { process.stderr.write(`nodescale-push: not set in the shell that deploys: ${missing.join(", ")}\n`); process.exit(1); }
   if (process.argv[1] !== "check") process.stdout.write(JSON.stringify(Object.fromEntries(refs.map(([n, v]) => [n, process.env[v]]))));
 '
-if [ -n "${NODESCALE_SECRETS:-}" ]; then
-  node -e "${secrets_json}" check
-  echo "nodescale-push: secrets to ${user}@${NODESCALE_HOST}:${port}"
-  until node -e "${secrets_json}" send | ssh "${options[@]}" "${user}@${NODESCALE_HOST}" secrets; do
+# One request to the machine's receiver, its stdin produced afresh for every attempt (the secrets' JSON, or the
+# release file). Retries while ssh itself fails (255: no route, refused, not yet accepting the key; the machine may
+# still be booting); any other exit is the machine's verdict, and the push ends with it, naming WHAT and what follows.
+send() { # send REQUEST SOURCE WHAT CONSEQUENCE
+  local request="$1" source="$2" what="$3" consequence="$4" status
+  # The request is meant to expand here: the machine's forced command reads it, no shell runs it there.
+  # shellcheck disable=SC2029
+  until if [ "${source}" = secrets ]; then node -e "${secrets_json}" send; else cat "${source}"; fi |
+    ssh "${options[@]}" "${user}@${NODESCALE_HOST}" "${request}"; do
     status=$?
     if [ "${status}" -ne 255 ]; then
-      echo "nodescale-push: ${NODESCALE_HOST} refused the secrets (exit ${status}); nothing was rolled out" >&2
+      echo "nodescale-push: ${NODESCALE_HOST} refused ${what} (exit ${status}); ${consequence}" >&2
       exit "${status}"
     fi
     if [ $((SECONDS - started)) -ge "${wait_seconds}" ]; then
@@ -49,22 +54,14 @@ if [ -n "${NODESCALE_SECRETS:-}" ]; then
     fi
     sleep 5
   done
+}
+
+if [ -n "${NODESCALE_SECRETS:-}" ]; then
+  node -e "${secrets_json}" check
+  echo "nodescale-push: secrets to ${user}@${NODESCALE_HOST}:${port}"
+  send secrets secrets "the secrets" "nothing was rolled out"
 fi
 
 echo "nodescale-push: release ${NODESCALE_SHA256:0:12} to ${user}@${NODESCALE_HOST}:${port}"
-# The request is meant to expand here: the machine's forced command reads it, no shell runs it there.
-# shellcheck disable=SC2029
-until ssh "${options[@]}" "${user}@${NODESCALE_HOST}" "release ${NODESCALE_SHA256}" < "${NODESCALE_BUNDLE}"; do
-  status=$?
-  # 255 is ssh's own failure (no route, refused, not yet accepting the key): the machine may still be booting.
-  if [ "${status}" -ne 255 ]; then
-    echo "nodescale-push: ${NODESCALE_HOST} refused release ${NODESCALE_SHA256:0:12} (exit ${status}); it keeps serving its previous release" >&2
-    exit "${status}"
-  fi
-  if [ $((SECONDS - started)) -ge "${wait_seconds}" ]; then
-    echo "nodescale-push: could not reach ${user}@${NODESCALE_HOST}:${port} over SSH within ${wait_seconds}s (is this machine's address in sshCidrs?)" >&2
-    exit 1
-  fi
-  sleep 5
-done
+send "release ${NODESCALE_SHA256}" "${NODESCALE_BUNDLE}" "release ${NODESCALE_SHA256:0:12}" "it keeps serving its previous release"
 echo "nodescale-push: ${NODESCALE_HOST} serves release ${NODESCALE_SHA256:0:12}"

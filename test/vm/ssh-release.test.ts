@@ -79,6 +79,12 @@ function push(port: number, sha256 = bundle.sha256, extra: Record<string, string
   });
 }
 
+/** One ssh command with the deploy key, as a client that bypasses the push script would send it. */
+function sshAsDeployKey(command: string, input: string) {
+  const options = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"];
+  return spawnSync("ssh", ["-i", clientKey, "-p", String(port), ...options, "root@127.0.0.1", command], { encoding: "utf8", input });
+}
+
 let port = 0;
 beforeAll(async () => {
   if (!existsSync("/usr/sbin/sshd")) throw new Error("sshd is needed for this test (apt-get install -y openssh-server)");
@@ -143,22 +149,7 @@ describe("release over SSH", () => {
   });
 
   it("lets the deploy key run nothing but the receiver", () => {
-    const run = spawnSync(
-      "ssh",
-      [
-        "-i",
-        clientKey,
-        "-p",
-        String(port),
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-      ].concat(["root@127.0.0.1", "cat /etc/shadow"]),
-      { encoding: "utf8", input: "" },
-    );
+    const run = sshAsDeployKey("cat /etc/shadow", "");
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('nodescale-receive: expected "release <sha256>" or "secrets", got "cat /etc/shadow"');
   });
@@ -189,22 +180,7 @@ describe("release over SSH", () => {
 
   it("refuses secrets that are not a JSON object of strings, keeping the ones it has", () => {
     writeFileSync(secretsFile, '{"KEEP":"x"}', { mode: 0o600 });
-    const run = spawnSync(
-      "ssh",
-      [
-        "-i",
-        clientKey,
-        "-p",
-        String(port),
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-      ].concat(["root@127.0.0.1", "secrets"]),
-      { encoding: "utf8", input: '{"A": 1}' },
-    );
+    const run = sshAsDeployKey("secrets", '{"A": 1}');
     expect(run.status).toBe(1);
     expect(run.stderr).toContain("nodescale-receive: secrets must be a JSON object of names to strings; refused (nothing changed)");
     expect(readFileSync(secretsFile, "utf8")).toBe('{"KEEP":"x"}');
