@@ -60,3 +60,13 @@ export function readEnvSecrets(
   }
   return { values, missing };
 }
+
+/** The problem when env: references are not set: the same words at plan (stacks) and at deploy (runners). */
+export const missingEnvSecretsMessage = (missing: readonly string[]) => `not set in the shell that deploys: ${missing.join(", ")}`;
+
+/** The local stack has no role to read ssm:/secretsmanager: with; the problem names each such reference. */
+export function shellOnlySecretsMessage(secrets: Readonly<Record<string, SecretRef>>): string | undefined {
+  const unreadable = Object.entries(secrets).filter(([, ref]) => ref.kind !== "env");
+  if (unreadable.length === 0) return undefined;
+  return `the local stack reads secrets from the deploying shell only (env:NAME); ${unreadable.map(([n, r]) => `service.secrets.${n} is ${describeSecretRef(r)}`).join(", ")}`;
+}

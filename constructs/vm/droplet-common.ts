@@ -4,7 +4,7 @@ import type { IConstruct } from "../cdk";
 import { type PlanRefusal, refuseAtPlan } from "../refuse-at-plan";
 import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
-import { describeSecretRef, readEnvSecrets } from "../service/secrets";
+import { describeSecretRef, missingEnvSecretsMessage, readEnvSecrets } from "../service/secrets";
 import type { NodeServiceSpec } from "../service/spec";
 import { inlineBundleSource } from "./bundle-source";
 import { singleMachineDomainRefusal } from "./domain";
@@ -120,9 +120,7 @@ function dropletSecretsRefusal(scope: IConstruct, owner: string, spec: NodeServi
           ),
         ]
       : []),
-    ...(overSsh && missing.length > 0
-      ? [refuseAtPlan(scope, "SecretsMissing", `not set in the shell that deploys: ${missing.join(", ")}`)]
-      : []),
+    ...(overSsh && missing.length > 0 ? [refuseAtPlan(scope, "SecretsMissing", missingEnvSecretsMessage(missing))] : []),
   ];
 }
 

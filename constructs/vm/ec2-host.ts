@@ -171,10 +171,7 @@ export class Ec2NodeHost extends Construct {
       tags,
       secrets: spec.secrets,
     });
-    const refusals = [
-      ...[roleReadableOnly(this, "Ec2NodeHost", spec.secrets)].filter((r) => r !== undefined),
-      ...singleMachineDomainRefusal(this, "Ec2NodeHost", spec),
-    ];
+    const refusals = [...roleReadableOnly(this, "Ec2NodeHost", spec.secrets), ...singleMachineDomainRefusal(this, "Ec2NodeHost", spec)];
     const rereadSecrets = Object.keys(spec.secrets).length > 0;
     const ami = ubuntuAmi(this);
 

@@ -340,7 +340,7 @@ export class Ec2NodeGroup extends Construct {
       tags,
       secrets: spec.secrets,
     });
-    const secretsRefusal = roleReadableOnly(this, "Ec2NodeGroup", spec.secrets);
+    const secretsRefusals = roleReadableOnly(this, "Ec2NodeGroup", spec.secrets);
     const ami = ubuntuAmi(this);
     const releaseTags = { ...tags, [BUNDLE_URI_TAG]: this.releases.objectUri, [BUNDLE_SHA_TAG]: props.bundle.sha256 };
 
@@ -367,7 +367,7 @@ export class Ec2NodeGroup extends Construct {
       ],
       updateDefaultVersion: true,
       tags,
-      ...(secretsRefusal ? { lifecycle: { precondition: [secretsRefusal] } } : {}),
+      ...(secretsRefusals.length > 0 ? { lifecycle: { precondition: secretsRefusals } } : {}),
       dependsOn: [this.releases.object],
     });
 

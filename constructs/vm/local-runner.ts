@@ -6,7 +6,7 @@ import { X509Certificate } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
-import { readEnvSecrets, type SecretRef } from "../service/secrets";
+import { missingEnvSecretsMessage, readEnvSecrets, type SecretRef, shellOnlySecretsMessage } from "../service/secrets";
 import { ensureLocalTls, type LocalTlsFiles } from "./local-tls";
 import { type AgentMachine, machineAgent as agent } from "./machine-agent";
 import type { MachineNginx, MachinePlan } from "./machine-plan";
@@ -46,14 +46,10 @@ export interface LocalDeployment {
 function writeSecrets(deployment: LocalDeployment): void {
   const secrets = deployment.secrets ?? {};
   if (Object.keys(secrets).length === 0) return;
-  const unreadable = Object.entries(secrets).filter(([, ref]) => ref.kind !== "env");
-  if (unreadable.length > 0) {
-    throw new RunnerError(
-      `the local stack reads secrets from the deploying shell only (env:NAME): ${unreadable.map(([n]) => `service.secrets.${n}`).join(", ")}`,
-    );
-  }
+  const shellOnly = shellOnlySecretsMessage(secrets);
+  if (shellOnly !== undefined) throw new RunnerError(shellOnly);
   const { values, missing } = readEnvSecrets(secrets, process.env);
-  if (missing.length > 0) throw new RunnerError(`not set in the shell that deploys: ${missing.join(", ")}`);
+  if (missing.length > 0) throw new RunnerError(missingEnvSecretsMessage(missing));
   // The shell's variables end here: nothing this runner starts (PM2's daemon, Nginx, the apps) inherits them; the
   // apps get the values under their own names, from PM2.
   for (const ref of Object.values(secrets)) if (ref.kind === "env") delete process.env[ref.variable];

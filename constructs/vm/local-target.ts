@@ -6,7 +6,7 @@ import { compiledModulePath, pm2BinPath } from "../package-files";
 import { refuseAtPlan } from "../refuse-at-plan";
 import { type AppBundle, bundleFile } from "../release/bundle";
 import { invalidProp } from "../service/errors";
-import { describeSecretRef, readEnvSecrets } from "../service/secrets";
+import { missingEnvSecretsMessage, readEnvSecrets, shellOnlySecretsMessage } from "../service/secrets";
 import type { NodeServiceSpec } from "../service/spec";
 import type { LocalDeployment } from "./local-runner";
 import { localTlsFiles } from "./local-tls";
@@ -252,20 +252,12 @@ export class LocalTarget extends Construct {
     // so it holds even after the project or NodeScale moved.
     const common = { NODESCALE_DIR: "${self.input.dir}", NODESCALE_RUN_ID: "${self.input.run}", NODESCALE_RUNNER: LOCAL_RUNNER };
     // This machine has no role to read SSM or Secrets Manager with: the local stack takes secrets from the shell.
-    const unreadable = Object.entries(spec.secrets).filter(([, ref]) => ref.kind !== "env");
+    const shellOnly = shellOnlySecretsMessage(spec.secrets);
     // The shell that synthesizes is the one that deploys: a variable missing now stops the plan, naming it.
     const { missing } = readEnvSecrets(spec.secrets, process.env);
     const refusals = [
-      ...(unreadable.length > 0
-        ? [
-            refuseAtPlan(
-              this,
-              "SecretsNotFromShell",
-              `the local stack reads secrets from the deploying shell only (env:NAME); ${unreadable.map(([n, r]) => `service.secrets.${n} is ${describeSecretRef(r)}`).join(", ")}`,
-            ),
-          ]
-        : []),
-      ...(missing.length > 0 ? [refuseAtPlan(this, "SecretsMissing", `not set in the shell that deploys: ${missing.join(", ")}`)] : []),
+      ...(shellOnly !== undefined ? [refuseAtPlan(this, "SecretsNotFromShell", shellOnly)] : []),
+      ...(missing.length > 0 ? [refuseAtPlan(this, "SecretsMissing", missingEnvSecretsMessage(missing))] : []),
     ];
     this.deploy = new DataResource(this, "Deploy", {
       ...(refusals.length > 0 ? { lifecycle: { createBeforeDestroy: true, precondition: refusals } } : {}),

@@ -49,6 +49,16 @@ function usable(path: string, now: Date): X509Certificate | undefined {
   }
 }
 
+/** openssl arguments for a new, unencrypted P-256 key written to `keyFile`. */
+const newP256Key = (keyFile: string) => ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", keyFile];
+
+/** Moves `<stem>.key.new`/`<stem>.crt.new` into place, the key 0600 and first: Nginx reading a new certificate with the old key would refuse to reload. */
+function installPair(dir: string, stem: string, key: string, cert: string): void {
+  chmodSync(join(dir, `${stem}.key.new`), 0o600);
+  renameSync(join(dir, `${stem}.key.new`), key);
+  renameSync(join(dir, `${stem}.crt.new`), cert);
+}
+
 /**
  * Makes sure the local CA and a server certificate signed by it exist, are valid for more than RENEW_BEFORE_DAYS and
  * cover LOCAL_TLS_NAMES; creates or replaces what does not. The CA may sign only loopback names (name constraints),
@@ -65,13 +75,7 @@ export function ensureLocalTls(files: LocalTlsFiles, label: string, now = new Da
         "req",
         "-x509",
         "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "ca.key.new",
+        ...newP256Key("ca.key.new"),
         "-out",
         "ca.crt.new",
         "-days",
@@ -88,9 +92,7 @@ export function ensureLocalTls(files: LocalTlsFiles, label: string, now = new Da
       ],
       files.dir,
     );
-    chmodSync(join(files.dir, "ca.key.new"), 0o600);
-    renameSync(join(files.dir, "ca.key.new"), files.caKey);
-    renameSync(join(files.dir, "ca.crt.new"), files.caCert);
+    installPair(files.dir, "ca", files.caKey, files.caCert);
     ca = new X509Certificate(readFileSync(files.caCert));
     created = true;
   }
@@ -108,22 +110,7 @@ export function ensureLocalTls(files: LocalTlsFiles, label: string, now = new Da
   ].join("\n");
   writeFileSync(join(files.dir, "server.ext"), `${extensions}\n`);
   try {
-    openssl(
-      [
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "server.key.new",
-        "-out",
-        "server.csr",
-      ].concat(["-subj", "/CN=localhost"]),
-      files.dir,
-    );
+    openssl(["req", "-new", ...newP256Key("server.key.new"), "-out", "server.csr"].concat(["-subj", "/CN=localhost"]), files.dir);
     openssl(
       [
         "x509",
@@ -146,10 +133,7 @@ export function ensureLocalTls(files: LocalTlsFiles, label: string, now = new Da
       ],
       files.dir,
     );
-    chmodSync(join(files.dir, "server.key.new"), 0o600);
-    // Key first: Nginx reading the new certificate with the old key would refuse to reload.
-    renameSync(join(files.dir, "server.key.new"), files.key);
-    renameSync(join(files.dir, "server.crt.new"), files.cert);
+    installPair(files.dir, "server", files.key, files.cert);
   } finally {
     for (const scratch of ["server.ext", "server.csr", "server.key.new", "server.crt.new"])
       rmSync(join(files.dir, scratch), { force: true });

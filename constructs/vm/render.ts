@@ -171,11 +171,16 @@ export function renderClientLimits(
   return { zones, server };
 }
 
+/** Listen targets with any `default_server` flag removed (the catch-all server takes it when a site answers only its domain). */
+const withoutDefaultServer = (listen: readonly string[]) => listen.map((l) => l.replace(/\s+default_server\b/, ""));
+
 /** The default server when a site answers only its domain: the ready path for the balancer's checks, 421 for the rest. */
 function otherHostsServer(spec: NodeServiceSpec, options: NginxSiteOptions): string {
   if (options.tls !== undefined) throw new TemplateError("onlyHost: for plain-HTTP listeners behind a load balancer; not with tls");
   const id = nginxId(spec.name);
-  const listen = options.listen.map((l) => `    listen ${l.replace(/\s+default_server\b/, "")} default_server;`).join("\n");
+  const listen = withoutDefaultServer(options.listen)
+    .map((l) => `    listen ${l} default_server;`)
+    .join("\n");
   return [
     "",
     "# Any other Host (a request by the machine's address, a stray name) is refused, except the load balancer's",
@@ -220,10 +225,7 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
     upstreamIdleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
     nodeKeepAliveSeconds: spec.keepAliveTimeoutMs / 1000,
     // With onlyHost the catch-all below is the default server of each address, not this one.
-    listen: listenLines(
-      options.onlyHost === undefined ? options.listen : options.listen.map((l) => l.replace(/\s+default_server\b/, "")),
-      options.tls,
-    ),
+    listen: listenLines(options.onlyHost === undefined ? options.listen : withoutDefaultServer(options.listen), options.tls),
     otherHosts: options.onlyHost === undefined ? "" : otherHostsServer(spec, options),
     tls: renderTls(options.tls),
     securityHeaderMaps: (securityHeaders ? securityHeaderMaps(id) : "") + forwardedHstsMap(id, options.forwardedHstsSeconds),

@@ -11,14 +11,16 @@ const shellQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
  * A machine with a role reads ssm: and secretsmanager: references itself; an env: reference would have to travel
  * in the user data, in clear. Such a spec stops this stack's plan, naming the references (the other stacks go on).
  */
-export function roleReadableOnly(scope: Construct, owner: string, secrets: Readonly<Record<string, SecretRef>>): PlanRefusal | undefined {
+export function roleReadableOnly(scope: Construct, owner: string, secrets: Readonly<Record<string, SecretRef>>): PlanRefusal[] {
   const env = Object.entries(secrets).filter(([, ref]) => ref.kind === "env");
-  if (env.length === 0) return undefined;
-  return refuseAtPlan(
-    scope,
-    "SecretsNotFromRole",
-    `${owner} reads secrets through its role (ssm: or secretsmanager:), never from user data: ${env.map(([n, r]) => `service.secrets.${n} is ${describeSecretRef(r)}`).join(", ")}`,
-  );
+  if (env.length === 0) return [];
+  return [
+    refuseAtPlan(
+      scope,
+      "SecretsNotFromRole",
+      `${owner} reads secrets through its role (ssm: or secretsmanager:), never from user data: ${env.map(([n, r]) => `service.secrets.${n} is ${describeSecretRef(r)}`).join(", ")}`,
+    ),
+  ];
 }
 
 /**
