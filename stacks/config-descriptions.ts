@@ -48,12 +48,15 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "vm.maxMachines": "Most machines CPU autoscaling may run (2+ machines). Default: vm.machines.",
   "vm.clientLimits":
     "Enforce service.clientLimits on the VMs' Nginx (behind a load balancer, per address the balancer saw). Turn off by name with false.",
+  "vm.acmeServer":
+    "With service.domain on one EC2 machine: the ACME directory its certificate comes from (Let's Encrypt; its staging directory to try things out, or your own ACME CA).",
+  "vm.acmeEmail": "With service.domain on one EC2 machine: e-mail for the ACME account. Default: none.",
   "vm.targetCpuPercent": "Average CPU utilisation the machine autoscaling aims at.",
   "vm.aws": "EC2 settings (`cdktf deploy vm-pm2`).",
   "vm.aws.region": "AWS region.",
   "vm.aws.instanceType": "EC2 instance type.",
   "vm.aws.route53ZoneId":
-    "With service.domain and 2+ machines: the Route 53 zone of the domain, where the certificate's validation record and the alias to the load balancer are created. Without it, create them yourself (output certificate_validation).",
+    "The Route 53 zone of service.domain. 2+ machines: the certificate's validation record and the alias to the load balancer are created there (without it, create them yourself: output certificate_validation). One machine: an A record to its Elastic IP (without it, point the domain at the public_ip output).",
   "vm.aws.sshCidrs": "Addresses allowed to SSH in (never the whole internet). Default: none; use SSM Session Manager.",
   "vm.aws.vpcId": "An existing VPC to deploy into, with vm.aws.subnetId. Default: a new VPC.",
   "vm.aws.subnetId": "An existing public subnet of vm.aws.vpcId for the machine.",

@@ -6,6 +6,7 @@ import { NODE_WORKLOAD_DEFAULTS } from "../constructs/k8s/node-workload";
 import { parseCidr, whatTheListOpens } from "../constructs/service/cidr";
 import { DNS_LABEL, isPinnedImage, PINNED_IMAGE_RULE, SSH_PUBLIC_KEY, SSH_PUBLIC_KEY_RULE, wholeNumber } from "../constructs/service/rules";
 import { serviceSchema } from "../constructs/service/schema";
+import { LETS_ENCRYPT_DIRECTORY } from "../constructs/vm/acme";
 import { DROPLET_DEFAULTS } from "../constructs/vm/droplet-common";
 import { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS } from "../constructs/vm/ec2-common";
 import { LOCAL_TARGET_DEFAULTS } from "../constructs/vm/local-target";
@@ -168,6 +169,10 @@ export const configSchema = z
         minMachines: wholeNumber(1, 100, "fewest machines the CPU autoscaling keeps; default: machines").optional(),
         maxMachines: wholeNumber(1, 100, "most machines the CPU autoscaling may run; default: machines").optional(),
         clientLimits: z.boolean({ error: "must be true or false" }).default(EC2_MACHINE_DEFAULTS.clientLimits),
+        acmeServer: z
+          .url({ protocol: /^https$/, error: "must be an https URL of an ACME directory, such as Let's Encrypt's" })
+          .default(LETS_ENCRYPT_DIRECTORY),
+        acmeEmail: z.email({ error: "must be an e-mail address" }).optional(),
         targetCpuPercent: wholeNumber(10, 90, "average CPU utilisation the machine autoscaling aims at").default(
           EC2_NODE_GROUP_DEFAULTS.targetCpuPercent,
         ),

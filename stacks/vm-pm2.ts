@@ -39,7 +39,15 @@ export class VmPm2Stack extends NodeScaleStack {
       clientLimits: config.vm.clientLimits,
     };
     if (machines === 1) {
-      const host = new Ec2NodeHost(this, "Host", { ...common, sshCidrs: aws.sshCidrs, vpcId: aws.vpcId, subnetId: aws.subnetId });
+      const host = new Ec2NodeHost(this, "Host", {
+        ...common,
+        sshCidrs: aws.sshCidrs,
+        vpcId: aws.vpcId,
+        subnetId: aws.subnetId,
+        acmeServer: config.vm.acmeServer,
+        ...(config.vm.acmeEmail !== undefined ? { acmeEmail: config.vm.acmeEmail } : {}),
+        ...(aws.route53ZoneId !== undefined && spec.domain !== undefined ? { route53ZoneId: aws.route53ZoneId } : {}),
+      });
       this.host = host;
       addVmService(this, {
         spec,

@@ -31,9 +31,9 @@ export interface VmServiceOptions {
 /** What every cloud VM stack shares: the `url` and other outputs, and the post-deploy health check. */
 export function addVmService(stack: Construct, options: VmServiceOptions): void {
   const several = options.machines > 1;
-  // With a domain the load balancer ends TLS for it: clients use the domain; the check asks the balancer itself for
-  // the domain (Host and TLS name), so it proves HTTPS before, or whatever, DNS points there.
-  const domain = several ? options.spec.domain : undefined;
+  // With a domain, TLS ends at the load balancer (several machines) or on the machine (one): clients use the domain;
+  // the check asks the address itself for the domain (Host and TLS name), trusting only public CAs.
+  const domain = options.spec.domain;
   const url = domain !== undefined ? `https://${domain}` : `http://${options.address}`;
   new TerraformOutput(stack, "url", {
     value: url,

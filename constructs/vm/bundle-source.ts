@@ -3,6 +3,11 @@ import type { AppBundle } from "../release/bundle";
 /** Instance tags (read through IMDSv2) that point an EC2 machine at its current release. */
 export const BUNDLE_URI_TAG = "NodeScaleBundle";
 export const BUNDLE_SHA_TAG = "NodeScaleBundleSha256";
+/**
+ * The release bucket's name, as an instance tag: user data is gzipped at synth, so it cannot hold a Terraform
+ * reference; the machine reads the name through IMDS (`instance_tag`, defined by s3BundleSource).
+ */
+export const BUCKET_TAG = "NodeScaleBucket";
 
 /**
  * EC2: the release is named by instance tags (or, for an SSM rollout, by NODESCALE_BUNDLE_URI/_SHA256), so a new app version changes tags (in place) and not the
@@ -32,5 +37,20 @@ export function inlineBundleSource(bundle: AppBundle): string {
     ...lines,
     "NODESCALE_BUNDLE",
     "}",
+  ].join("\n");
+}
+
+/**
+ * EC2: the machine agent from the release bucket (user data has a 16 KiB limit), checked against its SHA-256 and
+ * fetched only when the one in place differs.
+ */
+export function s3AgentInstall(key: string, sha256: string, dest: string): string {
+  return [
+    `if [ "$(sha256sum "${dest}" 2>/dev/null | cut -d' ' -f1)" != "${sha256}" ]; then`,
+    "  command -v aws >/dev/null 2>&1 || snap install aws-cli --classic",
+    `  aws s3 cp --only-show-errors "s3://$(instance_tag ${BUCKET_TAG})/${key}" "${dest}.tmp"`,
+    `  echo "${sha256}  ${dest}.tmp" | sha256sum --check --strict --quiet -`,
+    `  mv -f "${dest}.tmp" "${dest}"`,
+    "fi",
   ].join("\n");
 }

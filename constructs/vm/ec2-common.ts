@@ -111,18 +111,30 @@ export interface MachineRoleProps {
   readonly name: string;
   /** ARN pattern of the release objects the machines may read. */
   readonly releasesArn: string;
+  /**
+   * ARN pattern of the machine files (the agent) the machines may read.
+   * @default - none
+   */
+  readonly agentArn?: string;
   readonly tags: Record<string, string>;
   /**
    * The service's secrets: the role may read exactly the SSM parameters and Secrets Manager secrets named here.
    * @default {}
    */
   readonly secrets?: Readonly<Record<string, SecretRef>>;
+  /**
+   * The S3 object that keeps certbot's folder across machine replacements (one machine ending TLS for a domain).
+   * @default - none
+   */
+  readonly tlsStateArn?: string;
 }
 
-/** The machines' role: SSM (no SSH needed) and read access to their own releases, nothing else. */
+/** The machines' role: SSM (no SSH needed), read access to their own releases and secrets, nothing else. */
 export class MachineRole extends Construct {
   readonly role: IamRole;
   readonly profile: IamInstanceProfile;
+  /** Read and write access to exactly the object that keeps certbot's folder (one machine with a domain). */
+  readonly tlsStatePolicy?: IamRolePolicy;
   /** Read access to exactly the service's secrets; undefined when it has none a role reads. */
   readonly secretsPolicy?: IamRolePolicy;
 
@@ -134,9 +146,15 @@ export class MachineRole extends Construct {
     this.role = new IamRole(this, "Role", { namePrefix: `${props.name}-`, assumeRolePolicy: assume.json, tags: props.tags });
     new IamRolePolicyAttachment(this, "Ssm", { role: this.role.name, policyArn: "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" });
     const readReleases = new DataAwsIamPolicyDocument(this, "ReadReleases", {
-      statement: [{ actions: ["s3:GetObject"], resources: [props.releasesArn] }],
+      statement: [{ actions: ["s3:GetObject"], resources: [props.releasesArn, ...(props.agentArn !== undefined ? [props.agentArn] : [])] }],
     });
     new IamRolePolicy(this, "ReadReleasesPolicy", { role: this.role.id, policy: readReleases.json });
+    if (props.tlsStateArn !== undefined) {
+      const tlsState = new DataAwsIamPolicyDocument(this, "TlsState", {
+        statement: [{ actions: ["s3:GetObject", "s3:PutObject"], resources: [props.tlsStateArn] }],
+      });
+      this.tlsStatePolicy = new IamRolePolicy(this, "TlsStatePolicy", { role: this.role.id, policy: tlsState.json });
+    }
     const refs = Object.values(props.secrets ?? {});
     const parameters = refs.flatMap((r) => (r.kind === "ssm" ? [r.name] : []));
     const managed = refs.flatMap((r) => (r.kind === "secretsmanager" ? [r.arn] : []));

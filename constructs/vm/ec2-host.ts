@@ -1,6 +1,7 @@
 import { Eip } from "@cdktf/provider-aws/lib/eip";
 import { EipAssociation } from "@cdktf/provider-aws/lib/eip-association";
 import { Instance } from "@cdktf/provider-aws/lib/instance";
+import { Route53Record } from "@cdktf/provider-aws/lib/route53-record";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { SsmAssociation } from "@cdktf/provider-aws/lib/ssm-association";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
@@ -10,17 +11,20 @@ import type { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
-import { BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3BundleSource } from "./bundle-source";
-import { singleMachineDomainRefusal } from "./domain";
+import { LETS_ENCRYPT_DIRECTORY } from "./acme";
+import { BUCKET_TAG, BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3AgentInstall, s3BundleSource } from "./bundle-source";
 import { EC2_MACHINE_DEFAULTS, ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
 import { newMachineReady } from "./new-machine-check";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
-import { renderProvisionScript, VM_BASE } from "./provision";
+import { renderProvisionScript, VM_AGENT, VM_BASE } from "./provision";
 import { ReleaseBucket } from "./release-bucket";
 import { ec2SecretsFetch, roleReadableOnly } from "./secrets-fetch";
 import { assertSshNotWorldOpen } from "./ssh";
 
 export { CANONICAL_OWNER_ID, EC2_USER_DATA_LIMIT_BYTES } from "./ec2-common";
+
+/** Where one machine keeps certbot's folder (account, certificate, renewal settings) for the machine replacing it. */
+const TLS_STATE_KEY = "tls/letsencrypt.tar.gz";
 
 export interface Ec2NodeHostProps {
   /** The service the machine runs. */
@@ -67,6 +71,22 @@ export interface Ec2NodeHostProps {
    * @default true
    */
   readonly clientLimits?: boolean;
+  /**
+   * With `spec.domain`: the ACME directory the machine gets its certificate from (Let's Encrypt's staging directory
+   * to try things out, or a team's own ACME CA).
+   * @default "https://acme-v02.api.letsencrypt.org/directory"
+   */
+  readonly acmeServer?: string;
+  /**
+   * With `spec.domain`: e-mail for the ACME account.
+   * @default - an account without e-mail
+   */
+  readonly acmeEmail?: string;
+  /**
+   * With `spec.domain`: the Route 53 hosted zone of the domain, where an A record to the Elastic IP is created.
+   * @default - none: point the domain at the `public_ip` output yourself
+   */
+  readonly route53ZoneId?: string;
 }
 
 /**
@@ -90,6 +110,8 @@ export class Ec2NodeHost extends Construct {
   readonly securityGroup: SecurityGroup;
   /** The instance role (SSM, read access to its releases); add policies here. */
   readonly role: MachineRole;
+  /** With `spec.domain` and `route53ZoneId`: the domain's A record to the Elastic IP. */
+  readonly dnsRecord?: Route53Record;
   /** The check that a new instance answers, on its own address, before the Elastic IP moves to it. */
   readonly readyBeforeAddressMoves: PostDeployHealthCheck;
 
@@ -101,6 +123,7 @@ export class Ec2NodeHost extends Construct {
     const rootVolumeGiB = props.rootVolumeGiB ?? EC2_MACHINE_DEFAULTS.rootVolumeGiB;
     const vpcCidr = props.vpcCidr ?? EC2_MACHINE_DEFAULTS.vpcCidr;
     const clientLimits = props.clientLimits ?? EC2_MACHINE_DEFAULTS.clientLimits;
+    const acmeServer = props.acmeServer ?? LETS_ENCRYPT_DIRECTORY;
     if ((props.vpcId === undefined) !== (props.subnetId === undefined)) {
       invalidProp(
         "Ec2NodeHost",
@@ -115,10 +138,43 @@ export class Ec2NodeHost extends Construct {
     const name = spec.name;
     const tags = { Name: name, "nodescale:service": name };
 
+    if (spec.domain === undefined && props.route53ZoneId !== undefined) {
+      invalidProp("Ec2NodeHost", "route53ZoneId", props.route53ZoneId, "needs spec.domain (the name the record is for)");
+    }
+    if (!/^https:\/\/[A-Za-z0-9.:-]+(\/[A-Za-z0-9._~/-]*)?$/.test(acmeServer)) {
+      invalidProp("Ec2NodeHost", "acmeServer", acmeServer, "must be an https URL of an ACME directory");
+    }
+    // The release bucket is created below; its name is a token, fine inside the user data.
+    const releases = new ReleaseBucket(this, "Releases", { name, bundle: props.bundle });
+    // The bucket's name reaches the machine as an instance tag; the certificate script reads the URI from this file.
+    const tlsStateUri = "/etc/nodescale/tls/state-uri";
     const script = renderProvisionScript(spec, this.plan, {
       bundleSource: s3BundleSource(),
+      agentInstall: s3AgentInstall(releases.agentKey, releases.agentSha256, VM_AGENT),
       clientLimits,
       secretsSetup: ec2SecretsFetch(spec.secrets),
+      ...(spec.domain !== undefined
+        ? {
+            machineTls: {
+              domain: spec.domain,
+              acmeServer,
+              ...(props.acmeEmail !== undefined ? { email: props.acmeEmail } : {}),
+              // The machine this one replaces kept certbot's folder here: the same certificate from the first answer.
+              restoreState: [
+                `echo "s3://$(instance_tag ${BUCKET_TAG})/${TLS_STATE_KEY}" > ${tlsStateUri}`,
+                `if [ ! -d /etc/letsencrypt/live ]; then`,
+                "  command -v aws >/dev/null 2>&1 || snap install aws-cli --classic",
+                `  if aws s3 cp --only-show-errors "$(cat ${tlsStateUri})" /etc/nodescale/tls/state.tar.gz 2>/dev/null; then`,
+                "    install -d -m 0755 /etc/letsencrypt",
+                "    tar -xzf /etc/nodescale/tls/state.tar.gz -C /etc/letsencrypt",
+                "  fi",
+                "  rm -f /etc/nodescale/tls/state.tar.gz",
+                "fi",
+              ].join("\n"),
+              saveState: [`tar -C /etc/letsencrypt -czf - . | aws s3 cp --only-show-errors - "$(cat ${tlsStateUri})"`],
+            },
+          }
+        : {}),
     });
     const userDataBase64 = ec2UserDataBase64("Ec2NodeHost", script);
     this.userData = script;
@@ -163,15 +219,15 @@ export class Ec2NodeHost extends Construct {
       description: "Outbound: OS packages, Node.js download, S3 and SSM endpoints",
     });
 
-    const releases = new ReleaseBucket(this, "Releases", { name, bundle: props.bundle });
-
     this.role = new MachineRole(this, "Machine", {
       name,
       releasesArn: `${releases.bucket.arn}/releases/*`,
+      agentArn: `${releases.bucket.arn}/machine/*`,
       tags,
       secrets: spec.secrets,
+      ...(spec.domain !== undefined ? { tlsStateArn: `${releases.bucket.arn}/${TLS_STATE_KEY}` } : {}),
     });
-    const refusals = [...roleReadableOnly(this, "Ec2NodeHost", spec.secrets), ...singleMachineDomainRefusal(this, "Ec2NodeHost", spec)];
+    const refusals = roleReadableOnly(this, "Ec2NodeHost", spec.secrets);
     const rereadSecrets = Object.keys(spec.secrets).length > 0;
     const ami = ubuntuAmi(this);
 
@@ -189,7 +245,7 @@ export class Ec2NodeHost extends Construct {
       userDataReplaceOnChange: true,
       metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1, instanceMetadataTags: "enabled" },
       rootBlockDevice: { volumeType: "gp3", volumeSize: rootVolumeGiB, encrypted: true, deleteOnTermination: true },
-      tags: { ...tags, [BUNDLE_URI_TAG]: releases.objectUri, [BUNDLE_SHA_TAG]: props.bundle.sha256 },
+      tags: { ...tags, [BUNDLE_URI_TAG]: releases.objectUri, [BUNDLE_SHA_TAG]: props.bundle.sha256, [BUCKET_TAG]: releases.bucket.bucket },
       // A newer Ubuntu AMI must not replace a running machine on every deploy; a replacement (new spec)
       // comes up before the old instance goes.
       lifecycle: { ignoreChanges: ["ami"], createBeforeDestroy: true, ...(refusals.length > 0 ? { precondition: refusals } : {}) },
@@ -225,5 +281,15 @@ export class Ec2NodeHost extends Construct {
       allocationId: this.eip.allocationId,
       dependsOn: [this.readyBeforeAddressMoves.resource],
     });
+    if (spec.domain !== undefined && props.route53ZoneId !== undefined) {
+      // The domain reaches the machine only once the Elastic IP is on a proven one; it gets its certificate then.
+      this.dnsRecord = new Route53Record(this, "DomainRecord", {
+        zoneId: props.route53ZoneId,
+        name: spec.domain,
+        type: "A",
+        ttl: 60,
+        records: [this.eip.publicIp],
+      });
+    }
   }
 }

@@ -15,10 +15,10 @@ import { Construct, TerraformIterator } from "../cdk";
 import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
-import { BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3BundleSource } from "./bundle-source";
+import { BUCKET_TAG, BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3AgentInstall, s3BundleSource } from "./bundle-source";
 import { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS, ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
-import { renderProvisionScript } from "./provision";
+import { renderProvisionScript, VM_AGENT } from "./provision";
 import { ReleaseBucket } from "./release-bucket";
 import { HSTS_MAX_AGE_SECONDS } from "./render";
 import { ec2SecretsFetch, roleReadableOnly } from "./secrets-fetch";
@@ -166,8 +166,10 @@ export class Ec2NodeGroup extends Construct {
     const tags = { Name: name, "nodescale:service": name };
     this.plan = processPlan(spec, mode);
 
+    this.releases = new ReleaseBucket(this, "Releases", { name, bundle: props.bundle });
     this.userData = renderProvisionScript(spec, this.plan, {
       bundleSource: s3BundleSource(),
+      agentInstall: s3AgentInstall(this.releases.agentKey, this.releases.agentSha256, VM_AGENT),
       behindLoadBalancer: true,
       clientLimits,
       ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS, onlyHost: spec.domain } : {}),
@@ -333,16 +335,21 @@ export class Ec2NodeGroup extends Construct {
       });
     }
 
-    this.releases = new ReleaseBucket(this, "Releases", { name, bundle: props.bundle });
     this.role = new MachineRole(this, "Machine", {
       name,
       releasesArn: `${this.releases.bucket.arn}/releases/*`,
+      agentArn: `${this.releases.bucket.arn}/machine/*`,
       tags,
       secrets: spec.secrets,
     });
     const secretsRefusals = roleReadableOnly(this, "Ec2NodeGroup", spec.secrets);
     const ami = ubuntuAmi(this);
-    const releaseTags = { ...tags, [BUNDLE_URI_TAG]: this.releases.objectUri, [BUNDLE_SHA_TAG]: props.bundle.sha256 };
+    const releaseTags = {
+      ...tags,
+      [BUNDLE_URI_TAG]: this.releases.objectUri,
+      [BUNDLE_SHA_TAG]: props.bundle.sha256,
+      [BUCKET_TAG]: this.releases.bucket.bucket,
+    };
 
     this.launchTemplate = new LaunchTemplate(this, "LaunchTemplate", {
       namePrefix: `${name}-`,

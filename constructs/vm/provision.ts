@@ -1,8 +1,9 @@
 import type { NodeServiceSpec } from "../service/spec";
 import { renderTemplate } from "../template";
+import { MACHINE_TLS, renderCertificateScript, renderCertificateUnits, withoutShellCommentLines } from "./acme";
 import { type MachinePlan, machineAgentSource, renderMachinePlan } from "./machine-plan";
 import type { ProcessPlan } from "./plan";
-import { renderNginxSite } from "./render";
+import { HSTS_MAX_AGE_SECONDS, renderNginxSite } from "./render";
 import { VM_SECRETS_FILE } from "./secrets-fetch";
 import { PM2_VERSION } from "./versions";
 
@@ -27,6 +28,11 @@ export interface ProvisionOptions {
    * @default - none: the release comes with the machine (user data) or from S3
    */
   readonly channelSetup?: string;
+  /**
+   * Provision lines that install the machine agent at `${VM_BASE}/bin/machine-agent.js` (e.g. s3AgentInstall).
+   * @default - the agent travels inside the script
+   */
+  readonly agentInstall?: string;
   /** Host name Nginx answers to. @default "_" */
   readonly serverName?: string;
   /**
@@ -56,15 +62,44 @@ export interface ProvisionOptions {
    * @default true
    */
   readonly clientLimits?: boolean;
+  /**
+   * HTTPS on the machine itself for a domain, with a certificate from an ACME CA (one machine on its own address).
+   * @default - no TLS on the machine
+   */
+  readonly machineTls?: MachineTlsOptions;
+}
+
+/** HTTPS on a single machine: its domain, the ACME CA, and how a replacement machine gets the certificate. */
+export interface MachineTlsOptions {
+  readonly domain: string;
+  /** @default LETS_ENCRYPT_DIRECTORY */
+  readonly acmeServer?: string;
+  /** @default - no e-mail on the ACME account */
+  readonly email?: string;
+  /**
+   * Provision lines that restore certbot's folder kept by the machine this one replaces (before any certificate is
+   * requested), so the new machine serves the same certificate from its first answer.
+   * @default - none: a new machine starts without one
+   */
+  readonly restoreState?: string;
+  /**
+   * Lines run after each issuance and renewal that keep certbot's folder for a replacement.
+   * @default - none
+   */
+  readonly saveState?: readonly string[];
 }
 
 /** The machine agent's plan on a cloud VM: Nginx and PM2 as systemd services, PM2 as an unprivileged user. Pure. */
 export function renderVmMachinePlan(
   spec: NodeServiceSpec,
   plan: ProcessPlan,
-  options: Pick<ProvisionOptions, "serverName" | "behindLoadBalancer" | "clientLimits" | "forwardedHstsSeconds" | "onlyHost"> = {},
+  options: Pick<
+    ProvisionOptions,
+    "serverName" | "behindLoadBalancer" | "clientLimits" | "forwardedHstsSeconds" | "onlyHost" | "machineTls"
+  > = {},
 ): MachinePlan {
   const upstreamFile = `/etc/nginx/nodescale/${spec.name}.upstream.conf`;
+  const domain = options.machineTls?.domain;
   return renderMachinePlan(spec, plan, {
     machine: spec.name,
     clientFacing: !(options.behindLoadBalancer ?? false),
@@ -81,6 +116,19 @@ export function renderVmMachinePlan(
           serverName: options.serverName,
           // With a domain behind a balancer: only that Host (the balancer's own listener rule refuses others too).
           ...(options.onlyHost !== undefined ? { onlyHost: options.onlyHost } : {}),
+          // One machine with a domain ends TLS itself, with its ACME certificate.
+          ...(domain !== undefined
+            ? {
+                onlyHost: domain,
+                acmeWebroot: MACHINE_TLS.webroot,
+                tls: {
+                  listen: ["443", "[::]:443"],
+                  certificate: `${MACHINE_TLS.link}/fullchain.pem`,
+                  certificateKey: `${MACHINE_TLS.link}/privkey.pem`,
+                  hstsSeconds: HSTS_MAX_AGE_SECONDS,
+                },
+              }
+            : {}),
           clientLimits: options.clientLimits ?? true,
           behindLoadBalancer: options.behindLoadBalancer ?? false,
           ...(options.forwardedHstsSeconds !== undefined ? { forwardedHstsSeconds: options.forwardedHstsSeconds } : {}),
@@ -90,6 +138,52 @@ export function renderVmMachinePlan(
       },
     ],
   });
+}
+
+const CERTIFICATE_SCRIPT = `${VM_BASE}/bin/certificate.sh`;
+export const VM_AGENT = `${VM_BASE}/bin/machine-agent.js`;
+
+/** The machine agent inside the script (Droplets: no bucket to fetch it from). */
+function inlineAgentInstall(): string {
+  return [
+    `cat > "${VM_AGENT}.tmp" <<'NODESCALE_AGENT'`,
+    machineAgentSource(),
+    "NODESCALE_AGENT",
+    `mv -f "${VM_AGENT}.tmp" "${VM_AGENT}"`,
+  ].join("\n");
+}
+
+/**
+ * Provision lines for HTTPS on the machine: certbot, the certificate script (comment lines left out: user data is
+ * size-limited), its timer, certbot's renewal timer, and a placeholder certificate so Nginx starts before the CA's.
+ */
+function machineTlsSetup(tls: MachineTlsOptions): string {
+  const script = renderCertificateScript({
+    domain: tls.domain,
+    ...(tls.acmeServer !== undefined ? { acmeServer: tls.acmeServer } : {}),
+    ...(tls.email !== undefined ? { email: tls.email } : {}),
+    ...(tls.saveState !== undefined ? { saveState: tls.saveState } : {}),
+    self: CERTIFICATE_SCRIPT,
+  });
+  const units = renderCertificateUnits(tls.domain, CERTIFICATE_SCRIPT);
+  const file = (path: string, mode: string, text: string, marker: string) =>
+    [`cat > ${path}.tmp <<'${marker}'`, text.trimEnd(), marker, `chmod ${mode} ${path}.tmp`, `mv -f ${path}.tmp ${path}`].join("\n");
+  return [
+    `log "HTTPS for ${tls.domain}: an ACME certificate through certbot"`,
+    "if ! command -v certbot >/dev/null 2>&1; then",
+    "  apt-get update -q",
+    "  apt-get install -y -q certbot",
+    "fi",
+    `install -d -m 0755 ${MACHINE_TLS.webroot} /etc/nodescale /etc/nodescale/tls`,
+    ...(tls.restoreState !== undefined ? [tls.restoreState] : []),
+    file(CERTIFICATE_SCRIPT, "0700", withoutShellCommentLines(script), "NODESCALE_CERTIFICATE"),
+    file("/etc/systemd/system/nodescale-certificate.service", "0644", withoutShellCommentLines(units.service), "NODESCALE_UNIT"),
+    file("/etc/systemd/system/nodescale-certificate.timer", "0644", withoutShellCommentLines(units.timer), "NODESCALE_UNIT"),
+    `${CERTIFICATE_SCRIPT} placeholder`,
+    "systemctl daemon-reload",
+    "systemctl enable --now certbot.timer nodescale-certificate.timer",
+    "",
+  ].join("\n");
 }
 
 /** systemd's stop timeout for PM2: every process may need its whole kill timeout, two at a time, plus margin. */
@@ -126,8 +220,13 @@ export function renderProvisionScript(spec: NodeServiceSpec, plan: ProcessPlan, 
     pm2Version: PM2_VERSION,
     bundleSource: options.bundleSource,
     channelSetup: options.channelSetup ?? "",
+    tlsSetup: options.machineTls === undefined ? "" : machineTlsSetup(options.machineTls),
+    tlsFirstTry:
+      options.machineTls === undefined
+        ? ""
+        : `# Right away if the domain already reaches this machine; otherwise its timer tries every minute.\n${CERTIFICATE_SCRIPT} || true\n`,
     secretsSetup: options.secretsSetup ?? "",
-    agent: machineAgentSource(),
+    agentInstall: options.agentInstall ?? inlineAgentInstall(),
     plan: JSON.stringify(renderVmMachinePlan(spec, plan, options)),
     pm2Unit: renderPm2Unit(spec, plan),
     nginxDropIn: renderNginxRestartDropIn(),

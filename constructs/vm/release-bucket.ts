@@ -1,3 +1,6 @@
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
 import { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import { S3BucketOwnershipControls } from "@cdktf/provider-aws/lib/s3-bucket-ownership-controls";
@@ -6,8 +9,9 @@ import { S3BucketPublicAccessBlock } from "@cdktf/provider-aws/lib/s3-bucket-pub
 import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration";
 import { S3BucketVersioningA } from "@cdktf/provider-aws/lib/s3-bucket-versioning";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object";
-import { Construct, TerraformAsset } from "../cdk";
+import { App, Construct, TerraformAsset } from "../cdk";
 import { type AppBundle, bundleFile } from "../release/bundle";
+import { machineAgentSource } from "./machine-plan";
 
 export interface ReleaseBucketProps {
   /** Service name, used as the bucket name prefix. */
@@ -16,11 +20,19 @@ export interface ReleaseBucketProps {
   readonly bundle: AppBundle;
 }
 
-/** A private, encrypted, versioned S3 bucket holding app releases under releases/<sha256>.tar.gz. */
+/**
+ * A private, encrypted, versioned S3 bucket holding app releases under releases/<sha256>.tar.gz, and the machine
+ * agent under machine/agent-<sha256>.js (too big for EC2's user data beside everything else).
+ */
 export class ReleaseBucket extends Construct {
   readonly bucket: S3Bucket;
   readonly object: S3Object;
   readonly objectUri: string;
+  /** The machine agent the machines fetch at provisioning. */
+  readonly agentObject: S3Object;
+  /** Its key in the bucket (machine/agent-<sha256>.js). */
+  readonly agentKey: string;
+  readonly agentSha256: string;
 
   constructor(scope: Construct, id: string, props: ReleaseBucketProps) {
     super(scope, id);
@@ -64,5 +76,23 @@ export class ReleaseBucket extends Construct {
       serverSideEncryption: "AES256",
     });
     this.objectUri = `s3://${this.bucket.bucket}/${key}`;
+
+    const agent = machineAgentSource();
+    this.agentSha256 = createHash("sha256").update(agent).digest("hex");
+    const agentDir = join(App.of(this).outdir, "bundles");
+    mkdirSync(agentDir, { recursive: true });
+    const agentFile = join(agentDir, `agent-${this.agentSha256}.js`);
+    if (!existsSync(agentFile)) writeFileSync(agentFile, agent);
+    const agentAsset = new TerraformAsset(this, "Agent", { path: agentFile });
+    const agentKey = `machine/agent-${this.agentSha256}.js`;
+    this.agentKey = agentKey;
+    this.agentObject = new S3Object(this, "AgentObject", {
+      bucket: this.bucket.id,
+      key: agentKey,
+      source: agentAsset.path,
+      sourceHash: this.agentSha256,
+      contentType: "application/javascript",
+      serverSideEncryption: "AES256",
+    });
   }
 }

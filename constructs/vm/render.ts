@@ -63,6 +63,15 @@ export interface NginxSiteOptions {
    * @default - no HSTS header
    */
   readonly forwardedHstsSeconds?: number;
+  /**
+   * HTTPS on the machine itself for `onlyHost` (with `tls`), its certificate from an ACME CA (Let's Encrypt). The
+   * plain `listen` targets answer the CA's HTTP-01 challenges from this folder and redirect `onlyHost` to HTTPS; by
+   * any other Host (the machine's own address) they answer only the health and ready paths, so a replacement
+   * machine can be proven before the public address moves to it, and 421 for the rest. A TLS handshake for any
+   * other name is refused.
+   * @default - no ACME
+   */
+  readonly acmeWebroot?: string;
   /** @default "_" (any host) */
   readonly serverName?: string;
   /** Access log path, or "off". */
@@ -174,6 +183,31 @@ export function renderClientLimits(
 /** Listen targets with any `default_server` flag removed (the catch-all server takes it when a site answers only its domain). */
 const withoutDefaultServer = (listen: readonly string[]) => listen.map((l) => l.replace(/\s+default_server\b/, ""));
 
+/** With `acmeWebroot`: the domain (onlyHost), the folder and the TLS settings it needs, checked together. */
+function acmeSite(options: NginxSiteOptions): { domain: string; webroot: string; tls: TlsSite } | undefined {
+  if (options.acmeWebroot === undefined) return undefined;
+  if (options.tls === undefined || options.onlyHost === undefined) {
+    throw new TemplateError("acmeWebroot: needs tls (the certificate's files) and onlyHost (the domain it is for)");
+  }
+  return { domain: safeToken("onlyHost", options.onlyHost), webroot: options.acmeWebroot, tls: options.tls };
+}
+
+/** Exact-path locations proxied to the app (health and readiness checks by the machine's address). */
+function checkLocations(id: string, paths: readonly string[]): string[] {
+  return paths.flatMap((path) => [
+    `    location = ${path} {`,
+    `        proxy_pass http://${id}_app;`,
+    "        proxy_http_version 1.1;",
+    '        proxy_set_header Connection "";',
+    "        proxy_connect_timeout 2s;",
+    "        proxy_read_timeout 10s;",
+    "        proxy_next_upstream error timeout;",
+    "    }",
+  ]);
+}
+
+const UNKNOWN_HOST = ["    location / {", "        default_type text/plain;", '        return 421 "unknown host\\n";', "    }"];
+
 /** The default server when a site answers only its domain: the ready path for the balancer's checks, 421 for the rest. */
 function otherHostsServer(spec: NodeServiceSpec, options: NginxSiteOptions): string {
   if (options.tls !== undefined) throw new TemplateError("onlyHost: for plain-HTTP listeners behind a load balancer; not with tls");
@@ -189,18 +223,57 @@ function otherHostsServer(spec: NodeServiceSpec, options: NginxSiteOptions): str
     listen,
     "    server_name _;",
     "    server_tokens off;",
-    `    location = ${safeToken("readyPath", spec.readyPath)} {`,
-    `        proxy_pass http://${id}_app;`,
-    "        proxy_http_version 1.1;",
-    '        proxy_set_header Connection "";',
-    "        proxy_connect_timeout 2s;",
-    "        proxy_read_timeout 10s;",
-    "        proxy_next_upstream error timeout;",
-    "    }",
-    "    location / {",
+    ...checkLocations(id, [safeToken("readyPath", spec.readyPath)]),
+    ...UNKNOWN_HOST,
+    "}",
+    "",
+  ].join("\n");
+}
+
+/**
+ * The plain-HTTP and catch-all servers of a machine that ends TLS for its domain with an ACME certificate: challenges
+ * and a redirect for the domain, challenges and the check paths by address, and no TLS handshake for other names.
+ */
+function acmeServers(spec: NodeServiceSpec, options: NginxSiteOptions, domain: string, webroot: string, tls: TlsSite): string {
+  const id = nginxId(spec.name);
+  const plain = withoutDefaultServer(options.listen);
+  const challenges = [
+    "    location ^~ /.well-known/acme-challenge/ {",
+    `        root ${safeToken("acmeWebroot", webroot)};`,
     "        default_type text/plain;",
-    '        return 421 "unknown host\\n";',
     "    }",
+  ];
+  return [
+    "",
+    `# Plain HTTP for ${domain}: the CA's HTTP-01 challenges, everything else redirected to HTTPS.`,
+    "server {",
+    ...plain.map((l) => `    listen ${l};`),
+    `    server_name ${domain};`,
+    "    server_tokens off;",
+    ...challenges,
+    "    location / {",
+    `        return 308 https://${domain}$request_uri;`,
+    "    }",
+    "}",
+    "",
+    "# Plain HTTP by any other Host (the machine's own address): challenges and the health and ready paths, so a",
+    "# replacement machine is proven on its own address before the public one moves to it; 421 for the rest.",
+    "server {",
+    ...plain.map((l) => `    listen ${l} default_server;`),
+    "    server_name _;",
+    "    server_tokens off;",
+    ...challenges,
+    ...checkLocations(id, [...new Set([safeToken("healthPath", spec.healthPath), safeToken("readyPath", spec.readyPath)])]),
+    ...UNKNOWN_HOST,
+    "}",
+    "",
+    `# TLS for any name but ${domain} is refused at the handshake; a request whose Host is another name gets 421.`,
+    "server {",
+    ...withoutDefaultServer(tls.listen).map((l) => `    listen ${l} ssl default_server;`),
+    "    server_name _;",
+    "    server_tokens off;",
+    "    ssl_reject_handshake on;",
+    ...UNKNOWN_HOST,
     "}",
     "",
   ].join("\n");
@@ -209,6 +282,7 @@ function otherHostsServer(spec: NodeServiceSpec, options: NginxSiteOptions): str
 /** The Nginx site: an upstream over the app's ports (from `upstreamFile`) and a proxying server block. Pure. */
 export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, options: NginxSiteOptions): string {
   const id = nginxId(spec.name);
+  const acme = acmeSite(options);
   const securityHeaders = options.securityHeaders ?? true;
   const limits = renderClientLimits(spec, {
     on: options.clientLimits ?? true,
@@ -224,9 +298,16 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
     keepaliveConnections: 16 * plan.ports.length,
     upstreamIdleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
     nodeKeepAliveSeconds: spec.keepAliveTimeoutMs / 1000,
-    // With onlyHost the catch-all below is the default server of each address, not this one.
-    listen: listenLines(options.onlyHost === undefined ? options.listen : withoutDefaultServer(options.listen), options.tls),
-    otherHosts: options.onlyHost === undefined ? "" : otherHostsServer(spec, options),
+    // With onlyHost the catch-all below is the default server of each address, not this one. With ACME the plain
+    // listeners belong to the challenge/redirect servers: this one is HTTPS only.
+    listen: acme
+      ? listenLines([], { ...acme.tls, listen: withoutDefaultServer(acme.tls.listen) })
+      : listenLines(options.onlyHost === undefined ? options.listen : withoutDefaultServer(options.listen), options.tls),
+    otherHosts: acme
+      ? acmeServers(spec, options, acme.domain, acme.webroot, acme.tls)
+      : options.onlyHost === undefined
+        ? ""
+        : otherHostsServer(spec, options),
     tls: renderTls(options.tls),
     securityHeaderMaps: (securityHeaders ? securityHeaderMaps(id) : "") + forwardedHstsMap(id, options.forwardedHstsSeconds),
     securityHeaders:

@@ -68,11 +68,8 @@ install -d -o root -g root -m 0755 "${BASE}/releases" /etc/nginx/nodescale
 install -d -o "${APP_USER}" -g "${APP_USER}" -m 0750 /var/log/nodescale /var/lib/nodescale/.pm2
 
 {{channelSetup}}
-log "agent and plan"
-cat > "${BASE}/bin/machine-agent.js.tmp" <<'NODESCALE_AGENT'
-{{agent}}
-NODESCALE_AGENT
-mv -f "${BASE}/bin/machine-agent.js.tmp" "${BASE}/bin/machine-agent.js"
+{{tlsSetup}}log "agent and plan"
+{{agentInstall}}
 cat > "${BASE}/plan.json.tmp" <<'NODESCALE_PLAN'
 {{plan}}
 NODESCALE_PLAN
@@ -124,4 +121,4 @@ fi
 systemctl start nodescale-pm2.service
 /usr/local/bin/node "${BASE}/bin/machine-agent.js" deploy "${BASE}/plan.json" --bundle "${bundle}" --sha256 "${BUNDLE_SHA256}"
 find "${BASE}/bundles" -name '*.tar.gz' ! -name "${BUNDLE_SHA256}.tar.gz" -delete
-log "done"
+{{tlsFirstTry}}log "done"

@@ -10,7 +10,7 @@ import { VmPm2Stack } from "../../stacks/vm-pm2";
 import { VmPm2DoStack } from "../../stacks/vm-pm2-do";
 import { fixtureBundle, tempDir } from "../helpers/fixtures";
 import { ROOT } from "../helpers/processes";
-import { inventory, only, type Synth } from "../helpers/synth";
+import { all, inventory, only, type Synth } from "../helpers/synth";
 import { shellcheck } from "../helpers/tools";
 
 const bundle = fixtureBundle();
@@ -91,8 +91,15 @@ describe("vm-pm2 (AWS EC2)", () => {
     expect(JSON.stringify(only(parsed.resource, "aws_s3_bucket_server_side_encryption_configuration"))).toContain(
       '"sse_algorithm":"AES256"',
     );
-    const object = only(parsed.resource, "aws_s3_object");
+    const objects = all(parsed.resource, "aws_s3_object");
+    const object = objects.find((o) => String(o.key).startsWith("releases/")) ?? {};
+    const agent = objects.find((o) => String(o.key).startsWith("machine/")) ?? {};
     expect(object).toMatchObject({ key: `releases/${bundle.sha256}.tar.gz`, source_hash: bundle.sha256, server_side_encryption: "AES256" });
+    // The machine agent too: EC2's user data is 16 KiB gzipped, and fetches it checked against its SHA-256.
+    expect(agent.key).toBe(`machine/agent-${agent.source_hash}.js`);
+    const script = stack.host?.userData ?? "";
+    expect(script).not.toContain("NODESCALE_AGENT");
+    expect(script).toContain(`echo "${agent.source_hash}  /opt/nodescale/bin/machine-agent.js.tmp" | sha256sum --check --strict --quiet -`);
     const instance = only(parsed.resource, "aws_instance");
     expect((instance.tags as Record<string, string>).NodeScaleBundleSha256).toBe(bundle.sha256);
   });
@@ -115,7 +122,6 @@ describe("vm-pm2 (AWS EC2)", () => {
       'printf \'%s\\n\' "PasswordAuthentication no" "KbdInteractiveAuthentication no" "PermitRootLogin prohibit-password"',
     );
     expect(script).toContain('"exec_mode":"cluster"');
-    expect(script).toContain("NodeScale machine agent");
     expect(script).toContain("instance_tag NodeScaleBundle)");
     expect(shellcheck(script)).toBe("");
   });
@@ -618,7 +624,7 @@ describe("EC2 user data", () => {
     const secrets = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`SECRET_${i}`, `ssm:/orders/production/secret-${i}`]));
     for (const machines of [1, 2]) {
       const { stack } = synthAws({
-        service: { name: "orders-api", workers: 4, secrets, ...(machines > 1 ? { domain: "orders.example.com" } : {}) },
+        service: { name: "orders-api", workers: 4, secrets, domain: "orders.example.com" },
         vm: { mode: "fork", machines },
       });
       const script = stack.host?.userData ?? stack.group?.userData ?? "";
@@ -706,18 +712,58 @@ describe("service.domain on the VM stacks", () => {
     expect(inRotation.provisioner[0]["local-exec"].environment).toMatchObject({ NODESCALE_HOST: domain });
   });
 
-  it("stops the plan of a one-machine stack with a domain, saying what to do, instead of serving it over HTTP", () => {
-    const aws = only(synthAws({ service: { domain } }).parsed.resource, "aws_instance") as {
-      lifecycle: { precondition: { error_message: string }[] };
-    };
-    expect(aws.lifecycle.precondition.map((p) => p.error_message)).toEqual([
-      "Ec2NodeHost cannot serve service.domain orders.example.com over HTTPS: one machine would need its own certificate, which NodeScale does not issue yet. Set vm.machines to 2 or more (the load balancer ends TLS with a certificate that renews itself), or leave service.domain unset for HTTP on the machine's address.",
+  it("ends TLS on one EC2 machine with its own Let's Encrypt certificate, and checks HTTPS for the domain", () => {
+    const { stack, parsed } = synthAws({ service: { domain }, vm: { aws: { route53ZoneId: "Z0123456789ABCDEFGHIJ" } } });
+    expect(parsed.output.url.value).toBe(`https://${domain}`);
+    const check = checks(parsed, "HealthCheck")[0][1].provisioner[0]["local-exec"];
+    expect(check.environment.NODESCALE_HOST).toBe(domain);
+    expect(check.environment.NODESCALE_URL).toMatch(/^https:\/\/\$\{aws_eip\.Host_Eip_[A-Z0-9]+\.public_ip\}$/);
+    // No refusal: the plan goes on.
+    const instance = only(parsed.resource, "aws_instance") as { lifecycle: Record<string, unknown> };
+    expect(instance.lifecycle.precondition).toBeUndefined();
+    // certbot, the certificate script with its timer, and Nginx on 443 for the domain only.
+    const script = stack.host?.userData ?? "";
+    expect(script).toContain("apt-get install -y -q certbot");
+    expect(script).toContain("systemctl enable --now certbot.timer nodescale-certificate.timer");
+    expect(script).toContain('readonly DOMAIN="orders.example.com"');
+    expect(script).toContain('--server "https://acme-v02.api.letsencrypt.org/directory"');
+    expect(script).toContain("listen 443 ssl http2;");
+    expect(script).toContain("ssl_reject_handshake on;");
+    expect(script).toContain("return 308 https://orders.example.com$request_uri;");
+    expect(shellcheck(script)).toBe("");
+    // The machine keeps certbot's folder for its replacement: its role reaches exactly that object.
+    const policies = Object.values(parsed.data.aws_iam_policy_document) as { statement: { actions: string[]; resources: string[] }[] }[];
+    const tlsState = policies.filter((p) => p.statement.some((s) => s.actions.includes("s3:PutObject")));
+    expect(tlsState).toHaveLength(1);
+    expect(tlsState[0].statement).toEqual([
+      { actions: ["s3:GetObject", "s3:PutObject"], resources: [expect.stringMatching(/\.arn\}\/tls\/letsencrypt\.tar\.gz$/)] },
     ]);
+    // User data is gzipped at synth: the bucket's name comes from an instance tag, never a Terraform reference.
+    expect(script).toContain('echo "s3://$(instance_tag NodeScaleBucket)/tls/letsencrypt.tar.gz" > /etc/nodescale/tls/state-uri');
+    expect(script).toContain('tar -C /etc/letsencrypt -czf - . | aws s3 cp --only-show-errors - "$(cat /etc/nodescale/tls/state-uri)"');
+    expect(script).not.toContain("TfToken");
+    expect((instance as unknown as { tags: Record<string, string> }).tags.NodeScaleBucket).toMatch(
+      /^\$\{aws_s3_bucket\.Host_Releases_Bucket_\w+\.bucket\}$/,
+    );
+    expect(only(parsed.resource, "aws_route53_record")).toMatchObject({ name: domain, type: "A", zone_id: "Z0123456789ABCDEFGHIJ" });
+  });
+
+  it("takes another ACME directory and an account e-mail, and refuses an ACME directory that is not https", () => {
+    const staging = "https://acme-staging-v02.api.letsencrypt.org/directory";
+    const script = synthAws({ service: { domain }, vm: { acmeServer: staging, acmeEmail: "ops@example.com" } }).stack.host?.userData;
+    expect(script).toContain(`--server "${staging}"`);
+    expect(script).toContain("--email ops@example.com");
+    expect(() => parseConfig({ vm: { acmeServer: "http://acme.internal/directory" } })).toThrow(
+      `vm.acmeServer: "http://acme.internal/directory" is not allowed: must be an https URL of an ACME directory, such as Let's Encrypt's`,
+    );
+  });
+
+  it("stops the plan of one Droplet with a domain, saying why and what to do instead", () => {
     const droplet = only(synthDo({ service: { domain } }).parsed.resource, "digitalocean_droplet") as {
       lifecycle: { precondition: { error_message: string }[] };
     };
-    expect(droplet.lifecycle.precondition[0].error_message).toMatch(
-      /^DropletNodeHost cannot serve service\.domain orders\.example\.com over HTTPS/,
-    );
+    expect(droplet.lifecycle.precondition.map((p) => p.error_message)).toEqual([
+      "DropletNodeHost cannot serve service.domain orders.example.com over HTTPS without a gap: a replacement Droplet could not take over the certificate of the one it replaces. Set vm.machines to 2 or more (the DigitalOcean load balancer ends TLS with a certificate that renews itself), deploy one machine with vm-pm2 (EC2 gets its own Let's Encrypt certificate), or leave service.domain unset for HTTP on the Droplet's address.",
+    ]);
   });
 });

@@ -1,4 +1,5 @@
-import { rmSync } from "node:fs";
+import { rmSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
 import { NodeServiceSpec } from "../../constructs/service/spec";
 import { fillTemplate, TemplateError } from "../../constructs/template";
 import { ensureLocalTls, localTlsFiles } from "../../constructs/vm/local-tls";
@@ -68,6 +69,29 @@ describe("Nginx site template", () => {
     ["a deploy's bridge (old ports, new ports and a canary)", fork, upstreamServers("127.0.0.1", [4000, 4001, 4002, 5000, 41234])],
   ])("passes nginx -t in %s", (_, plan, servers) => {
     const verdict = nginxTest(site(plan), servers);
+    expect(verdict.output).toContain("test is successful");
+    expect(verdict.status).toBe(0);
+  });
+
+  it("passes nginx -t as the site of one VM ending TLS for its domain (IPv4 and IPv6, 80 and 443)", () => {
+    const [vmSite] = renderVmMachinePlan(spec, cluster, { machineTls: { domain: "orders.example.com" } }).files;
+    for (const line of [
+      "    listen 443 ssl http2;",
+      "    listen [::]:443 ssl http2;",
+      "    listen 443 ssl default_server;",
+      "    listen [::]:80 default_server;",
+    ]) {
+      expect(vmSite.content).toContain(line);
+    }
+    const dir = tempDir("nodescale-vm-tls-");
+    const files = localTlsFiles(dir);
+    ensureLocalTls(files, "test");
+    symlinkSync(files.cert, join(dir, "fullchain.pem"));
+    symlinkSync(files.key, join(dir, "privkey.pem"));
+    const testable = vmSite.content
+      .replace("/etc/nginx/nodescale/orders-api.upstream.conf", NGINX_TEST_UPSTREAM)
+      .replaceAll("/etc/nodescale/tls/live/", `${dir}/`);
+    const verdict = nginxTest(testable);
     expect(verdict.output).toContain("test is successful");
     expect(verdict.status).toBe(0);
   });
@@ -318,7 +342,7 @@ describe("provision script", () => {
   it("writes every config file to a temporary name and moves it into place", () => {
     for (const move of [
       'mv -f "${BASE}/plan.json.tmp" "${BASE}/plan.json"',
-      'mv -f "${BASE}/bin/machine-agent.js.tmp" "${BASE}/bin/machine-agent.js"',
+      'mv -f "/opt/nodescale/bin/machine-agent.js.tmp" "/opt/nodescale/bin/machine-agent.js"',
       "mv -f /etc/systemd/system/nodescale-pm2.service.tmp /etc/systemd/system/nodescale-pm2.service",
       "mv -f /etc/logrotate.d/nodescale.tmp /etc/logrotate.d/nodescale",
     ]) {
