@@ -49,8 +49,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "vm.clientLimits":
     "Enforce service.clientLimits on the VMs' Nginx (behind a load balancer, per address the balancer saw). Turn off by name with false.",
   "vm.acmeServer":
-    "With service.domain on one EC2 machine: the ACME directory its certificate comes from (Let's Encrypt; its staging directory to try things out, or your own ACME CA).",
-  "vm.acmeEmail": "With service.domain on one EC2 machine: e-mail for the ACME account. Default: none.",
+    "With service.domain on one machine (EC2, or a Droplet with a deploy key): the ACME directory its certificate comes from (Let's Encrypt; its staging directory to try things out, or your own ACME CA).",
+  "vm.acmeEmail": "With service.domain on one machine: e-mail for the ACME account. Default: none.",
   "vm.targetCpuPercent": "Average CPU utilisation the machine autoscaling aims at.",
   "vm.aws": "EC2 settings (`cdktf deploy vm-pm2`).",
   "vm.aws.region": "AWS region.",

@@ -43,7 +43,11 @@ export class VmPm2DoStack extends NodeScaleStack {
       clientLimits: config.vm.clientLimits,
     };
     if (machines === 1) {
-      const host = new DropletNodeHost(this, "Host", common);
+      const host = new DropletNodeHost(this, "Host", {
+        ...common,
+        acmeServer: config.vm.acmeServer,
+        ...(config.vm.acmeEmail !== undefined ? { acmeEmail: config.vm.acmeEmail } : {}),
+      });
       this.host = host;
       addVmService(this, {
         spec,

@@ -1,3 +1,4 @@
+import { invalidProp } from "../service/errors";
 import { renderTemplate, safeToken } from "../template";
 
 /** The ACME directory Let's Encrypt issues production certificates from. */
@@ -9,6 +10,8 @@ export const MACHINE_TLS = {
   webroot: "/var/www/nodescale-acme",
   /** Symlink Nginx reads the certificate through: the placeholder, then certbot's live folder. */
   link: "/etc/nodescale/tls/live",
+  /** A certificate taken over from the machine this one replaced (Droplets, over the SSH release channel). */
+  imported: "/etc/nodescale/tls/imported",
   /** A short-lived self-signed pair, so Nginx can start before the CA's certificate exists. */
   placeholder: "/etc/nodescale/tls/placeholder",
   letsencryptDir: "/etc/letsencrypt",
@@ -38,6 +41,8 @@ export interface CertificateScriptOptions {
   readonly tlsLink?: string;
   /** @default MACHINE_TLS.placeholder */
   readonly placeholder?: string;
+  /** @default MACHINE_TLS.imported */
+  readonly imported?: string;
   /** certbot's configuration folder (account, certificates, renewal settings). @default MACHINE_TLS.letsencryptDir */
   readonly letsencryptDir?: string;
   /** @default "/var/lib/letsencrypt" */
@@ -47,8 +52,8 @@ export interface CertificateScriptOptions {
   /** Where this script is installed (certbot calls it back after each issuance and renewal). */
   readonly self: string;
   /**
-   * Shell lines that check and reload Nginx.
-   * @default ["nginx -t -q", "systemctl reload nginx.service"]
+   * Shell lines that check and reload Nginx (when it runs: a certificate may arrive before the first release).
+   * @default ["nginx -t -q", "if systemctl is-active --quiet nginx.service; then systemctl reload nginx.service; fi"]
    */
   readonly reloadNginx?: readonly string[];
   /**
@@ -70,11 +75,14 @@ export function renderCertificateScript(options: CertificateScriptOptions): stri
     webroot: safeToken("webroot", options.webroot ?? MACHINE_TLS.webroot),
     tlsLink: safeToken("tlsLink", options.tlsLink ?? MACHINE_TLS.link),
     placeholder: safeToken("placeholder", options.placeholder ?? MACHINE_TLS.placeholder),
+    imported: safeToken("imported", options.imported ?? MACHINE_TLS.imported),
     letsencryptDir: safeToken("letsencryptDir", options.letsencryptDir ?? MACHINE_TLS.letsencryptDir),
     workDir: safeToken("workDir", options.workDir ?? "/var/lib/letsencrypt"),
     logsDir: safeToken("logsDir", options.logsDir ?? "/var/log/letsencrypt"),
     self: safeToken("self", options.self),
-    reloadNginx: indent(options.reloadNginx ?? ["nginx -t -q", "systemctl reload nginx.service"]).trim(),
+    reloadNginx: indent(
+      options.reloadNginx ?? ["nginx -t -q", "if systemctl is-active --quiet nginx.service; then systemctl reload nginx.service; fi"],
+    ).trim(),
     saveState: indent(options.saveState ?? []),
   });
 }
@@ -94,4 +102,10 @@ export function withoutShellCommentLines(text: string): string {
     .split("\n")
     .filter((line, i) => (i === 0 && line.startsWith("#!")) || !/^\s*#/.test(line))
     .join("\n");
+}
+
+/** An ACME directory must be an https URL (the account key and orders travel to it). */
+export function assertAcmeServer(owner: string, url: string): void {
+  if (!/^https:\/\/[A-Za-z0-9.:-]+(\/[A-Za-z0-9._~/-]*)?$/.test(url))
+    invalidProp(owner, "acmeServer", url, "must be an https URL of an ACME directory");
 }

@@ -3,10 +3,10 @@ import { type PlanRefusal, refuseAtPlan } from "../refuse-at-plan";
 import type { NodeServiceSpec } from "../service/spec";
 
 /**
- * One Droplet on its own address would end TLS itself, with a certificate it gets once the domain points at it. A
- * replacement Droplet (a changed spec; every release without a deploy key) has nowhere to take the certificate over
- * from (unlike EC2, where the machine keeps certbot's folder in its release bucket through its role), so clients
- * would see an untrusted certificate until it has its own. A spec with a domain stops that stack's plan, saying so.
+ * One Droplet on its own address ends TLS itself, with a certificate it gets once the domain points at it. A
+ * replacement Droplet takes the certificate over from the one it replaces over the SSH release channel (the deploy
+ * key); without that channel (the release in user data, a new Droplet at every release) it could not, and clients
+ * would see an untrusted certificate until it had its own. Such a spec stops that stack's plan, saying so.
  */
 export function singleMachineDomainRefusal(scope: IConstruct, owner: string, spec: NodeServiceSpec): PlanRefusal[] {
   if (spec.domain === undefined) return [];
@@ -14,7 +14,7 @@ export function singleMachineDomainRefusal(scope: IConstruct, owner: string, spe
     refuseAtPlan(
       scope,
       "DomainOnOneMachine",
-      `${owner} cannot serve service.domain ${spec.domain} over HTTPS without a gap: a replacement Droplet could not take over the certificate of the one it replaces. Set vm.machines to 2 or more (the DigitalOcean load balancer ends TLS with a certificate that renews itself), deploy one machine with vm-pm2 (EC2 gets its own Let's Encrypt certificate), or leave service.domain unset for HTTP on the Droplet's address.`,
+      `${owner} cannot serve service.domain ${spec.domain} over HTTPS without a gap: without a deploy key a replacement Droplet (one per release) could not take over the certificate of the one it replaces. Set vm.digitalocean.deployKey (releases and the certificate travel over SSH), set vm.machines to 2 or more (the DigitalOcean load balancer ends TLS), or leave service.domain unset for HTTP on the Droplet's address.`,
     ),
   ];
 }

@@ -9,7 +9,7 @@ import type { NodeServiceSpec } from "../service/spec";
 import { inlineBundleSource } from "./bundle-source";
 import { singleMachineDomainRefusal } from "./domain";
 import { DEFAULT_VM_MODE, type ProcessPlan, type VmMode } from "./plan";
-import { type ProvisionOptions, renderProvisionScript } from "./provision";
+import { CERTIFICATE_SCRIPT, type ProvisionOptions, renderProvisionScript } from "./provision";
 import { assertPublicKey, type SshReleaseKey, sshBundleSource, sshChannelSetup } from "./ssh-release";
 
 /** DigitalOcean's user-data limit. */
@@ -135,25 +135,29 @@ export function dropletUserData(
   spec: NodeServiceSpec,
   plan: ProcessPlan,
   bundle: AppBundle,
-  edge: Pick<ProvisionOptions, "behindLoadBalancer" | "clientLimits">,
+  edge: Pick<ProvisionOptions, "behindLoadBalancer" | "clientLimits" | "machineTls">,
   sshRelease?: SshReleaseKey,
 ): DropletUserData {
   const secrets = [
     ...dropletSecretsRefusal(scope, owner, spec, sshRelease !== undefined),
-    ...(edge.behindLoadBalancer ? [] : singleMachineDomainRefusal(scope, owner, spec)),
+    // One Droplet ends TLS itself only with the SSH channel, over which a replacement takes the certificate over.
+    ...(edge.behindLoadBalancer || sshRelease !== undefined ? [] : singleMachineDomainRefusal(scope, owner, spec)),
   ];
   if (sshRelease !== undefined) {
     // The release is not in the user data: a new release leaves the Droplet in place.
+    const tls = edge.machineTls;
     return {
       script: renderProvisionScript(spec, plan, {
         bundleSource: sshBundleSource(),
-        channelSetup: sshChannelSetup(sshRelease),
+        channelSetup: sshChannelSetup(sshRelease, tls && { domain: tls.domain, certificateScript: CERTIFICATE_SCRIPT }),
         ...edge,
       }),
       preconditions: secrets,
     };
   }
-  const script = renderProvisionScript(spec, plan, { bundleSource: inlineBundleSource(bundle), ...edge });
+  // Without the SSH channel the domain is refused above; the script stays plain HTTP.
+  const plain = { behindLoadBalancer: edge.behindLoadBalancer, clientLimits: edge.clientLimits };
+  const script = renderProvisionScript(spec, plan, { bundleSource: inlineBundleSource(bundle), ...plain });
   const bytes = Buffer.byteLength(script);
   if (bytes <= DROPLET_USER_DATA_LIMIT_BYTES) return { script, preconditions: secrets };
   const message =
@@ -170,7 +174,7 @@ export function dropletUserData(
     "}",
   ].join("\n");
   return {
-    script: renderProvisionScript(spec, plan, { bundleSource: refused, ...edge }),
+    script: renderProvisionScript(spec, plan, { bundleSource: refused, ...plain }),
     preconditions: [...secrets, refuseAtPlan(scope, "UserDataBytes", message, bytes, DROPLET_USER_DATA_LIMIT_BYTES)],
   };
 }

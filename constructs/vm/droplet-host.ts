@@ -5,6 +5,7 @@ import { ReservedIpAssignment } from "@cdktf/provider-digitalocean/lib/reserved-
 import { Tag } from "@cdktf/provider-digitalocean/lib/tag";
 import { Construct, Token } from "../cdk";
 import type { PostDeployHealthCheck } from "../health/post-deploy-health-check";
+import { assertAcmeServer, LETS_ENCRYPT_DIRECTORY } from "./acme";
 import {
   assertSshRelease,
   DROPLET_DEFAULTS,
@@ -21,8 +22,19 @@ import { SshRelease } from "./ssh-release";
 
 export { DROPLET_USER_DATA_LIMIT_BYTES, terraformLiteral } from "./droplet-common";
 
-/** A single Droplet takes the common Droplet props. */
-export type DropletNodeHostProps = DropletMachineProps;
+/** A single Droplet takes the common Droplet props, and how it gets its certificate for `spec.domain`. */
+export interface DropletNodeHostProps extends DropletMachineProps {
+  /**
+   * With `spec.domain` (and `sshRelease`): the ACME directory the Droplet gets its certificate from.
+   * @default "https://acme-v02.api.letsencrypt.org/directory"
+   */
+  readonly acmeServer?: string;
+  /**
+   * With `spec.domain`: e-mail for the ACME account.
+   * @default - an account without e-mail
+   */
+  readonly acmeEmail?: string;
+}
 
 /**
  * One Ubuntu LTS Droplet running Nginx in front of PM2, behind a cloud firewall, on a reserved IP.
@@ -56,7 +68,9 @@ export class DropletNodeHost extends Construct {
     const size = props.size ?? DROPLET_DEFAULTS.size;
     const sshKeyFingerprints = props.sshKeyFingerprints ?? [];
     const sshCidrs = props.sshCidrs ?? [];
+    const acmeServer = props.acmeServer ?? LETS_ENCRYPT_DIRECTORY;
     assertSshNotWorldOpen("DropletNodeHost", sshCidrs);
+    assertAcmeServer("DropletNodeHost", acmeServer);
     assertSshRelease("DropletNodeHost", props.sshRelease, sshCidrs);
     const spec = props.spec;
     this.plan = processPlan(spec, mode);
@@ -66,7 +80,13 @@ export class DropletNodeHost extends Construct {
       spec,
       this.plan,
       props.bundle,
-      { behindLoadBalancer: false, clientLimits: props.clientLimits ?? DROPLET_DEFAULTS.clientLimits },
+      {
+        behindLoadBalancer: false,
+        clientLimits: props.clientLimits ?? DROPLET_DEFAULTS.clientLimits,
+        ...(spec.domain !== undefined
+          ? { machineTls: { domain: spec.domain, acmeServer, ...(props.acmeEmail !== undefined ? { email: props.acmeEmail } : {}) } }
+          : {}),
+      },
       props.sshRelease,
     );
     // The firewall follows the tag, so a replacement Droplet is covered from its first boot.
@@ -77,6 +97,7 @@ export class DropletNodeHost extends Construct {
       "Droplet",
       dropletConfig({ name: spec.name, region, size, tag, sshKeyFingerprints, userData: this.userData }),
     );
+    this.reservedIp = new ReservedIp(this, "ReservedIp", { region });
     if (props.sshRelease !== undefined) {
       this.release = new SshRelease(this, "Release", {
         host: this.droplet.ipv4Address,
@@ -84,6 +105,8 @@ export class DropletNodeHost extends Construct {
         bundle: props.bundle,
         key: props.sshRelease,
         secrets: spec.secrets,
+        // The reserved IP still points at the Droplet being replaced: its certificate comes over first.
+        ...(spec.domain !== undefined ? { certificateFrom: this.reservedIp.ipAddress } : {}),
         dependsOn: [this.droplet],
       });
     }
@@ -95,7 +118,6 @@ export class DropletNodeHost extends Construct {
       machineId: this.droplet.id,
       dependsOn: this.release ? [this.release.resource] : [],
     });
-    this.reservedIp = new ReservedIp(this, "ReservedIp", { region });
     this.reservedIpAssignment = new ReservedIpAssignment(this, "ReservedIpAssignment", {
       ipAddress: this.reservedIp.ipAddress,
       dropletId: Token.asNumber(this.droplet.id),

@@ -11,7 +11,7 @@ import type { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
-import { LETS_ENCRYPT_DIRECTORY } from "./acme";
+import { assertAcmeServer, LETS_ENCRYPT_DIRECTORY } from "./acme";
 import { BUCKET_TAG, BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3AgentInstall, s3BundleSource } from "./bundle-source";
 import { EC2_MACHINE_DEFAULTS, ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
 import { newMachineReady } from "./new-machine-check";
@@ -141,9 +141,7 @@ export class Ec2NodeHost extends Construct {
     if (spec.domain === undefined && props.route53ZoneId !== undefined) {
       invalidProp("Ec2NodeHost", "route53ZoneId", props.route53ZoneId, "needs spec.domain (the name the record is for)");
     }
-    if (!/^https:\/\/[A-Za-z0-9.:-]+(\/[A-Za-z0-9._~/-]*)?$/.test(acmeServer)) {
-      invalidProp("Ec2NodeHost", "acmeServer", acmeServer, "must be an https URL of an ACME directory");
-    }
+    assertAcmeServer("Ec2NodeHost", acmeServer);
     // The release bucket is created below; its name is a token, fine inside the user data.
     const releases = new ReleaseBucket(this, "Releases", { name, bundle: props.bundle });
     // The bucket's name reaches the machine as an instance tag; the certificate script reads the URI from this file.

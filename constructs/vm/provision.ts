@@ -140,7 +140,7 @@ export function renderVmMachinePlan(
   });
 }
 
-const CERTIFICATE_SCRIPT = `${VM_BASE}/bin/certificate.sh`;
+export const CERTIFICATE_SCRIPT = `${VM_BASE}/bin/certificate.sh`;
 export const VM_AGENT = `${VM_BASE}/bin/machine-agent.js`;
 
 /** The machine agent inside the script (Droplets: no bucket to fetch it from). */

@@ -4,6 +4,7 @@ import { invalidProp } from "../service/errors";
 import { SSH_PUBLIC_KEY, SSH_PUBLIC_KEY_RULE } from "../service/rules";
 import type { SecretRef } from "../service/secrets";
 import { renderTemplate, safeToken, templatePath } from "../template";
+import { MACHINE_TLS } from "./acme";
 import { VM_BASE } from "./provision";
 import { VM_SECRETS_FILE } from "./secrets-fetch";
 
@@ -53,11 +54,33 @@ export function renderDeploySudoers(): string {
 /** The largest secrets document the receiver takes. */
 export const MAX_SSH_SECRETS_BYTES = 64 * 1024;
 
+/** A machine that ends TLS for its domain: where the receiver finds and puts certificates. */
+export interface ReceiverTls {
+  readonly domain: string;
+  /** @default MACHINE_TLS.link */
+  readonly link?: string;
+  /** @default MACHINE_TLS.imported */
+  readonly imported?: string;
+  /** The certificate script (`certificate.sh imported` serves a certificate taken over). */
+  readonly certificateScript: string;
+  /**
+   * CA bundle a certificate taken over must chain to.
+   * @default - the system's CAs
+   */
+  readonly trustedCa?: string;
+}
+
 /**
  * The receiver the deploy key's forced command runs. Pure.
- * @param base the machine's NodeScale folder; @param secretsFile where received secrets go; @param node Node.js
+ * @param base the machine's NodeScale folder; @param secretsFile where received secrets go; @param node Node.js;
+ * @param tls with a domain the machine ends TLS for: certificates can be taken over from the machine it replaces
  */
-export function renderReceiveRelease(base = VM_BASE, secretsFile = VM_SECRETS_FILE, node = "/usr/local/bin/node"): string {
+export function renderReceiveRelease(
+  base = VM_BASE,
+  secretsFile = VM_SECRETS_FILE,
+  node = "/usr/local/bin/node",
+  tls?: ReceiverTls,
+): string {
   return renderTemplate("vm/receive-release.sh", {
     base,
     maxBytes: MAX_SSH_RELEASE_BYTES,
@@ -65,11 +88,16 @@ export function renderReceiveRelease(base = VM_BASE, secretsFile = VM_SECRETS_FI
     secretsFile: safeToken("secretsFile", secretsFile),
     maxSecretsBytes: MAX_SSH_SECRETS_BYTES,
     node: safeToken("node", node),
+    tlsDomain: tls === undefined ? "" : safeToken("domain", tls.domain),
+    tlsLink: safeToken("link", tls?.link ?? MACHINE_TLS.link),
+    tlsImported: safeToken("imported", tls?.imported ?? MACHINE_TLS.imported),
+    certificateScript: tls === undefined ? "" : safeToken("certificateScript", tls.certificateScript),
+    trustedCa: tls?.trustedCa === undefined ? "" : safeToken("trustedCa", tls.trustedCa),
   });
 }
 
 /** Provision-script steps that open the SSH channel: the deploy user, its one key, its one command. Pure. */
-export function sshChannelSetup(key: SshReleaseKey): string {
+export function sshChannelSetup(key: SshReleaseKey, tls?: ReceiverTls): string {
   return [
     'log "release channel: SSH, deploy user with one command"',
     `id -u ${DEPLOY_USER} >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/${DEPLOY_USER} --shell /bin/bash ${DEPLOY_USER}`,
@@ -80,7 +108,7 @@ export function sshChannelSetup(key: SshReleaseKey): string {
     `chown ${DEPLOY_USER}:${DEPLOY_USER} /var/lib/${DEPLOY_USER}/.ssh/authorized_keys`,
     `chmod 0600 /var/lib/${DEPLOY_USER}/.ssh/authorized_keys`,
     `cat > "${RECEIVE_RELEASE}.tmp" <<'NODESCALE_RECEIVE'`,
-    renderReceiveRelease(),
+    renderReceiveRelease(VM_BASE, VM_SECRETS_FILE, "/usr/local/bin/node", tls),
     "NODESCALE_RECEIVE",
     `chmod 0755 "${RECEIVE_RELEASE}.tmp" && mv -f "${RECEIVE_RELEASE}.tmp" "${RECEIVE_RELEASE}"`,
     `cat > /etc/sudoers.d/${DEPLOY_USER}.tmp <<'NODESCALE_SUDOERS'`,
@@ -120,6 +148,13 @@ export interface SshReleaseProps {
    * @default {}
    */
   readonly secrets?: Readonly<Record<string, SecretRef>>;
+  /**
+   * The address of the machine this one replaces (the stable address, before it moves): after the release, the
+   * certificate it serves for the domain is taken over (old machine -> this shell's pipe -> new machine, which
+   * verifies it), so the new machine serves a trusted certificate from the moment the address moves to it.
+   * @default - no certificate taken over
+   */
+  readonly certificateFrom?: string;
 }
 
 /**
@@ -166,6 +201,7 @@ export class SshRelease extends Construct {
             NODESCALE_MACHINE_ID: props.machineId,
             // Names only: the values stay in the shell that deploys until the push reads them.
             ...(fromShell.length > 0 ? { NODESCALE_SECRETS: fromShell.join(" ") } : {}),
+            ...(props.certificateFrom !== undefined ? { NODESCALE_TLS_FROM: props.certificateFrom } : {}),
           },
           command: 'bash "$NODESCALE_PUSH"',
         },

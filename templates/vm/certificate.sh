@@ -10,17 +10,24 @@ readonly WEBROOT="{{webroot}}"
 readonly LE_DIR="{{letsencryptDir}}"
 readonly LINK="{{tlsLink}}"
 readonly LIVE="${LE_DIR}/live/${DOMAIN}"
+# A certificate taken over from the machine this one replaced (over the SSH release channel), served until this
+# machine has its own: it asks the CA only once that one has less than 30 days left.
+readonly IMPORTED="{{imported}}"
 
 log() { echo "nodescale-certificate: $*"; }
 
-# Nginx reads the certificate through LINK: a placeholder until the CA's certificate is here, then certbot's live
-# folder (whose files certbot swaps at each renewal). A config Nginx would reject is never reloaded.
-deployed() {
-  ln -sfn "${LIVE}" "${LINK}.new"
+# Nginx reads the certificate through LINK: a placeholder until a real certificate is here, then certbot's live folder
+# (whose files certbot swaps at each renewal) or one taken over. A config Nginx would reject is never reloaded.
+serve() {
+  ln -sfn "$1" "${LINK}.new"
   mv -Tf "${LINK}.new" "${LINK}"
   {{reloadNginx}}
-{{saveState}}  log "serving the certificate for ${DOMAIN}, valid until $(openssl x509 -enddate -noout -in "${LINK}/fullchain.pem" | cut -d= -f2)"
+  log "serving the certificate for ${DOMAIN}, valid until $(openssl x509 -enddate -noout -in "${LINK}/fullchain.pem" | cut -d= -f2)"
 }
+
+deployed() {
+  serve "${LIVE}"
+{{saveState}}}
 
 # Before the first certificate: a self-signed pair for the domain (7 days, re-made when stale), so Nginx starts and
 # serves everything that is not HTTPS (challenges, redirects, the checks by address) right away.
@@ -44,13 +51,19 @@ placeholder() {
 case "${1:-}" in
   deployed) deployed; exit 0 ;;
   placeholder) placeholder; exit 0 ;;
+  # A certificate was just taken over: serve it, unless this machine has its own.
+  imported) if [ ! -f "${LIVE}/fullchain.pem" ]; then serve "${IMPORTED}"; fi; exit 0 ;;
   "") ;;
-  *) echo "usage: $0 [deployed|placeholder]" >&2; exit 2 ;;
+  *) echo "usage: $0 [deployed|placeholder|imported]" >&2; exit 2 ;;
 esac
 
 if [ -f "${LIVE}/fullchain.pem" ]; then
   # Issued before, or carried over from the machine this one replaced: serve it; certbot.timer renews it.
   if [ "$(readlink "${LINK}" || true)" != "${LIVE}" ]; then deployed; fi
+  exit 0
+fi
+if [ -f "${IMPORTED}/fullchain.pem" ] && openssl x509 -checkend 2592000 -noout -in "${IMPORTED}/fullchain.pem" >/dev/null; then
+  if [ "$(readlink "${LINK}" || true)" != "${IMPORTED}" ]; then serve "${IMPORTED}"; fi
   exit 0
 fi
 

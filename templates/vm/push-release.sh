@@ -65,3 +65,26 @@ fi
 echo "nodescale-push: release ${NODESCALE_SHA256:0:12} to ${user}@${NODESCALE_HOST}:${port}"
 send "release ${NODESCALE_SHA256}" "${NODESCALE_BUNDLE}" "release ${NODESCALE_SHA256:0:12}" "it keeps serving its previous release"
 echo "nodescale-push: ${NODESCALE_HOST} serves release ${NODESCALE_SHA256:0:12}"
+
+# The certificate of the machine being replaced (NODESCALE_TLS_FROM, the stable address that still points at it),
+# piped from it to the new machine through this shell, never stored here. Its host key is not checked: nothing is
+# sent to it, and the new machine uses what comes back only if it is for the domain, from a trusted CA, with its key.
+if [ -n "${NODESCALE_TLS_FROM:-}" ]; then
+  echo "nodescale-push: the domain's certificate from ${NODESCALE_TLS_FROM} (the machine being replaced)"
+  export_errors="$(mktemp)"
+  trap 'rm -f "${export_errors}"' EXIT
+  set +e
+  ssh -i "${key_file}" -p "${NODESCALE_TLS_FROM_PORT:-${port}}" -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=10 \
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+    "${user}@${NODESCALE_TLS_FROM}" tls-export 2>"${export_errors}" |
+    ssh "${options[@]}" "${user}@${NODESCALE_HOST}" tls-import
+  statuses=("${PIPESTATUS[@]}")
+  set -e
+  if [ "${statuses[0]}" -ne 0 ]; then
+    # No machine there yet (a first deploy), or none with a certificate worth taking: the new one gets its own.
+    echo "nodescale-push: none taken over ($(tr -s '\r\n' '  ' < "${export_errors}" | sed 's/ *$//'))"
+  elif [ "${statuses[1]}" -ne 0 ]; then
+    echo "nodescale-push: ${NODESCALE_HOST} refused the certificate of the machine it replaces (exit ${statuses[1]}); the address stays with the old machine" >&2
+    exit 1
+  fi
+fi

@@ -3,7 +3,9 @@
 # authorized_keys line, through one sudoers rule). Reads one release from stdin, refuses it unless its SHA-256 is
 # the one asked for, then runs the provision script for it: canary, switch, converge, verify (the machine agent).
 # The ssh client sends "release <sha256>", or "secrets" with the service's secrets as JSON on stdin (written to a
-# root-only file the machine agent reads); nothing else is accepted.
+# root-only file the machine agent reads), or, on a machine that ends TLS for its domain, "tls-export" (the
+# certificate and key it serves, to stdout) and "tls-import" (one taken over from the machine it replaces, verified
+# before use); nothing else is accepted.
 set -euo pipefail
 readonly BASE="{{base}}"
 readonly MAX_BYTES={{maxBytes}}
@@ -11,12 +13,19 @@ readonly PROVISION_WAIT_SECONDS={{provisionWaitSeconds}}
 readonly SECRETS_FILE="{{secretsFile}}"
 readonly MAX_SECRETS_BYTES={{maxSecretsBytes}}
 readonly NODE="{{node}}"
+# Empty when this machine ends no TLS itself.
+readonly TLS_DOMAIN="{{tlsDomain}}"
+readonly TLS_LINK="{{tlsLink}}"
+readonly TLS_IMPORTED="{{tlsImported}}"
+readonly CERTIFICATE_SCRIPT="{{certificateScript}}"
+# Empty: the system's CAs.
+readonly TRUSTED_CA="{{trustedCa}}"
 
 fail() { echo "nodescale-receive: $*" >&2; exit 1; }
 
 request="${SSH_ORIGINAL_COMMAND:-}"
-if [[ "${request}" != "secrets" && ! "${request}" =~ ^release\ ([0-9a-f]{64})$ ]]; then
-  echo "nodescale-receive: expected \"release <sha256>\" or \"secrets\", got \"${request:0:80}\"" >&2
+if [[ "${request}" != "secrets" && "${request}" != "tls-export" && "${request}" != "tls-import" && ! "${request}" =~ ^release\ ([0-9a-f]{64})$ ]]; then
+  echo "nodescale-receive: expected \"release <sha256>\", \"secrets\", \"tls-export\" or \"tls-import\", got \"${request:0:80}\"" >&2
   exit 2
 fi
 sha="${BASH_REMATCH[1]:-}"
@@ -28,6 +37,56 @@ until [ -f "${BASE}/provisioned" ]; do
   sleep 5
   waited=$((waited + 5))
 done
+
+# A certificate chain for TLS_DOMAIN that chains to a trusted CA, valid for 30 more days, with its key.
+usable_pair() { # usable_pair CHAIN KEY
+  openssl x509 -noout -checkhost "${TLS_DOMAIN}" -in "$1" 2>/dev/null | grep -q " does match " || return 1
+  openssl x509 -noout -checkend 2592000 -in "$1" >/dev/null 2>&1 || return 1
+  [ "$(openssl x509 -noout -pubkey -in "$1")" = "$(openssl pkey -pubout -in "$2" 2>/dev/null)" ] || return 1
+  local verify=(openssl verify -purpose sslserver -untrusted "$1")
+  if [ -n "${TRUSTED_CA}" ]; then verify+=(-CAfile "${TRUSTED_CA}"); fi
+  "${verify[@]}" "$1" >/dev/null 2>&1
+}
+
+if [ "${request}" = "tls-export" ]; then
+  [ -n "${TLS_DOMAIN}" ] || { echo "nodescale-receive: this machine ends no TLS; no certificate to give" >&2; exit 3; }
+  served="$(readlink "${TLS_LINK}" 2>/dev/null || true)"
+  if [ -z "${served}" ] || ! usable_pair "${served}/fullchain.pem" "${served}/privkey.pem"; then
+    echo "nodescale-receive: no certificate for ${TLS_DOMAIN} worth taking over here" >&2
+    exit 3
+  fi
+  cat "${served}/fullchain.pem" "${served}/privkey.pem"
+  exit 0
+fi
+
+if [ "${request}" = "tls-import" ]; then
+  [ -n "${TLS_DOMAIN}" ] || fail "this machine ends no TLS; refused"
+  work="$(mktemp -d)"
+  trap 'rm -rf "${work}"' EXIT
+  umask 077
+  head -c 65537 > "${work}/pair.pem"
+  if [ ! -s "${work}/pair.pem" ]; then
+    echo "nodescale-receive: no certificate came; this machine gets its own once the domain reaches it"
+    exit 0
+  fi
+  [ "$(stat -c %s "${work}/pair.pem")" -le 65536 ] || fail "the certificate is larger than 64 KiB; refused (nothing changed)"
+  sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' "${work}/pair.pem" > "${work}/fullchain.pem"
+  openssl pkey -in "${work}/pair.pem" -out "${work}/privkey.pem" 2>/dev/null || fail "no private key came with the certificate; refused (nothing changed)"
+  usable_pair "${work}/fullchain.pem" "${work}/privkey.pem" ||
+    fail "the certificate is not one for ${TLS_DOMAIN} from a trusted CA with 30+ days left and its key; refused (nothing changed)"
+  served="$(readlink "${TLS_LINK}" 2>/dev/null || true)"
+  if [ -n "${served}" ] && usable_pair "${served}/fullchain.pem" "${served}/privkey.pem"; then
+    echo "nodescale-receive: this machine already serves a certificate for ${TLS_DOMAIN}; kept"
+    exit 0
+  fi
+  rm -rf "${TLS_IMPORTED}.new"
+  install -d -m 0700 "${TLS_IMPORTED}.new"
+  cp "${work}/fullchain.pem" "${work}/privkey.pem" "${TLS_IMPORTED}.new/"
+  rm -rf "${TLS_IMPORTED}"
+  mv -T "${TLS_IMPORTED}.new" "${TLS_IMPORTED}"
+  "${CERTIFICATE_SCRIPT}" imported
+  exit 0
+fi
 
 if [ "${request}" = "secrets" ]; then
   # A JSON object of strings, at most MAX_SECRETS_BYTES, written atomically 0600; the values are never printed.

@@ -758,12 +758,32 @@ describe("service.domain on the VM stacks", () => {
     );
   });
 
-  it("stops the plan of one Droplet with a domain, saying why and what to do instead", () => {
+  it("ends TLS on one Droplet with a deploy key, whose replacement takes the certificate over through the reserved IP", () => {
+    const { stack, parsed } = synthDo({
+      service: { domain },
+      vm: { acmeEmail: "ops@example.com", digitalocean: { sshCidrs: ["198.51.100.7/32"], deployKey: DEPLOY_KEY } },
+    });
+    expect(parsed.output.url.value).toBe(`https://${domain}`);
+    const droplet = only(parsed.resource, "digitalocean_droplet") as { lifecycle: Record<string, unknown> };
+    expect(droplet.lifecycle.precondition).toBeUndefined();
+    const script = stack.host?.userData.script ?? "";
+    expect(script).toContain("systemctl enable --now certbot.timer nodescale-certificate.timer");
+    expect(script).toContain("--email ops@example.com");
+    expect(script).toContain('readonly TLS_DOMAIN="orders.example.com"');
+    expect(script).toContain("listen 443 ssl http2;");
+    expect(shellcheck(script)).toBe("");
+    const push = checks(parsed, "Host_Release_Push")[0][1].provisioner[0]["local-exec"];
+    expect(push.environment.NODESCALE_TLS_FROM).toMatch(/^\$\{digitalocean_reserved_ip\.Host_ReservedIp_\w+\.ip_address\}$/);
+    const check = checks(parsed, "HealthCheck")[0][1].provisioner[0]["local-exec"];
+    expect(check.environment.NODESCALE_HOST).toBe(domain);
+  });
+
+  it("stops the plan of one Droplet with a domain and no deploy key, saying why and what to do instead", () => {
     const droplet = only(synthDo({ service: { domain } }).parsed.resource, "digitalocean_droplet") as {
       lifecycle: { precondition: { error_message: string }[] };
     };
     expect(droplet.lifecycle.precondition.map((p) => p.error_message)).toEqual([
-      "DropletNodeHost cannot serve service.domain orders.example.com over HTTPS without a gap: a replacement Droplet could not take over the certificate of the one it replaces. Set vm.machines to 2 or more (the DigitalOcean load balancer ends TLS with a certificate that renews itself), deploy one machine with vm-pm2 (EC2 gets its own Let's Encrypt certificate), or leave service.domain unset for HTTP on the Droplet's address.",
+      "DropletNodeHost cannot serve service.domain orders.example.com over HTTPS without a gap: without a deploy key a replacement Droplet (one per release) could not take over the certificate of the one it replaces. Set vm.digitalocean.deployKey (releases and the certificate travel over SSH), set vm.machines to 2 or more (the DigitalOcean load balancer ends TLS), or leave service.domain unset for HTTP on the Droplet's address.",
     ]);
   });
 });

@@ -10,6 +10,7 @@ import {
 } from "../../constructs/vm/ssh-release";
 import { fixtureBundle, tempDir } from "../helpers/fixtures";
 import { freePort, sleep, waitFor } from "../helpers/processes";
+import { keygen, startSshd } from "../helpers/sshd";
 import { shellcheck } from "../helpers/tools";
 
 // The SSH release channel for real: sshd on 127.0.0.1 with the rendered authorized_keys line (forced command), the
@@ -25,32 +26,8 @@ const record = join(dir, "provisioned-release");
 const secretsFile = join(dir, "etc", "secrets.json");
 const daemons: ChildProcess[] = [];
 
-function keygen(file: string): void {
-  const run = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", file], { encoding: "utf8" });
-  if (run.status !== 0) throw new Error(`ssh-keygen failed: ${run.stderr}`);
-}
-
-async function startSshd(port: number): Promise<ChildProcess> {
-  const config = join(dir, `sshd-${port}.conf`);
-  writeFileSync(
-    config,
-    [
-      `Port ${port}`,
-      "ListenAddress 127.0.0.1",
-      `HostKey ${join(dir, "host_key")}`,
-      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
-      `PidFile ${join(dir, `sshd-${port}.pid`)}`,
-      "StrictModes no",
-      "UsePAM no",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      // The rendered line's `command=` is the only way in, as for the deploy user on a Droplet.
-      "PermitRootLogin forced-commands-only",
-      "",
-    ].join("\n"),
-  );
-  mkdirSync("/run/sshd", { recursive: true });
-  const sshd = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
+async function startSshdHere(port: number): Promise<ChildProcess> {
+  const sshd = startSshd(dir, port, join(dir, "authorized_keys"));
   daemons.push(sshd);
   return sshd;
 }
@@ -87,8 +64,6 @@ function sshAsDeployKey(command: string, input: string) {
 
 let port = 0;
 beforeAll(async () => {
-  if (!existsSync("/usr/sbin/sshd")) throw new Error("sshd is needed for this test (apt-get install -y openssh-server)");
-  keygen(join(dir, "host_key"));
   keygen(clientKey);
   writeFileSync(bundleFile, bundle.data);
   mkdirSync(join(base, "bin"), { recursive: true });
@@ -106,7 +81,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, "authorized_keys"), `${renderDeployAuthorizedKey(publicKey, receiver)}\n`);
   chmodSync(join(dir, "authorized_keys"), 0o600);
   port = await freePort();
-  await startSshd(port);
+  await startSshdHere(port);
 });
 
 afterAll(async () => {
@@ -151,7 +126,9 @@ describe("release over SSH", () => {
   it("lets the deploy key run nothing but the receiver", () => {
     const run = sshAsDeployKey("cat /etc/shadow", "");
     expect(run.status).toBe(2);
-    expect(run.stderr).toContain('nodescale-receive: expected "release <sha256>" or "secrets", got "cat /etc/shadow"');
+    expect(run.stderr).toContain(
+      'nodescale-receive: expected "release <sha256>", "secrets", "tls-export" or "tls-import", got "cat /etc/shadow"',
+    );
   });
 
   it("sends the secrets from the deploying shell to a root-only file before the release, printing no value", async () => {
@@ -190,7 +167,7 @@ describe("release over SSH", () => {
     const later = await freePort();
     const pushing = push(later);
     await sleep(3000);
-    await startSshd(later);
+    await startSshdHere(later);
     const result = await pushing;
     expect(result.status).toBe(0);
     expect(readFileSync(record, "utf8").trim()).toBe(bundle.sha256);

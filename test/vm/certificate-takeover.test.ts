@@ -1,0 +1,236 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { renderCertificateScript } from "../../constructs/vm/acme";
+import { PUSH_RELEASE_SCRIPT, renderDeployAuthorizedKey, renderReceiveRelease } from "../../constructs/vm/ssh-release";
+import { fixtureBundle, tempDir } from "../helpers/fixtures";
+import { freePort, sleep } from "../helpers/processes";
+import { keygen, startSshd } from "../helpers/sshd";
+
+// One Droplet with a domain replaced by a new one: the new machine takes over the certificate the old one serves,
+// old machine -> the deploying shell's pipe -> new machine, over the SSH release channel, for real (two sshd, the
+// rendered receivers, certificate scripts and push script). A private CA stands in for Let's Encrypt.
+const DOMAIN = "orders.example.com";
+const bundle = fixtureBundle();
+const dir = tempDir("nodescale-takeover-");
+const clientKey = join(dir, "deploy_key");
+const daemons: ChildProcess[] = [];
+
+function openssl(args: string[]): void {
+  const run = spawnSync("openssl", args, { encoding: "utf8", cwd: dir });
+  if (run.status !== 0) throw new Error(`openssl ${args[0]}: ${run.stderr}`);
+}
+
+/** A certificate for `name` signed by `ca` (or self-signed without one), into `out`/fullchain.pem and privkey.pem. */
+function issue(out: string, name: string, ca?: string): void {
+  mkdirSync(out, { recursive: true });
+  const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", join(out, "privkey.pem")];
+  if (ca === undefined) {
+    openssl([
+      "req",
+      "-x509",
+      ...key,
+      "-days",
+      "90",
+      "-subj",
+      `/CN=${name}`,
+      "-addext",
+      `subjectAltName=DNS:${name}`,
+      "-out",
+      join(out, "fullchain.pem"),
+    ]);
+    return;
+  }
+  openssl(["req", "-new", ...key, "-subj", `/CN=${name}`, "-out", join(out, "csr.pem")]);
+  writeFileSync(join(out, "ext"), `subjectAltName=DNS:${name}\nextendedKeyUsage=serverAuth\n`);
+  openssl(
+    ["x509", "-req", "-in", join(out, "csr.pem"), "-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-days", "90"].concat([
+      "-extfile",
+      join(out, "ext"),
+      "-out",
+      join(out, "fullchain.pem"),
+    ]),
+  );
+}
+
+interface Machine {
+  readonly base: string;
+  readonly link: string;
+  readonly port: number;
+}
+
+/** A machine with the SSH release channel and HTTPS for DOMAIN: its receiver, certificate script and sshd. */
+async function machine(name: string): Promise<Machine> {
+  const base = join(dir, name);
+  const link = join(base, "tls", "live");
+  mkdirSync(join(base, "bin"), { recursive: true });
+  mkdirSync(join(base, "tls"), { recursive: true });
+  writeFileSync(join(base, "provisioned"), "");
+  writeFileSync(join(base, "bin", "provision.sh"), "#!/usr/bin/env bash\nexit 0\n", { mode: 0o755 });
+  const certificateScript = join(base, "bin", "certificate.sh");
+  writeFileSync(
+    certificateScript,
+    renderCertificateScript({
+      domain: DOMAIN,
+      webroot: join(base, "webroot"),
+      tlsLink: link,
+      placeholder: join(base, "tls", "placeholder"),
+      imported: join(base, "tls", "imported"),
+      letsencryptDir: join(base, "letsencrypt"),
+      self: certificateScript,
+      reloadNginx: [`echo reloaded >> ${join(base, "reloads")}`],
+    }),
+    { mode: 0o755 },
+  );
+  const receiver = join(base, "receive-release");
+  writeFileSync(
+    receiver,
+    renderReceiveRelease(base, join(base, "secrets.json"), process.execPath, {
+      domain: DOMAIN,
+      link,
+      imported: join(base, "tls", "imported"),
+      certificateScript,
+      trustedCa: join(dir, "ca.crt"),
+    }),
+    { mode: 0o755 },
+  );
+  const keys = join(base, "authorized_keys");
+  writeFileSync(keys, `${renderDeployAuthorizedKey(readFileSync(`${clientKey}.pub`, "utf8"), receiver)}\n`, { mode: 0o600 });
+  const port = await freePort();
+  daemons.push(startSshd(base, port, keys));
+  spawnSync("bash", [certificateScript, "placeholder"]);
+  return { base, link, port };
+}
+
+function push(to: Machine, from: { port: number }) {
+  return new Promise<{ status: number | null; output: string }>((resolve) => {
+    const child = spawn("bash", [PUSH_RELEASE_SCRIPT], {
+      env: {
+        ...process.env,
+        NODESCALE_HOST: "127.0.0.1",
+        NODESCALE_SSH_PORT: String(to.port),
+        NODESCALE_USER: "root",
+        NODESCALE_KEY_FILE: clientKey,
+        NODESCALE_SHA256: bundle.sha256,
+        NODESCALE_BUNDLE: join(dir, "release.tar.gz"),
+        NODESCALE_MACHINE_ID: `machine-${to.port}`,
+        NODESCALE_KNOWN_HOSTS_DIR: join(dir, "known_hosts"),
+        NODESCALE_CONNECT_WAIT_SECONDS: "30",
+        NODESCALE_TLS_FROM: "127.0.0.1",
+        NODESCALE_TLS_FROM_PORT: String(from.port),
+      },
+    });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    child.on("exit", (status) => resolve({ status, output }));
+  });
+}
+
+function importDirectly(to: Machine, pair: string) {
+  const options = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"];
+  return spawnSync("ssh", ["-i", clientKey, "-p", String(to.port), ...options, "root@127.0.0.1", "tls-import"], {
+    encoding: "utf8",
+    input: pair,
+  });
+}
+
+const pem = (folder: string) =>
+  `${readFileSync(join(folder, "fullchain.pem"), "utf8")}${readFileSync(join(folder, "privkey.pem"), "utf8")}`;
+
+let oldMachine: Machine;
+let newMachine: Machine;
+
+beforeAll(async () => {
+  keygen(clientKey);
+  writeFileSync(join(dir, "release.tar.gz"), bundle.data);
+  openssl(
+    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key"].concat([
+      "-out",
+      "ca.crt",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=Test ACME CA",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+    ]),
+  );
+  oldMachine = await machine("old");
+  newMachine = await machine("new");
+  // The old machine serves a certificate from the CA (its own, as certbot would have left it).
+  issue(join(oldMachine.base, "tls", "issued"), DOMAIN, join(dir, "ca"));
+  spawnSync("ln", ["-sfn", join(oldMachine.base, "tls", "issued"), oldMachine.link]);
+  await sleep(500);
+}, 30_000);
+
+afterAll(async () => {
+  for (const sshd of daemons) sshd.kill("SIGTERM");
+  await sleep(200);
+});
+
+describe("a replacement Droplet takes over the certificate of the one it replaces", () => {
+  it("with no machine at the stable address yet (a first deploy), goes on: the new machine gets its own", async () => {
+    const result = await push(newMachine, { port: await freePort() });
+    expect(result.output).toMatch(/nodescale-push: none taken over \(.*Connection refused\)/);
+    expect(result.status).toBe(0);
+    expect(readlinkSync(newMachine.link)).toBe(join(newMachine.base, "tls", "placeholder"));
+  });
+
+  it("from an old machine with only its placeholder, takes nothing and goes on", async () => {
+    const placeholderOnly = await machine("placeholder-only");
+    const result = await push(newMachine, placeholderOnly);
+    expect(result.output).toContain(
+      `nodescale-push: none taken over (nodescale-receive: no certificate for ${DOMAIN} worth taking over here)`,
+    );
+    expect(result.status).toBe(0);
+  });
+
+  it("moves the certificate and key to the new machine, which serves them at once", async () => {
+    const result = await push(newMachine, oldMachine);
+    expect(result.output).toContain("nodescale-push: the domain's certificate from 127.0.0.1 (the machine being replaced)");
+    expect(result.output).toContain(`nodescale-certificate: serving the certificate for ${DOMAIN}, valid until`);
+    expect(result.status).toBe(0);
+    const imported = join(newMachine.base, "tls", "imported");
+    expect(readlinkSync(newMachine.link)).toBe(imported);
+    expect(pem(imported)).toBe(pem(join(oldMachine.base, "tls", "issued")));
+    expect(statSync(join(imported, "privkey.pem")).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(newMachine.base, "reloads"), "utf8")).toBe("reloaded\n");
+    // The key went through the pipe only: never printed.
+    expect(result.output).not.toContain("PRIVATE KEY");
+  });
+
+  it("keeps a certificate the new machine already serves", async () => {
+    const result = await push(newMachine, oldMachine);
+    expect(result.output).toContain(`nodescale-receive: this machine already serves a certificate for ${DOMAIN}; kept`);
+    expect(readFileSync(join(newMachine.base, "reloads"), "utf8")).toBe("reloaded\n");
+  });
+
+  it.each([
+    ["for another name", (out: string) => issue(out, "other.example.com", join(dir, "ca"))],
+    ["from no trusted CA", (out: string) => issue(out, DOMAIN)],
+  ])("refuses a certificate %s, changing nothing", async (_, make) => {
+    const target = await machine(`refusing-${_.replace(/\W+/g, "-")}`);
+    const out = join(dir, `bad-${target.port}`);
+    make(out);
+    const run = importDirectly(target, pem(out));
+    expect(run.stderr).toContain(
+      `nodescale-receive: the certificate is not one for ${DOMAIN} from a trusted CA with 30+ days left and its key; refused (nothing changed)`,
+    );
+    expect(run.status).toBe(1);
+    expect(readlinkSync(target.link)).toBe(join(target.base, "tls", "placeholder"));
+  });
+
+  it("fails the push, before the address moves, when the new machine refuses what the old one serves", async () => {
+    const target = await machine("strict");
+    // This machine trusts another CA: the old machine's certificate does not chain to it.
+    const receiver = join(target.base, "receive-release");
+    writeFileSync(receiver, readFileSync(receiver, "utf8").replace(join(dir, "ca.crt"), "/dev/null"));
+    chmodSync(receiver, 0o755);
+    const result = await push(target, oldMachine);
+    expect(result.output).toContain(
+      "nodescale-push: 127.0.0.1 refused the certificate of the machine it replaces (exit 1); the address stays with the old machine",
+    );
+    expect(result.status).toBe(1);
+  });
+});
