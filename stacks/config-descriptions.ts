@@ -79,6 +79,10 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "kubernetes.preStopSeconds": "Delay before a pod is told to stop, so endpoints and load balancers stop routing to it first.",
   "kubernetes.host": "Host name the Ingress answers to. Default: any host.",
   "kubernetes.tlsSecretName": "Secret holding the TLS certificate for kubernetes.host.",
+  "kubernetes.restrictEgress":
+    "Default-deny egress for the pods: only cluster DNS and kubernetes.egress (no instance metadata, no Kubernetes API, no internet). Turn off by name with false.",
+  "kubernetes.egress":
+    'Where the pods may connect besides DNS: a list of { "cidr": an IPv4 or IPv6 range, "ports": its TCP ports }, e.g. your database\'s subnet and 5432.',
   "kubernetes.cluster": "Your own cluster (`cdktf deploy k8s`): NodeScale deploys only the workload onto it, through your kubeconfig.",
   "kubernetes.cluster.context": "The kubeconfig context of your cluster. Required by the k8s stack (its plan stops without it).",
   "kubernetes.cluster.kubeconfig": "The kubeconfig file on the machine that deploys.",

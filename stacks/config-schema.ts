@@ -197,6 +197,15 @@ export const configSchema = z
           .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/, { error: "must be a DNS name such as api.example.com" })
           .optional(),
         tlsSecretName: z.string().optional(),
+        restrictEgress: z.boolean({ error: "must be true or false" }).default(NODE_WORKLOAD_DEFAULTS.restrictEgress),
+        egress: z
+          .array(
+            z.strictObject({
+              cidr,
+              ports: z.array(wholeNumber(1, 65535, "a TCP port the pods connect to")).min(1, { error: "must list at least one port" }),
+            }),
+          )
+          .default([]),
         cluster: z
           .strictObject({
             context: z.string().min(1, { error: "must be the name of a kubeconfig context" }).optional(),

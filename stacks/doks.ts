@@ -77,7 +77,7 @@ export class DoksStack extends NodeScaleStack {
         spec: props.loaded.spec,
         appDir: props.appDir,
       });
-      image = built.imageRef;
+      image = built.digestRef;
       waitFor.push(built.pushed);
     }
     if (image === undefined) throw new Error("DoksStack: no image: set `image` or let the stack create a registry");

@@ -86,7 +86,7 @@ export class EksStack extends NodeScaleStack {
         spec: props.loaded.spec,
         appDir: props.appDir,
       });
-      image = built.imageRef;
+      image = built.digestRef;
       waitFor.push(built.pushed);
     }
 

@@ -50,7 +50,7 @@ export class K8sStack extends NodeScaleStack {
       // Your registry, with the credentials `docker login` left on the deploying machine.
       new DockerProvider(this, "Docker", { registryAuth: [{ address: c.repository.split("/")[0] }] });
       this.image = new AppImage(this, "Image", { spec, appDir: props.appDir, repository: c.repository, tag: releaseTag(props.releaseId) });
-      image = this.image.imageRef;
+      image = this.image.digestRef;
       waitFor.push(this.image.pushed);
     }
     if (image === undefined) {

@@ -81,6 +81,8 @@ export function addKubernetesService(stack: Construct, options: KubernetesServic
     ingressClassName: options.ingress?.className ?? INGRESS_CLASS,
     ingressControllerNamespace: options.ingress?.namespace ?? INGRESS_NAMESPACE,
     secretValues: secretValues(stack, options),
+    restrictEgress: k.restrictEgress,
+    egress: k.egress,
     dependsOn: options.dependsOn,
   });
   const lb = `${workload.ingress.fqn}.status[0].load_balancer[0].ingress[0]`;

@@ -33,6 +33,11 @@ export interface AppImageProps {
 export class AppImage extends Construct {
   /** The pushed image, `<repository>:<tag>`. */
   readonly imageRef: string;
+  /**
+   * The pushed image by its digest, `<repository>@sha256:...`: what pods run, because a tag can be moved (DOCR has no
+   * tag immutability) and a digest cannot.
+   */
+  readonly digestRef: string;
   /** The local build. */
   readonly image: Image;
   /** The push: what a workload waits for. */
@@ -73,5 +78,6 @@ export class AppImage extends Construct {
       ...(props.refusal !== undefined ? { lifecycle: { precondition: [refuseAtPlan(this, "Refusal", props.refusal)] } } : {}),
     });
     this.pushed = new RegistryImage(this, "Push", { name: this.image.name, keepRemotely: true, triggers: { tag: props.tag } });
+    this.digestRef = `${props.repository}@${this.pushed.sha256Digest}`;
   }
 }

@@ -13,6 +13,7 @@ import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment";
 import { InternetGateway } from "@cdktf/provider-aws/lib/internet-gateway";
 import { KmsKey } from "@cdktf/provider-aws/lib/kms-key";
+import { LaunchTemplate } from "@cdktf/provider-aws/lib/launch-template";
 import { NatGateway } from "@cdktf/provider-aws/lib/nat-gateway";
 import { RouteTable } from "@cdktf/provider-aws/lib/route-table";
 import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-association";
@@ -131,6 +132,8 @@ export class EksNodeCluster extends Construct {
   readonly cluster: EksCluster;
   /** The managed node group (private subnets, scaling bounds). */
   readonly nodeGroup: EksNodeGroup;
+  /** The nodes' launch template: IMDSv2 with a hop limit of 1 (pods cannot reach the node's role), encrypted root. */
+  readonly nodeLaunchTemplate: LaunchTemplate;
   /** The app image's repository; undefined with `createRepository: false`. */
   readonly repository?: EcrRepository;
   /** The core add-ons (vpc-cni, kube-proxy, coredns, ...), pinned by EKS to the cluster version. */
@@ -246,7 +249,20 @@ export class EksNodeCluster extends Construct {
       (policy) =>
         new IamRolePolicyAttachment(this, `Node${policy}`, { role: this.nodeRole.name, policyArn: `arn:aws:iam::aws:policy/${policy}` }),
     );
+    // IMDSv2 only, one hop: the node reaches its metadata, a pod (one hop further, in its own network namespace) does
+    // not, so no pod can take the node role's credentials. Pods get AWS access through Pod Identity instead.
+    this.nodeLaunchTemplate = new LaunchTemplate(this, "NodeLaunchTemplate", {
+      namePrefix: `${name}-node-`,
+      metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
+      blockDeviceMappings: [
+        { deviceName: "/dev/xvda", ebs: { volumeType: "gp3", volumeSize: 20, encrypted: "true", deleteOnTermination: "true" } },
+      ],
+      tagSpecifications: [{ resourceType: "instance", tags: { ...tags, Name: `${name}-node` } }],
+      updateDefaultVersion: true,
+      tags,
+    });
     this.nodeGroup = new EksNodeGroup(this, "Nodes", {
+      launchTemplate: { id: this.nodeLaunchTemplate.id, version: Fn.tostring(this.nodeLaunchTemplate.latestVersion) },
       clusterName: this.cluster.name,
       nodeGroupNamePrefix: `${name}-`,
       nodeRoleArn: this.nodeRole.arn,
@@ -267,6 +283,8 @@ export class EksNodeCluster extends Construct {
         new EksAddon(this, `Addon${addon.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase())}`, {
           clusterName: this.cluster.name,
           addonName: addon,
+          // The VPC CNI enforces NetworkPolicy only when asked to: without this the workload's policies are inert.
+          ...(addon === "vpc-cni" ? { configurationValues: JSON.stringify({ enableNetworkPolicy: "true" }) } : {}),
           resolveConflictsOnCreate: "OVERWRITE",
           resolveConflictsOnUpdate: "OVERWRITE",
           dependsOn: addon === "coredns" ? [this.nodeGroup] : [],

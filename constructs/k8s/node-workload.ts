@@ -13,6 +13,7 @@ import { SecretV1 } from "@cdktf/provider-kubernetes/lib/secret-v1";
 import { ServiceV1 } from "@cdktf/provider-kubernetes/lib/service-v1";
 import { Construct, type ITerraformDependable } from "../cdk";
 import { RELEASE_HEADERS_FILE, releaseHeadersSource } from "../release/release-headers";
+import { parseCidr } from "../service/cidr";
 import { invalidProp } from "../service/errors";
 import { isPinnedImage, PINNED_IMAGE_RULE } from "../service/rules";
 import type { NodeServiceSpec } from "../service/spec";
@@ -31,7 +32,16 @@ export const NODE_WORKLOAD_DEFAULTS = {
   preStopSeconds: 5,
   automountServiceAccountToken: false,
   identifyAnswers: true,
+  restrictEgress: true,
 } as const;
+
+/** Somewhere the pods may connect to (a database, an API): an address range and its ports. */
+export interface EgressRule {
+  /** IPv4 or IPv6 range, e.g. "10.0.42.0/24". */
+  readonly cidr: string;
+  /** TCP ports. */
+  readonly ports: readonly number[];
+}
 
 export interface NodeWorkloadProps {
   readonly spec: NodeServiceSpec;
@@ -130,6 +140,18 @@ export interface NodeWorkloadProps {
    */
   readonly secretValues?: Readonly<Record<string, string>>;
   /**
+   * Deny the pods every outgoing connection (default-deny egress) except DNS and `egress`: a compromised process
+   * cannot reach the instance metadata, the Kubernetes API or the internet. Enforced where the cluster's network
+   * enforces NetworkPolicy (the VPC CNI with network policy on, as EksCluster sets it; DOKS' Cilium).
+   * @default true
+   */
+  readonly restrictEgress?: boolean;
+  /**
+   * Where the pods may connect besides DNS (the service's own dependencies), with `restrictEgress`.
+   * @default []
+   */
+  readonly egress?: readonly EgressRule[];
+  /**
    * Resources that must exist before the workload (the cluster's add-ons, the ingress controller, the image).
    * @default []
    */
@@ -153,6 +175,8 @@ export class NodeWorkload extends Construct {
   readonly hpa: HorizontalPodAutoscalerV2;
   /** Keeps all but one pod up through voluntary disruptions (node drains). */
   readonly pdb: PodDisruptionBudgetV1;
+  /** Denies the pods any outgoing connection but DNS and `egress` (with `restrictEgress`). */
+  readonly egressPolicy?: NetworkPolicyV1;
   /** Admits traffic to the pods only from the ingress controller's namespace. */
   readonly networkPolicy: NetworkPolicyV1;
   /** The Secret holding `secretValues` (undefined without them). */
@@ -177,6 +201,8 @@ export class NodeWorkload extends Construct {
     const runAsUser = props.runAsUser ?? IMAGE_USER;
     const automountServiceAccountToken = props.automountServiceAccountToken ?? NODE_WORKLOAD_DEFAULTS.automountServiceAccountToken;
     const identifyAnswers = props.identifyAnswers ?? NODE_WORKLOAD_DEFAULTS.identifyAnswers;
+    const restrictEgress = props.restrictEgress ?? NODE_WORKLOAD_DEFAULTS.restrictEgress;
+    const egress = props.egress ?? [];
     const dependsOn = props.dependsOn ?? [];
 
     const fail = (field: string, value: unknown, allowed: string) => invalidProp("NodeWorkload", field, value, allowed);
@@ -195,6 +221,12 @@ export class NodeWorkload extends Construct {
         `must exceed preStopSeconds + service.shutdownGraceSeconds (${preStopSeconds} + ${spec.shutdownGraceSeconds} = ${preStopSeconds + spec.shutdownGraceSeconds}), or in-flight requests are killed`,
       );
     }
+    for (const [i, rule] of egress.entries()) {
+      if (parseCidr(rule.cidr) === undefined) fail(`egress[${i}].cidr`, rule.cidr, "must be an IPv4 or IPv6 range such as 10.0.42.0/24");
+      if (rule.ports.length === 0 || rule.ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535))
+        fail(`egress[${i}].ports`, rule.ports, "must be one or more TCP ports 1-65535");
+    }
+    if (egress.length > 0 && !restrictEgress) fail("egress", egress, "lists exceptions to restrictEgress, which is off");
     if (props.tlsSecretName !== undefined && props.host === undefined)
       fail("tlsSecretName", props.tlsSecretName, "needs a host to issue the certificate for");
     if (!Number.isInteger(runAsUser) || runAsUser < 1000)
@@ -383,5 +415,34 @@ export class NodeWorkload extends Construct {
         ],
       },
     });
+
+    if (restrictEgress) {
+      this.egressPolicy = new NetworkPolicyV1(this, "EgressPolicy", {
+        metadata: { ...meta, name: `${spec.name}-egress` },
+        spec: {
+          podSelector: { matchLabels: selector },
+          policyTypes: ["Egress"],
+          egress: [
+            // Cluster DNS only (CoreDNS/kube-dns in kube-system), so names still resolve.
+            {
+              to: [
+                {
+                  namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+                  podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+                },
+              ],
+              ports: [
+                { port: "53", protocol: "UDP" },
+                { port: "53", protocol: "TCP" },
+              ],
+            },
+            ...egress.map((rule) => ({
+              to: [{ ipBlock: { cidr: rule.cidr } }],
+              ports: rule.ports.map((p) => ({ port: String(p), protocol: "TCP" })),
+            })),
+          ],
+        },
+      });
+    }
   }
 }

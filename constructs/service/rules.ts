@@ -18,8 +18,12 @@ const IMAGE_REF = /^([a-z0-9][a-z0-9._\-/:]*?)(?::([A-Za-z0-9_][A-Za-z0-9._-]{0,
  * (`repo@sha256:…`, with or without a tag), or a fixed tag that is not `latest`. Untagged means `latest`.
  */
 export function isPinnedImage(ref: string): boolean {
-  // A repository known only at apply (a cdktf token, e.g. a registry URL) is judged by its tag or digest.
-  const match = IMAGE_REF.exec(ref.replace(/\$\{TfToken\[[A-Z0-9_.]+\]\}/g, "token"));
+  // A repository known only at apply (a cdktf token, e.g. a registry URL) is judged by its tag or digest; a digest
+  // known only at apply (a push's sha256_digest) after "@" is a digest.
+  const resolved = ref
+    .replace(/@\$\{TfToken\[[A-Z0-9_.]+\]\}$/, `@sha256:${"0".repeat(64)}`)
+    .replace(/\$\{TfToken\[[A-Z0-9_.]+\]\}/g, "token");
+  const match = IMAGE_REF.exec(resolved);
   if (match === null) return false;
   const [, , tag, digest] = match;
   return digest !== undefined || (tag !== undefined && tag !== "latest");

@@ -75,7 +75,7 @@ describe("nodescale.config.json validation", () => {
   it("rejects unknown keys with a did-you-mean", () => {
     expect(problems({ service: { workrs: 2 }, kubernetes: { maxReplica: 3 } })).toEqual([
       'service.workrs: unknown key (did you mean "workers"?); allowed here: name, port, workers, shutdownGraceSeconds, healthPath, readyPath, memoryMiB, cpuMillicores, maxBodySizeMiB, domain, clientLimits, source, start, build, signalsReady, nodeVersion, env, secrets',
-      'kubernetes.maxReplica: unknown key (did you mean "maxReplicas"?); allowed here: minReplicas, maxReplicas, targetCpuPercent, preStopSeconds, host, tlsSecretName, cluster, eks, doks',
+      'kubernetes.maxReplica: unknown key (did you mean "maxReplicas"?); allowed here: minReplicas, maxReplicas, targetCpuPercent, preStopSeconds, host, tlsSecretName, restrictEgress, egress, cluster, eks, doks',
     ]);
     expect(problems({ servce: {} })[0]).toBe(
       'servce: unknown key (did you mean "service"?); allowed here: $schema, service, local, vm, kubernetes, image, state',

@@ -31,6 +31,23 @@ describe("eks stack", () => {
     expect(inventory(parsed)).toMatchSnapshot();
   });
 
+  it("enforces NetworkPolicy (VPC CNI network policy on) and keeps pods away from the node's metadata (IMDSv2, hop limit 1)", () => {
+    const cni = all(parsed.resource, "aws_eks_addon").find((a) => a.addon_name === "vpc-cni");
+    expect(JSON.parse(cni?.configuration_values as string)).toEqual({ enableNetworkPolicy: "true" });
+    const template = only(parsed.resource, "aws_launch_template");
+    expect(template.metadata_options).toEqual({ http_tokens: "required", http_endpoint: "enabled", http_put_response_hop_limit: 1 });
+    expect(template.block_device_mappings).toMatchObject([{ ebs: { encrypted: "true", volume_type: "gp3" } }]);
+    expect(only(parsed.resource, "aws_eks_node_group").launch_template).toEqual({
+      id: expect.stringMatching(/^\$\{aws_launch_template\.Cluster_NodeLaunchTemplate_\w+\.id\}$/),
+      version: expect.stringMatching(/latest_version/),
+    });
+    // The workload's namespace denies egress by default (only DNS), enforced by the CNI above.
+    const egress = all(parsed.resource, "kubernetes_network_policy_v1").find((p) =>
+      (p.spec as { policy_types: string[] }).policy_types.includes("Egress"),
+    );
+    expect(egress).toBeDefined();
+  });
+
   it("spans two zones with public and private subnets and one NAT gateway by default", () => {
     const subnets = all(parsed.resource, "aws_subnet");
     expect(subnets).toHaveLength(4);
@@ -103,7 +120,7 @@ describe("eks stack", () => {
     });
   });
 
-  it("builds and pushes the bundled app under a fixed tag when no image is configured", () => {
+  it("builds and pushes the bundled app under a fixed tag when no image is configured, and runs it by digest", () => {
     const image = only(parsed.resource, "docker_image");
     expect(image.name).toMatch(/:r-aaaaaaaaaaaa$/);
     expect(image.build).toMatchObject({
@@ -112,7 +129,10 @@ describe("eks stack", () => {
     });
     const container = (only(parsed.resource, "kubernetes_deployment_v1").spec as { template: { spec: { container: { image: string }[] } } })
       .template.spec.container[0];
-    expect(container.image).toBe(image.name);
+    // A tag can be moved in a registry; the digest of the push cannot.
+    expect(container.image).toMatch(
+      /^\$\{aws_ecr_repository\.Cluster_Repository_\w+\.repository_url\}@\$\{docker_registry_image\.Image_Push_\w+\.sha256_digest\}$/,
+    );
   });
 
   it("runs in an existing VPC when given one: no VPC, subnet or NAT of its own, nodes in the given private subnets", () => {
@@ -233,7 +253,7 @@ describe("your own app (service.source) on the Kubernetes stacks", () => {
       expect(image.lifecycle).toBeUndefined();
       const container = (only(parsed.resource, "kubernetes_deployment_v1") as { spec: { template: { spec: { container: Container[] } } } })
         .spec.template.spec.container[0];
-      expect(container.image).toBe(image.name);
+      expect(container.image).toMatch(/@\$\{docker_registry_image\.Image_Push_\w+\.sha256_digest\}$/);
       expect(container.command).toEqual(["node", "server.js"]);
     }
   });

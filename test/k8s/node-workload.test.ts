@@ -1,7 +1,7 @@
 import { Testing } from "../../constructs/cdk";
 import { NodeWorkload, type NodeWorkloadProps } from "../../constructs/k8s/node-workload";
 import { NodeServiceSpec } from "../../constructs/service/spec";
-import { inventory, only, type Resources } from "../helpers/synth";
+import { all, inventory, only, type Resources } from "../helpers/synth";
 
 const spec = NodeServiceSpec.parse({ name: "orders", port: 3000, shutdownGraceSeconds: 10, memoryMiB: 256, cpuMillicores: 200 });
 const IMAGE = "ghcr.io/acme/orders:1.4.2";
@@ -14,6 +14,11 @@ function synth(props: Partial<NodeWorkloadProps> = {}): { json: string; resource
 }
 
 const { resource } = synth();
+/** The NetworkPolicy of one direction ("Ingress" or "Egress"). */
+const policy = (resources: Resources, direction: string) =>
+  all(resources, "kubernetes_network_policy_v1").find((p) =>
+    ((p.spec as { policy_types: string[] }).policy_types ?? []).includes(direction),
+  ) as { spec: Record<string, unknown> };
 const deployment = only(resource, "kubernetes_deployment_v1") as { spec: Record<string, unknown>; wait_for_rollout: boolean };
 const podSpec = (deployment.spec.template as { spec: Record<string, unknown> }).spec;
 const container = (podSpec.container as Record<string, unknown>[])[0];
@@ -113,13 +118,45 @@ describe("NodeWorkload", () => {
 
   it("keeps a disruption budget and admits traffic only from the ingress controller's namespace", () => {
     expect(only(resource, "kubernetes_pod_disruption_budget_v1").spec).toMatchObject({ max_unavailable: "1" });
-    expect(only(resource, "kubernetes_network_policy_v1").spec).toMatchObject({
+    expect(policy(resource, "Ingress").spec).toMatchObject({
       policy_types: ["Ingress"],
       ingress: [{ from: [{ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": "ingress-nginx" } } }] }],
     });
   });
 
+  it("denies the pods every outgoing connection but cluster DNS and the listed dependencies", () => {
+    const dns = {
+      to: [
+        {
+          namespace_selector: { match_labels: { "kubernetes.io/metadata.name": "kube-system" } },
+          pod_selector: { match_labels: { "k8s-app": "kube-dns" } },
+        },
+      ],
+      ports: [
+        { port: "53", protocol: "UDP" },
+        { port: "53", protocol: "TCP" },
+      ],
+    };
+    expect(policy(resource, "Egress").spec).toMatchObject({ policy_types: ["Egress"], egress: [dns] });
+    const withDatabase = synth({ egress: [{ cidr: "10.0.42.0/24", ports: [5432] }] }).resource;
+    expect((policy(withDatabase, "Egress").spec as { egress: unknown[] }).egress).toEqual([
+      dns,
+      { to: [{ ip_block: { cidr: "10.0.42.0/24" } }], ports: [{ port: "5432", protocol: "TCP" }] },
+    ]);
+    expect(all(synth({ restrictEgress: false }).resource, "kubernetes_network_policy_v1")).toHaveLength(1);
+  });
+
   it.each<[string, Partial<NodeWorkloadProps>, string]>([
+    [
+      "an egress range that is not one",
+      { egress: [{ cidr: "10.0.42.0/33", ports: [5432] }] },
+      'NodeWorkload egress[0].cidr: "10.0.42.0/33" is not allowed: must be an IPv4 or IPv6 range such as 10.0.42.0/24',
+    ],
+    [
+      "egress exceptions with egress unrestricted",
+      { restrictEgress: false, egress: [{ cidr: "10.0.42.0/24", ports: [5432] }] },
+      'NodeWorkload egress: [{"cidr":"10.0.42.0/24","ports":[5432]}] is not allowed: lists exceptions to restrictEgress, which is off',
+    ],
     [
       "an unpinned image",
       { image: "ghcr.io/acme/orders" },

@@ -41,7 +41,9 @@ describe("k8s stack (your own cluster)", () => {
   it("routes through the cluster's own ingress controller and admits traffic only from its namespace", () => {
     const ingress = Object.values(parsed.resource.kubernetes_ingress_v1)[0] as { spec: { ingress_class_name: string } };
     expect(ingress.spec.ingress_class_name).toBe("traefik");
-    const policy = Object.values(parsed.resource.kubernetes_network_policy_v1)[0] as { spec: { ingress: { from: unknown[] }[] } };
+    const policy = Object.values(parsed.resource.kubernetes_network_policy_v1).find((p) =>
+      (p as { spec: { policy_types: string[] } }).spec.policy_types.includes("Ingress"),
+    ) as { spec: { ingress: { from: unknown[] }[] } };
     expect(policy.spec.ingress[0].from).toEqual([{ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": "traefik" } } }]);
   });
 
