@@ -105,6 +105,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "kubernetes.eks.vpcId": "An existing VPC for the cluster, with kubernetes.eks.privateSubnetIds and publicSubnetIds. Default: a new VPC.",
   "kubernetes.eks.privateSubnetIds": "Private subnets of kubernetes.eks.vpcId for the nodes (two or more zones, with a NAT route out).",
   "kubernetes.eks.publicSubnetIds": "Public subnets of kubernetes.eks.vpcId for the load balancer (two or more zones).",
+  "kubernetes.eks.route53ZoneId":
+    "With service.domain (or kubernetes.host): the Route 53 zone where the ACM certificate's validation record is created. Without it, create it yourself (output certificate_validation).",
   "kubernetes.doks": "DOKS cluster settings.",
   "kubernetes.doks.region": "DigitalOcean region slug.",
   "kubernetes.doks.versionPrefix": 'Kubernetes minor version prefix, e.g. "1.35."; patch releases are applied in the maintenance window.',

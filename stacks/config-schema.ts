@@ -99,6 +99,10 @@ const eks = z.strictObject({
   vpcId: vpcIdRef.optional(),
   privateSubnetIds: z.array(subnetIdRef).min(2, { error: "must list at least two subnets, in different zones" }).optional(),
   publicSubnetIds: z.array(subnetIdRef).min(2, { error: "must list at least two subnets, in different zones" }).optional(),
+  route53ZoneId: z
+    .string()
+    .regex(/^Z[A-Z0-9]{4,32}$/, { error: 'must be a Route 53 hosted zone id such as "Z0123456789ABCDEFGHIJ"' })
+    .optional(),
 });
 
 const doks = z.strictObject({

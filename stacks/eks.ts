@@ -1,8 +1,16 @@
 import { DataAwsEcrAuthorizationToken } from "@cdktf/provider-aws/lib/data-aws-ecr-authorization-token";
+import { DataAwsSubnet } from "@cdktf/provider-aws/lib/data-aws-subnet";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
-import { Annotations, type Construct, Fn, type ITerraformDependable } from "../constructs/cdk";
+import { domainCertificate } from "../constructs/acm-certificate";
+import { Annotations, type Construct, Fn, type ITerraformDependable, TerraformOutput } from "../constructs/cdk";
 import { AppImage } from "../constructs/k8s/app-image";
+import {
+  ALB_CONTROLLER_NAMESPACE,
+  ALB_INGRESS_CLASS,
+  AwsLoadBalancerController,
+  albIngressAnnotations,
+} from "../constructs/k8s/aws-load-balancer-controller";
 import { ClusterAddons } from "../constructs/k8s/cluster-addons";
 import { EksNodeCluster } from "../constructs/k8s/eks-cluster";
 import type { NodeWorkload } from "../constructs/k8s/node-workload";
@@ -24,6 +32,8 @@ export interface EksStackProps {
 export class EksStack extends NodeScaleStack {
   readonly cluster: EksNodeCluster;
   readonly workload: NodeWorkload;
+  /** The AWS Load Balancer Controller, which turns the workload's Ingress into an ALB. */
+  readonly loadBalancerController: AwsLoadBalancerController;
 
   constructor(scope: Construct, id: string, props: EksStackProps) {
     super(scope, id);
@@ -61,17 +71,31 @@ export class EksStack extends NodeScaleStack {
       exec: { command: "aws", args: ["eks", "get-token", "--cluster-name", cluster.name, "--region", e.region] },
     });
 
-    const addons = new ClusterAddons(this, "Addons", {
-      loadBalancerAnnotations: {
-        "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-        "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
-        "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
-      },
+    // metrics-server for the HPA; the edge is the AWS Load Balancer Controller (ingress-nginx is retired upstream).
+    const addons = new ClusterAddons(this, "Addons", { ingressNginx: false, dependsOn: [this.cluster.nodeGroup, ...this.cluster.addons] });
+    this.loadBalancerController = new AwsLoadBalancerController(this, "LoadBalancerController", {
+      clusterName: cluster.name,
+      region: e.region,
+      vpcId: this.cluster.vpcId,
+      name: spec.name,
       dependsOn: [this.cluster.nodeGroup, ...this.cluster.addons],
     });
+    // The ALB sends straight to pod IPs from the public subnets: those ranges are what the NetworkPolicy admits.
+    const publicSubnetCidrs = this.cluster.publicSubnetIds.map(
+      (subnetId, i) => new DataAwsSubnet(this, `PublicSubnet${i}`, { id: subnetId }).cidrBlock,
+    );
+    const domain = spec.domain ?? k.host;
+    const tls = domain === undefined ? undefined : domainCertificate(this, domain, e.route53ZoneId, { "nodescale:service": spec.name });
+    if (tls !== undefined && e.route53ZoneId === undefined) {
+      new TerraformOutput(this, "certificate_validation", {
+        value: tls.certificate.domainValidationOptions,
+        description:
+          "Create these DNS records (and a CNAME of the domain to the url's load balancer): the deploy waits until ACM validates",
+      });
+    }
 
     let image = config.image;
-    const waitFor: ITerraformDependable[] = [...addons.installed];
+    const waitFor: ITerraformDependable[] = [...addons.installed, this.loadBalancerController.release, ...(tls ? [tls.issued] : [])];
     const repository = this.cluster.repository;
     // createRepository follows config.image, so without an image there is a repository to build into.
     if (image === undefined) {
@@ -95,6 +119,12 @@ export class EksStack extends NodeScaleStack {
       loaded: props.loaded,
       image,
       loadBalancerAddress: "hostname",
+      ingress: { className: ALB_INGRESS_CLASS, namespace: ALB_CONTROLLER_NAMESPACE },
+      ingressAnnotations: albIngressAnnotations(spec, k.preStopSeconds, tls?.issued.certificateArn),
+      ingressSourceCidrs: publicSubnetCidrs,
+      // The controller holds a new pod out of rotation until the ALB has it healthy (rolling updates lose nothing).
+      namespaceLabels: { "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled" },
+      ...(domain !== undefined ? { httpsDomain: domain } : {}),
       clusterName: cluster.name,
       kubeconfigCommand: `aws eks update-kubeconfig --name ${cluster.name} --region ${e.region}`,
       dependsOn: waitFor,

@@ -23,6 +23,14 @@ export interface KubernetesServiceOptions {
   readonly dependsOn: ITerraformDependable[];
   /** The stack has an AWS provider: ssm: and secretsmanager: references are read at plan (EKS). */
   readonly awsSecrets: boolean;
+  /** The Ingress's annotations (default: ingress-nginx's). */
+  readonly ingressAnnotations?: Readonly<Record<string, string>>;
+  /** Where the load balancer's traffic comes from when it sends to pod IPs (default: the controller's namespace). */
+  readonly ingressSourceCidrs?: readonly string[];
+  /** Extra labels on the workload's namespace. */
+  readonly namespaceLabels?: Readonly<Record<string, string>>;
+  /** The load balancer serves HTTPS for this domain (and only redirects HTTP): the url and the check use it. */
+  readonly httpsDomain?: string;
 }
 
 /**
@@ -76,10 +84,13 @@ export function addKubernetesService(stack: Construct, options: KubernetesServic
     maxReplicas: k.maxReplicas,
     targetCpuPercent: k.targetCpuPercent,
     preStopSeconds: k.preStopSeconds,
-    host: k.host,
+    host: options.httpsDomain ?? k.host,
     tlsSecretName: k.tlsSecretName,
     ingressClassName: options.ingress?.className ?? INGRESS_CLASS,
     ingressControllerNamespace: options.ingress?.namespace ?? INGRESS_NAMESPACE,
+    ...(options.ingressAnnotations !== undefined ? { ingressAnnotations: options.ingressAnnotations } : {}),
+    ...(options.ingressSourceCidrs !== undefined ? { ingressSourceCidrs: options.ingressSourceCidrs } : {}),
+    ...(options.namespaceLabels !== undefined ? { namespaceLabels: options.namespaceLabels } : {}),
     secretValues: secretValues(stack, options),
     restrictEgress: k.restrictEgress,
     egress: k.egress,
@@ -87,12 +98,15 @@ export function addKubernetesService(stack: Construct, options: KubernetesServic
   });
   const lb = `${workload.ingress.fqn}.status[0].load_balancer[0].ingress[0]`;
   const address = options.loadBalancerAddress === "either" ? `coalesce(${lb}.hostname, ${lb}.ip)` : `${lb}.${options.loadBalancerAddress}`;
-  const url = `http://\${${address}}`;
+  const lbUrl = `${options.httpsDomain !== undefined ? "https" : "http"}://\${${address}}`;
+  const url = options.httpsDomain !== undefined ? `https://${options.httpsDomain}` : lbUrl;
   new TerraformOutput(stack, "url", { value: url, description: "Base URL of the service (the ingress controller's load balancer)" });
   new TerraformOutput(stack, "cluster_name", { value: options.clusterName });
   new TerraformOutput(stack, "kubeconfig_command", { value: options.kubeconfigCommand });
   new PostDeployHealthCheck(stack, "HealthCheck", {
-    url,
+    // With a domain: the load balancer itself, asked for the domain (Host and TLS name), whether or not DNS points there.
+    url: lbUrl,
+    ...(options.httpsDomain !== undefined ? { host: options.httpsDomain } : {}),
     spec,
     // Proof the Service spreads load: at least minReplicas pods must answer through the Ingress.
     expectHostnames: k.minReplicas,

@@ -98,6 +98,22 @@ export interface NodeWorkloadProps {
    */
   readonly ingressControllerNamespace?: string;
   /**
+   * Address ranges the traffic comes from, for a load balancer that sends straight to pod IPs (the AWS Load Balancer
+   * Controller's ALB, from its subnets): the NetworkPolicy admits these instead of the controller's namespace.
+   * @default - the controller's namespace
+   */
+  readonly ingressSourceCidrs?: readonly string[];
+  /**
+   * The Ingress's annotations, for its controller.
+   * @default - ingress-nginx's: body size from the spec, retry on another pod when one is going away
+   */
+  readonly ingressAnnotations?: Readonly<Record<string, string>>;
+  /**
+   * Extra labels on the workload's namespace (e.g. the AWS Load Balancer Controller's pod readiness gate injection).
+   * @default {}
+   */
+  readonly namespaceLabels?: Readonly<Record<string, string>>;
+  /**
    * Host name the Ingress answers to.
    * @default - any host
    */
@@ -239,7 +255,12 @@ export class NodeWorkload extends Construct {
     this.namespace = new NamespaceV1(this, "Namespace", {
       metadata: {
         name: namespaceName,
-        labels: { ...labels, "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest" },
+        labels: {
+          ...(props.namespaceLabels ?? {}),
+          ...labels,
+          "pod-security.kubernetes.io/enforce": "restricted",
+          "pod-security.kubernetes.io/enforce-version": "latest",
+        },
       },
       dependsOn,
     });
@@ -359,7 +380,7 @@ export class NodeWorkload extends Construct {
     this.ingress = new IngressV1(this, "Ingress", {
       metadata: {
         ...meta,
-        annotations: {
+        annotations: props.ingressAnnotations ?? {
           "nginx.ingress.kubernetes.io/proxy-body-size": `${spec.maxBodySizeMiB}m`,
           // Retry idempotent requests on another pod when one is going away.
           "nginx.ingress.kubernetes.io/proxy-next-upstream": "error timeout",
@@ -409,7 +430,10 @@ export class NodeWorkload extends Construct {
         policyTypes: ["Ingress"],
         ingress: [
           {
-            from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ingressControllerNamespace } } }],
+            from:
+              props.ingressSourceCidrs !== undefined
+                ? props.ingressSourceCidrs.map((cidr) => ({ ipBlock: { cidr } }))
+                : [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ingressControllerNamespace } } }],
             ports: [{ port: "http", protocol: "TCP" }],
           },
         ],

@@ -1,5 +1,4 @@
-import { AcmCertificate } from "@cdktf/provider-aws/lib/acm-certificate";
-import { AcmCertificateValidation } from "@cdktf/provider-aws/lib/acm-certificate-validation";
+import type { AcmCertificate } from "@cdktf/provider-aws/lib/acm-certificate";
 import { AutoscalingGroup } from "@cdktf/provider-aws/lib/autoscaling-group";
 import { AutoscalingPolicy } from "@cdktf/provider-aws/lib/autoscaling-policy";
 import { LaunchTemplate } from "@cdktf/provider-aws/lib/launch-template";
@@ -11,7 +10,8 @@ import { Route53Record } from "@cdktf/provider-aws/lib/route53-record";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
-import { Construct, TerraformIterator } from "../cdk";
+import { domainCertificate } from "../acm-certificate";
+import { Construct } from "../cdk";
 import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
@@ -282,38 +282,19 @@ export class Ec2NodeGroup extends Construct {
       tags,
     });
     if (domain !== undefined) {
-      this.certificate = new AcmCertificate(this, "Certificate", {
-        domainName: domain,
-        validationMethod: "DNS",
-        tags,
-        lifecycle: { createBeforeDestroy: true },
-      });
-      const records: Route53Record[] = [];
-      if (props.route53ZoneId !== undefined) {
-        const options = TerraformIterator.fromComplexList(this.certificate.domainValidationOptions, "domain_name");
-        records.push(
-          new Route53Record(this, "CertificateValidationRecord", {
-            forEach: options,
-            zoneId: props.route53ZoneId,
-            name: options.getString("resource_record_name"),
-            type: options.getString("resource_record_type"),
-            records: [options.getString("resource_record_value")],
-            ttl: 60,
-            allowOverwrite: true,
-          }),
-          new Route53Record(this, "Alias", {
-            zoneId: props.route53ZoneId,
-            name: domain,
-            type: "A",
-            alias: { name: this.loadBalancer.dnsName, zoneId: this.loadBalancer.zoneId, evaluateTargetHealth: true },
-          }),
-        );
-      }
-      // Waits until ACM has issued the certificate (DNS validated); ACM renews it from then on.
-      const issued = new AcmCertificateValidation(this, "CertificateIssued", {
-        certificateArn: this.certificate.arn,
-        dependsOn: records,
-      });
+      const alias =
+        props.route53ZoneId === undefined
+          ? []
+          : [
+              new Route53Record(this, "Alias", {
+                zoneId: props.route53ZoneId,
+                name: domain,
+                type: "A",
+                alias: { name: this.loadBalancer.dnsName, zoneId: this.loadBalancer.zoneId, evaluateTargetHealth: true },
+              }),
+            ];
+      const { certificate, issued } = domainCertificate(this, domain, props.route53ZoneId, tags, alias);
+      this.certificate = certificate;
       this.httpsListener = new LbListener(this, "Https", {
         loadBalancerArn: this.loadBalancer.arn,
         port: 443,

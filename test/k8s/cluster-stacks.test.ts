@@ -1,7 +1,10 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Testing } from "../../constructs/cdk";
 import { AppImage } from "../../constructs/k8s/app-image";
-import { INGRESS_NGINX_CHART_VERSION, METRICS_SERVER_CHART_VERSION } from "../../constructs/k8s/cluster-addons";
+import { AWS_LOAD_BALANCER_CONTROLLER_CHART_VERSION } from "../../constructs/k8s/aws-load-balancer-controller";
+import { METRICS_SERVER_CHART_VERSION } from "../../constructs/k8s/cluster-addons";
 import { parseConfig } from "../../stacks/config";
 import { DoksStack } from "../../stacks/doks";
 import { EksStack } from "../../stacks/eks";
@@ -102,14 +105,96 @@ describe("eks stack", () => {
     expect((nodes.subnet_ids as string[]).every((id) => id.includes("Private"))).toBe(true);
   });
 
-  it("installs the core add-ons, metrics-server and ingress-nginx, pinned", () => {
+  it("installs the core add-ons, metrics-server and the AWS Load Balancer Controller, pinned; no ingress-nginx", () => {
     expect(
       all(parsed.resource, "aws_eks_addon")
         .map((a) => a.addon_name)
         .sort(),
     ).toEqual(["coredns", "eks-pod-identity-agent", "kube-proxy", "vpc-cni"]);
     const releases = Object.fromEntries(all(parsed.resource, "helm_release").map((r) => [r.chart, r.version]));
-    expect(releases).toEqual({ "metrics-server": METRICS_SERVER_CHART_VERSION, "ingress-nginx": INGRESS_NGINX_CHART_VERSION });
+    expect(releases).toEqual({
+      "metrics-server": METRICS_SERVER_CHART_VERSION,
+      "aws-load-balancer-controller": AWS_LOAD_BALANCER_CONTROLLER_CHART_VERSION,
+    });
+    expect(JSON.stringify(parsed)).not.toContain("ingress-nginx");
+  });
+
+  it("gives the controller exactly the upstream IAM policy, through Pod Identity, and tells it the region and VPC", () => {
+    const policy = only(parsed.resource, "aws_iam_policy");
+    expect(JSON.parse(policy.policy as string)).toEqual(
+      JSON.parse(readFileSync(join(ROOT, "templates", "aws", "aws-load-balancer-controller-iam-policy.json"), "utf8")),
+    );
+    // Pinned copy of kubernetes-sigs/aws-load-balancer-controller v3.5.0 docs/install/iam_policy.json.
+    expect(
+      createHash("sha256")
+        .update(policy.policy as string)
+        .digest("hex"),
+    ).toBe("16f232c9d9f79366fe949c4550ad517a202380058a9e48d45a4e215044a20a6a");
+    expect(only(parsed.resource, "aws_eks_pod_identity_association")).toMatchObject({
+      namespace: "kube-system",
+      service_account: "aws-load-balancer-controller",
+    });
+    const trust = Object.entries(parsed.data.aws_iam_policy_document).find(([k]) => k.startsWith("LoadBalancerController"))?.[1] as {
+      statement: unknown[];
+    };
+    expect(trust.statement).toEqual([
+      { actions: ["sts:AssumeRole", "sts:TagSession"], principals: [{ type: "Service", identifiers: ["pods.eks.amazonaws.com"] }] },
+    ]);
+    const values = JSON.parse(
+      (all(parsed.resource, "helm_release").find((r) => r.chart === "aws-load-balancer-controller")?.values as string[])[0],
+    );
+    expect(values).toMatchObject({ region: "us-east-1", ingressClass: "alb", createIngressClassResource: true, replicaCount: 2 });
+    expect(values.vpcId).toMatch(/^\$\{aws_vpc\./);
+  });
+
+  it("routes through an internet-facing ALB to pod IPs, admitting traffic only from the public subnets", () => {
+    const ingress = only(parsed.resource, "kubernetes_ingress_v1") as {
+      metadata: { annotations: Record<string, string> };
+      spec: Record<string, unknown>;
+    };
+    expect(ingress.spec.ingress_class_name).toBe("alb");
+    expect(ingress.metadata.annotations).toMatchObject({
+      "alb.ingress.kubernetes.io/scheme": "internet-facing",
+      "alb.ingress.kubernetes.io/target-type": "ip",
+      "alb.ingress.kubernetes.io/healthcheck-path": "/ready",
+      "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP":80}]',
+    });
+    const admitted = all(parsed.resource, "kubernetes_network_policy_v1").find((p) =>
+      (p.spec as { policy_types: string[] }).policy_types.includes("Ingress"),
+    ) as { spec: { ingress: { from: unknown[] }[] } };
+    expect(admitted.spec.ingress[0].from).toEqual([
+      { ip_block: { cidr: expect.stringMatching(/data\.aws_subnet\.PublicSubnet0\.cidr_block/) } },
+      { ip_block: { cidr: expect.stringMatching(/data\.aws_subnet\.PublicSubnet1\.cidr_block/) } },
+    ]);
+    const namespace = only(parsed.resource, "kubernetes_namespace_v1") as { metadata: { labels: Record<string, string> } };
+    expect(namespace.metadata.labels["elbv2.k8s.aws/pod-readiness-gate-inject"]).toBe("enabled");
+  });
+
+  it("serves HTTPS for the domain with an ACM certificate (TLS 1.3 policy, HSTS, HTTP redirected) and checks it by Host", () => {
+    const { parsed: https } = synthEks({
+      service: { domain: "api.example.com" },
+      kubernetes: { eks: { route53ZoneId: "Z0123456789ABCDEFGHIJ" } },
+    });
+    expect(only(https.resource, "aws_acm_certificate")).toMatchObject({ domain_name: "api.example.com", validation_method: "DNS" });
+    const ingress = only(https.resource, "kubernetes_ingress_v1") as {
+      metadata: { annotations: Record<string, string> };
+      spec: { rule: { host: string }[] };
+    };
+    expect(ingress.spec.rule[0].host).toBe("api.example.com");
+    expect(ingress.metadata.annotations).toMatchObject({
+      "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP":80},{"HTTPS":443}]',
+      "alb.ingress.kubernetes.io/ssl-redirect": "443",
+      "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+      "alb.ingress.kubernetes.io/listener-attributes.HTTPS-443":
+        "routing.http.response.strict_transport_security.header_value=max-age=63072000",
+    });
+    expect(ingress.metadata.annotations["alb.ingress.kubernetes.io/certificate-arn"]).toMatch(/aws_acm_certificate_validation\./);
+    expect(https.output.url.value).toBe("https://api.example.com");
+    const check = Object.entries(https.resource.terraform_data).find(([k]) => k.startsWith("HealthCheck"))?.[1] as {
+      provisioner: { "local-exec": { environment: Record<string, string> } }[];
+    };
+    expect(check.provisioner[0]["local-exec"].environment.NODESCALE_HOST).toBe("api.example.com");
+    expect(check.provisioner[0]["local-exec"].environment.NODESCALE_URL).toMatch(/^https:\/\/\$\{kubernetes_ingress_v1\..+\.hostname\}$/);
   });
 
   it("keeps images in an encrypted ECR repository with scan on push and immutable tags", () => {
