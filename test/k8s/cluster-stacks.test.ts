@@ -141,7 +141,7 @@ describe("eks stack", () => {
       { actions: ["sts:AssumeRole", "sts:TagSession"], principals: [{ type: "Service", identifiers: ["pods.eks.amazonaws.com"] }] },
     ]);
     const values = JSON.parse(
-      (all(parsed.resource, "helm_release").find((r) => r.chart === "aws-load-balancer-controller")?.values as string[])[0],
+      ((all(parsed.resource, "helm_release").find((r) => r.chart === "aws-load-balancer-controller")?.values ?? [""]) as string[])[0],
     );
     expect(values).toMatchObject({ region: "us-east-1", ingressClass: "alb", createIngressClassResource: true, replicaCount: 2 });
     expect(values.vpcId).toMatch(/^\$\{aws_vpc\./);
