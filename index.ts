@@ -9,11 +9,18 @@ export {
   type PostDeployHealthCheckProps,
 } from "./constructs/health/post-deploy-health-check";
 export { AppImage, type AppImageProps } from "./constructs/k8s/app-image";
+export {
+  AWS_LOAD_BALANCER_CONTROLLER_CHART_VERSION,
+  AwsLoadBalancerController,
+  type AwsLoadBalancerControllerProps,
+  albIngressAnnotations,
+} from "./constructs/k8s/aws-load-balancer-controller";
 export { CLUSTER_ADDONS_DEFAULTS, ClusterAddons, type ClusterAddonsProps } from "./constructs/k8s/cluster-addons";
 export { IMAGE_USER, renderDockerfile } from "./constructs/k8s/dockerfile";
 export { DOKS_CLUSTER_DEFAULTS, DoksNodeCluster, type DoksNodeClusterProps } from "./constructs/k8s/doks-cluster";
 export { EKS_CLUSTER_DEFAULTS, EksNodeCluster, type EksNodeClusterProps } from "./constructs/k8s/eks-cluster";
-export { NODE_WORKLOAD_DEFAULTS, NodeWorkload, type NodeWorkloadProps } from "./constructs/k8s/node-workload";
+export { type EgressRule, NODE_WORKLOAD_DEFAULTS, NodeWorkload, type NodeWorkloadProps } from "./constructs/k8s/node-workload";
+export { TRAEFIK_CHART_VERSION, TraefikIngress, type TraefikIngressProps } from "./constructs/k8s/traefik";
 export { type PlanRefusal, refuseAtPlan } from "./constructs/refuse-at-plan";
 export { type AppBundle, bundleFile } from "./constructs/release/bundle";
 export { PackError, type PackReleaseOptions, packRelease, stageSources } from "./constructs/release/release-pack";

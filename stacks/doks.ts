@@ -6,6 +6,7 @@ import { AppImage } from "../constructs/k8s/app-image";
 import { ClusterAddons } from "../constructs/k8s/cluster-addons";
 import { DoksNodeCluster } from "../constructs/k8s/doks-cluster";
 import type { NodeWorkload } from "../constructs/k8s/node-workload";
+import { TRAEFIK_INGRESS_CLASS, TRAEFIK_NAMESPACE, TraefikIngress } from "../constructs/k8s/traefik";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { configureClusterProviders } from "./kubernetes-providers";
@@ -20,10 +21,12 @@ export interface DoksStackProps {
   readonly releaseId: string;
 }
 
-/** `cdktf deploy doks`: VPC, DOKS, DOCR, ingress-nginx, the app image and the workload, then a health check. */
+/** `cdktf deploy doks`: VPC, DOKS, DOCR, Traefik, the app image and the workload, then a health check. */
 export class DoksStack extends NodeScaleStack {
   readonly cluster: DoksNodeCluster;
   readonly workload: NodeWorkload;
+  /** The ingress controller (Traefik) the workload's Ingress goes through. */
+  readonly ingressController: TraefikIngress;
 
   constructor(scope: Construct, id: string, props: DoksStackProps) {
     super(scope, id);
@@ -54,13 +57,16 @@ export class DoksStack extends NodeScaleStack {
       token: kubeConfig.token,
     });
 
-    const addons = new ClusterAddons(this, "Addons", {
+    // metrics-server for the HPA; the edge is Traefik (ingress-nginx is retired upstream).
+    const addons = new ClusterAddons(this, "Addons", { dependsOn: [cluster] });
+    this.ingressController = new TraefikIngress(this, "Ingress", {
       loadBalancerAnnotations: { "service.beta.kubernetes.io/do-loadbalancer-name": `${spec.name}-ingress` },
+      upstreamIdleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
       dependsOn: [cluster],
     });
 
     let image = config.image;
-    const waitFor: ITerraformDependable[] = [...addons.installed];
+    const waitFor: ITerraformDependable[] = [...addons.installed, this.ingressController.release];
     const registry = this.cluster.registry;
     if (image === undefined && registry) {
       const credentials = new ContainerRegistryDockerCredentials(this, "RegistryCredentials", {
@@ -87,6 +93,8 @@ export class DoksStack extends NodeScaleStack {
       loaded: props.loaded,
       image,
       loadBalancerAddress: "ip",
+      ingress: { className: TRAEFIK_INGRESS_CLASS, namespace: TRAEFIK_NAMESPACE },
+      ingressAnnotations: {},
       clusterName: cluster.name,
       kubeconfigCommand: `doctl kubernetes cluster kubeconfig save ${cluster.name}`,
       dependsOn: waitFor,

@@ -28,7 +28,7 @@ export interface EksStackProps {
   readonly releaseId: string;
 }
 
-/** `cdktf deploy eks`: VPC, EKS, add-ons, ingress-nginx, the app image and the workload, then a health check. */
+/** `cdktf deploy eks`: VPC, EKS, add-ons, the AWS Load Balancer Controller, the app image and the workload, then a health check. */
 export class EksStack extends NodeScaleStack {
   readonly cluster: EksNodeCluster;
   readonly workload: NodeWorkload;
@@ -72,7 +72,7 @@ export class EksStack extends NodeScaleStack {
     });
 
     // metrics-server for the HPA; the edge is the AWS Load Balancer Controller (ingress-nginx is retired upstream).
-    const addons = new ClusterAddons(this, "Addons", { ingressNginx: false, dependsOn: [this.cluster.nodeGroup, ...this.cluster.addons] });
+    const addons = new ClusterAddons(this, "Addons", { dependsOn: [this.cluster.nodeGroup, ...this.cluster.addons] });
     this.loadBalancerController = new AwsLoadBalancerController(this, "LoadBalancerController", {
       clusterName: cluster.name,
       region: e.region,

@@ -5,6 +5,7 @@ import { Testing } from "../../constructs/cdk";
 import { AppImage } from "../../constructs/k8s/app-image";
 import { AWS_LOAD_BALANCER_CONTROLLER_CHART_VERSION } from "../../constructs/k8s/aws-load-balancer-controller";
 import { METRICS_SERVER_CHART_VERSION } from "../../constructs/k8s/cluster-addons";
+import { TRAEFIK_CHART_VERSION } from "../../constructs/k8s/traefik";
 import { parseConfig } from "../../stacks/config";
 import { DoksStack } from "../../stacks/doks";
 import { EksStack } from "../../stacks/eks";
@@ -278,6 +279,31 @@ describe("doks stack", () => {
 
   it("keeps its resource addresses, providers and outputs (a renamed address replaces the resource)", () => {
     expect(inventory(parsed)).toMatchSnapshot();
+  });
+
+  it("routes through Traefik (pinned, two replicas, a disruption budget), never ingress-nginx", () => {
+    const releases = Object.fromEntries(all(parsed.resource, "helm_release").map((r) => [r.chart, r.version]));
+    expect(releases).toEqual({ "metrics-server": METRICS_SERVER_CHART_VERSION, traefik: TRAEFIK_CHART_VERSION });
+    expect(JSON.stringify(parsed)).not.toContain("ingress-nginx");
+    const traefik = all(parsed.resource, "helm_release").find((r) => r.chart === "traefik") as { values: string[]; namespace: string };
+    expect(traefik.namespace).toBe("traefik");
+    expect(JSON.parse(traefik.values[0])).toMatchObject({
+      deployment: { replicas: 2 },
+      podDisruptionBudget: { enabled: true, maxUnavailable: 1 },
+      ingressClass: { name: "traefik" },
+      service: { spec: { externalTrafficPolicy: "Local" } },
+      additionalArguments: ["--serverstransport.forwardingtimeouts.idleconntimeout=60s"],
+    });
+    const ingress = only(parsed.resource, "kubernetes_ingress_v1") as {
+      metadata: { annotations?: Record<string, string> };
+      spec: Record<string, unknown>;
+    };
+    expect(ingress.spec.ingress_class_name).toBe("traefik");
+    expect(ingress.metadata.annotations ?? {}).toEqual({});
+    const admitted = all(parsed.resource, "kubernetes_network_policy_v1").find((p) =>
+      (p.spec as { policy_types: string[] }).policy_types.includes("Ingress"),
+    ) as { spec: { ingress: { from: unknown[] }[] } };
+    expect(admitted.spec.ingress[0].from).toEqual([{ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": "traefik" } } }]);
   });
 
   it("pins the minor version and upgrades patches in a maintenance window with surge", () => {
