@@ -15,6 +15,7 @@ export {
   type AwsLoadBalancerControllerProps,
   albIngressAnnotations,
 } from "./constructs/k8s/aws-load-balancer-controller";
+export { ACME_CLUSTER_ISSUER, CERT_MANAGER_CHART_VERSION, CertManager, type CertManagerProps } from "./constructs/k8s/cert-manager";
 export { CLUSTER_ADDONS_DEFAULTS, ClusterAddons, type ClusterAddonsProps } from "./constructs/k8s/cluster-addons";
 export { IMAGE_USER, renderDockerfile } from "./constructs/k8s/dockerfile";
 export { DOKS_CLUSTER_DEFAULTS, DoksNodeCluster, type DoksNodeClusterProps } from "./constructs/k8s/doks-cluster";

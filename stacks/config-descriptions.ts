@@ -114,6 +114,9 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "kubernetes.doks.minNodes": "Node pool lower bound (the pool autoscales).",
   "kubernetes.doks.maxNodes": "Node pool upper bound.",
   "kubernetes.doks.haControlPlane": "A highly available control plane (billed by DigitalOcean).",
+  "kubernetes.doks.acmeServer":
+    "With service.domain (or kubernetes.host): the ACME directory cert-manager gets the Ingress's certificate from (Let's Encrypt by default).",
+  "kubernetes.doks.acmeEmail": "With service.domain: e-mail on cert-manager's ACME account. Default: none.",
   "kubernetes.doks.vpcCidr": "CIDR of the cluster's own VPC.",
   "kubernetes.doks.maintenanceDay": "Day of the weekly maintenance window.",
   "kubernetes.doks.maintenanceStartTime": 'Start of the maintenance window, a whole hour in UTC, e.g. "04:00".',

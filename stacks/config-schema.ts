@@ -115,6 +115,10 @@ const doks = z.strictObject({
   minNodes: wholeNumber(1, 100, "node pool lower bound").default(DOKS_CLUSTER_DEFAULTS.minNodes),
   maxNodes: wholeNumber(1, 100, "node pool upper bound").default(DOKS_CLUSTER_DEFAULTS.maxNodes),
   haControlPlane: z.boolean({ error: "must be true or false" }).default(DOKS_CLUSTER_DEFAULTS.haControlPlane),
+  acmeServer: z
+    .url({ protocol: /^https$/, error: "must be an https URL of an ACME directory, such as Let's Encrypt's" })
+    .default(LETS_ENCRYPT_DIRECTORY),
+  acmeEmail: z.email({ error: "must be an e-mail address" }).optional(),
   vpcCidr: cidr.default(DOKS_CLUSTER_DEFAULTS.vpcCidr),
   maintenanceDay: z
     .enum(["any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"], { error: "must be a weekday or any" })

@@ -3,6 +3,7 @@ import { DigitaloceanProvider } from "@cdktf/provider-digitalocean/lib/provider"
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
 import { type Construct, Fn, type ITerraformDependable } from "../constructs/cdk";
 import { AppImage } from "../constructs/k8s/app-image";
+import { ACME_CLUSTER_ISSUER, CertManager } from "../constructs/k8s/cert-manager";
 import { ClusterAddons } from "../constructs/k8s/cluster-addons";
 import { DoksNodeCluster } from "../constructs/k8s/doks-cluster";
 import type { NodeWorkload } from "../constructs/k8s/node-workload";
@@ -27,6 +28,8 @@ export class DoksStack extends NodeScaleStack {
   readonly workload: NodeWorkload;
   /** The ingress controller (Traefik) the workload's Ingress goes through. */
   readonly ingressController: TraefikIngress;
+  /** cert-manager and its ACME ClusterIssuer, with a domain (and no kubernetes.tlsSecretName of your own). */
+  readonly certManager?: CertManager;
 
   constructor(scope: Construct, id: string, props: DoksStackProps) {
     super(scope, id);
@@ -59,14 +62,30 @@ export class DoksStack extends NodeScaleStack {
 
     // metrics-server for the HPA; the edge is Traefik (ingress-nginx is retired upstream).
     const addons = new ClusterAddons(this, "Addons", { dependsOn: [cluster] });
+    const domain = spec.domain ?? k.host;
     this.ingressController = new TraefikIngress(this, "Ingress", {
       loadBalancerAnnotations: { "service.beta.kubernetes.io/do-loadbalancer-name": `${spec.name}-ingress` },
       upstreamIdleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
+      redirectHttpToHttps: domain !== undefined,
       dependsOn: [cluster],
     });
+    // With a domain: a Let's Encrypt certificate through cert-manager, unless kubernetes.tlsSecretName names your own.
+    const issueCertificate = domain !== undefined && k.tlsSecretName === undefined;
+    if (issueCertificate) {
+      this.certManager = new CertManager(this, "CertManager", {
+        ingressClassName: TRAEFIK_INGRESS_CLASS,
+        acmeServer: d.acmeServer,
+        ...(d.acmeEmail !== undefined ? { acmeEmail: d.acmeEmail } : {}),
+        dependsOn: [this.ingressController.release],
+      });
+    }
 
     let image = config.image;
-    const waitFor: ITerraformDependable[] = [...addons.installed, this.ingressController.release];
+    const waitFor: ITerraformDependable[] = [
+      ...addons.installed,
+      this.ingressController.release,
+      ...(this.certManager ? [this.certManager.issuer] : []),
+    ];
     const registry = this.cluster.registry;
     if (image === undefined && registry) {
       const credentials = new ContainerRegistryDockerCredentials(this, "RegistryCredentials", {
@@ -94,7 +113,10 @@ export class DoksStack extends NodeScaleStack {
       image,
       loadBalancerAddress: "ip",
       ingress: { className: TRAEFIK_INGRESS_CLASS, namespace: TRAEFIK_NAMESPACE },
-      ingressAnnotations: {},
+      ingressAnnotations: issueCertificate ? { "cert-manager.io/cluster-issuer": ACME_CLUSTER_ISSUER } : {},
+      ...(domain !== undefined
+        ? { httpsDomain: domain, tlsSecretName: k.tlsSecretName ?? `${spec.name}-tls`, hstsSeconds: 63_072_000 }
+        : {}),
       clusterName: cluster.name,
       kubeconfigCommand: `doctl kubernetes cluster kubeconfig save ${cluster.name}`,
       dependsOn: waitFor,

@@ -31,6 +31,10 @@ export interface KubernetesServiceOptions {
   readonly namespaceLabels?: Readonly<Record<string, string>>;
   /** The load balancer serves HTTPS for this domain (and only redirects HTTP): the url and the check use it. */
   readonly httpsDomain?: string;
+  /** The Secret the Ingress's certificate is in (default: kubernetes.tlsSecretName). */
+  readonly tlsSecretName?: string;
+  /** HSTS max-age the pods send on what came over HTTPS (for a controller that sends none). */
+  readonly hstsSeconds?: number;
 }
 
 /**
@@ -85,7 +89,8 @@ export function addKubernetesService(stack: Construct, options: KubernetesServic
     targetCpuPercent: k.targetCpuPercent,
     preStopSeconds: k.preStopSeconds,
     host: options.httpsDomain ?? k.host,
-    tlsSecretName: k.tlsSecretName,
+    tlsSecretName: options.tlsSecretName ?? k.tlsSecretName,
+    ...(options.hstsSeconds !== undefined ? { hstsSeconds: options.hstsSeconds } : {}),
     ingressClassName: options.ingress?.className ?? INGRESS_CLASS,
     ingressControllerNamespace: options.ingress?.namespace ?? INGRESS_NAMESPACE,
     ...(options.ingressAnnotations !== undefined ? { ingressAnnotations: options.ingressAnnotations } : {}),

@@ -109,6 +109,13 @@ export interface NodeWorkloadProps {
    */
   readonly ingressAnnotations?: Readonly<Record<string, string>>;
   /**
+   * Send `Strict-Transport-Security` with this max-age on answers to requests that reached the ingress over HTTPS
+   * (`X-Forwarded-Proto: https`), through the release-headers preload (so only with `identifyAnswers`): for a
+   * controller that ends TLS but adds no HSTS itself.
+   * @default - no HSTS from the pods
+   */
+  readonly hstsSeconds?: number;
+  /**
    * Extra labels on the workload's namespace (e.g. the AWS Load Balancer Controller's pod readiness gate injection).
    * @default {}
    */
@@ -243,6 +250,10 @@ export class NodeWorkload extends Construct {
         fail(`egress[${i}].ports`, rule.ports, "must be one or more TCP ports 1-65535");
     }
     if (egress.length > 0 && !restrictEgress) fail("egress", egress, "lists exceptions to restrictEgress, which is off");
+    if (props.hstsSeconds !== undefined && !identifyAnswers)
+      fail("hstsSeconds", props.hstsSeconds, "needs identifyAnswers (the preload sends it)");
+    if (props.hstsSeconds !== undefined && (!Number.isInteger(props.hstsSeconds) || props.hstsSeconds < 1))
+      fail("hstsSeconds", props.hstsSeconds, "must be a whole number of seconds >= 1");
     if (props.tlsSecretName !== undefined && props.host === undefined)
       fail("tlsSecretName", props.tlsSecretName, "needs a host to issue the certificate for");
     if (!Number.isInteger(runAsUser) || runAsUser < 1000)
@@ -279,6 +290,7 @@ export class NodeWorkload extends Construct {
       volumeMount.push({ name: "nodescale", mountPath: PRELOAD_DIR, readOnly: true });
       // Before the app's own NODE_OPTIONS (service.env), which still apply.
       appEnv.NODE_OPTIONS = [`--require ${PRELOAD_DIR}/${RELEASE_HEADERS_FILE}`, appEnv.NODE_OPTIONS].filter(Boolean).join(" ");
+      if (props.hstsSeconds !== undefined) appEnv.NODESCALE_HSTS_SECONDS = String(props.hstsSeconds);
     }
     const secretValues = props.secretValues ?? {};
     if (Object.keys(secretValues).length > 0) {

@@ -21,6 +21,11 @@ export interface TraefikIngressProps {
    */
   readonly upstreamIdleTimeoutSeconds?: number;
   /**
+   * Redirect every plain-HTTP request to HTTPS (308) at the entry point (ACME HTTP-01 challenges follow the redirect).
+   * @default false
+   */
+  readonly redirectHttpToHttps?: boolean;
+  /**
    * What must exist first (the cluster's nodes).
    * @default []
    */
@@ -46,6 +51,9 @@ export class TraefikIngress extends Construct {
       providers: { kubernetesIngress: { enabled: true }, kubernetesCRD: { enabled: false } },
       service: { annotations: loadBalancerAnnotations, spec: { type: "LoadBalancer", externalTrafficPolicy: "Local" } },
       logs: { access: { enabled: true, format: "json" } },
+      ...(props.redirectHttpToHttps
+        ? { ports: { web: { http: { redirections: { entryPoint: { to: "websecure", scheme: "https", permanent: true } } } } } }
+        : {}),
       additionalArguments: [`--serverstransport.forwardingtimeouts.idleconntimeout=${idleSeconds}s`],
       resources: { requests: { cpu: "100m", memory: "128Mi" } },
     };

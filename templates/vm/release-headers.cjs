@@ -1,7 +1,8 @@
 // NodeScale preload (node --require, through PM2's node_args), loaded before the app in every process:
 //  1. every HTTP answer names the process that gave it (X-NodeScale-Pid/-Host/-Release/-Machine), so the
 //     post-deploy check can count processes and releases for any app, not only one that reports them itself;
-//  2. a shutdown never races the proxy on a keep-alive connection: after SIGINT/SIGTERM answers carry
+//  2. with NODESCALE_HSTS_SECONDS, answers to requests that arrived over HTTPS (X-Forwarded-Proto) carry HSTS;
+//  3. a shutdown never races the proxy on a keep-alive connection: after SIGINT/SIGTERM answers carry
 //     "Connection: close", and idle connections are closed 1 s later instead of at once (Node's server.close()
 //     closes them immediately, while Nginx may be sending on one). The app's own shutdown runs unchanged.
 "use strict";
@@ -24,9 +25,14 @@ function nodescaleHeaders() {
   return headers;
 }
 
-diagnostics.subscribe("http.server.request.start", ({ response }) => {
+diagnostics.subscribe("http.server.request.start", ({ request, response }) => {
   for (const [name, value] of nodescaleHeaders()) {
     if (!response.hasHeader(name)) response.setHeader(name, value);
+  }
+  // Behind a proxy that ends TLS and sends no HSTS itself (Traefik without its CRDs): HSTS on what came over HTTPS.
+  const hsts = process.env.NODESCALE_HSTS_SECONDS;
+  if (hsts && request.headers["x-forwarded-proto"] === "https" && !response.hasHeader("strict-transport-security")) {
+    response.setHeader("strict-transport-security", `max-age=${hsts}`);
   }
   if (draining) response.setHeader("connection", "close");
 });

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Testing } from "../../constructs/cdk";
 import { AppImage } from "../../constructs/k8s/app-image";
 import { AWS_LOAD_BALANCER_CONTROLLER_CHART_VERSION } from "../../constructs/k8s/aws-load-balancer-controller";
+import { CERT_MANAGER_CHART_VERSION } from "../../constructs/k8s/cert-manager";
 import { METRICS_SERVER_CHART_VERSION } from "../../constructs/k8s/cluster-addons";
 import { TRAEFIK_CHART_VERSION } from "../../constructs/k8s/traefik";
 import { parseConfig } from "../../stacks/config";
@@ -279,6 +280,40 @@ describe("doks stack", () => {
 
   it("keeps its resource addresses, providers and outputs (a renamed address replaces the resource)", () => {
     expect(inventory(parsed)).toMatchSnapshot();
+  });
+
+  it("serves HTTPS for the domain with a certificate cert-manager gets from Let's Encrypt and renews; HTTP redirects", () => {
+    const { parsed: https } = synthDoks({ service: { domain: "api.example.com" }, kubernetes: { doks: { acmeEmail: "ops@example.com" } } });
+    const releases = all(https.resource, "helm_release");
+    const certManager = releases.find((r) => r.chart === "cert-manager") as { version: string; values: string[] };
+    expect(certManager.version).toBe(CERT_MANAGER_CHART_VERSION);
+    expect(JSON.parse(certManager.values[0])).toMatchObject({ crds: { enabled: true, keep: true } });
+    const issuer = releases.find((r) => r.name === "nodescale-acme-issuer") as { chart: string; values: string[]; depends_on: string[] };
+    expect(issuer.chart).toMatch(/^assets\/CertManager_IssuerChart_\w+\/[0-9A-F]+$/);
+    expect(issuer.depends_on).toEqual([expect.stringMatching(/^helm_release\.CertManager_Release_/)]);
+    expect(JSON.parse(issuer.values[0])).toEqual({
+      name: "nodescale-acme",
+      server: "https://acme-v02.api.letsencrypt.org/directory",
+      email: "ops@example.com",
+      ingressClassName: "traefik",
+    });
+    const traefik = releases.find((r) => r.chart === "traefik") as { values: string[] };
+    expect(JSON.parse(traefik.values[0]).ports).toEqual({
+      web: { http: { redirections: { entryPoint: { to: "websecure", scheme: "https", permanent: true } } } },
+    });
+    const ingress = only(https.resource, "kubernetes_ingress_v1") as {
+      metadata: { annotations: Record<string, string> };
+      spec: { tls: unknown[]; rule: { host: string }[] };
+    };
+    expect(ingress.metadata.annotations).toEqual({ "cert-manager.io/cluster-issuer": "nodescale-acme" });
+    expect(ingress.spec.tls).toEqual([{ hosts: ["api.example.com"], secret_name: "hello-node-tls" }]);
+    expect(https.output.url.value).toBe("https://api.example.com");
+    const env = (
+      only(https.resource, "kubernetes_deployment_v1").spec as {
+        template: { spec: { container: { env: { name: string; value: string }[] }[] } };
+      }
+    ).template.spec.container[0].env;
+    expect(env).toContainEqual({ name: "NODESCALE_HSTS_SECONDS", value: "63072000" });
   });
 
   it("routes through Traefik (pinned, two replicas, a disruption budget), never ingress-nginx", () => {

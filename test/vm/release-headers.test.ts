@@ -10,22 +10,22 @@ afterAll(() => {
   for (const child of children) child.kill("SIGKILL");
 });
 
-function serve(port: number, handlesSignal: boolean): Promise<ChildProcess> {
+function serve(port: number, handlesSignal: boolean, extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
   const app = [
     `const server = require("node:http").createServer((q, s) => s.end("ok")).listen(${port}, "127.0.0.1", () => console.log("up"));`,
     handlesSignal ? 'process.on("SIGINT", () => { console.log("app drains"); server.close(() => process.exit(0)); });' : "",
   ].join("\n");
   const child = spawn(process.execPath, [`--require=${PRELOAD}`, "-e", app], {
-    env: { ...process.env, NODESCALE_RELEASE: "r-123", NODESCALE_MACHINE: "m7" },
+    env: { ...process.env, NODESCALE_RELEASE: "r-123", NODESCALE_MACHINE: "m7", ...extraEnv },
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);
   return new Promise((resolve) => child.stdout?.once("data", () => resolve(child)));
 }
 
-function get(port: number): Promise<Record<string, string | string[] | undefined>> {
+function get(port: number, headers: Record<string, string> = {}): Promise<Record<string, string | string[] | undefined>> {
   return new Promise((resolve, reject) => {
-    request({ host: "127.0.0.1", port, path: "/" }, (res) => {
+    request({ host: "127.0.0.1", port, path: "/", headers }, (res) => {
       res.resume();
       res.on("end", () => resolve(res.headers));
     })
@@ -45,6 +45,17 @@ describe("the release-headers preload", () => {
     expect(headers).toMatchObject({ "x-nodescale-pid": String(child.pid), "x-nodescale-release": "r-123", "x-nodescale-machine": "m7" });
     expect(headers["x-nodescale-host"]).toEqual(expect.any(String));
     expect(headers.connection).toBe("keep-alive");
+  });
+
+  it("sends HSTS, when told to, only on answers to requests that reached the proxy over HTTPS", async () => {
+    const port = await freePort();
+    await serve(port, true, { NODESCALE_HSTS_SECONDS: "63072000" });
+    expect((await get(port, { "x-forwarded-proto": "https" }))["strict-transport-security"]).toBe("max-age=63072000");
+    expect((await get(port, { "x-forwarded-proto": "http" }))["strict-transport-security"]).toBeUndefined();
+    expect((await get(port))["strict-transport-security"]).toBeUndefined();
+    const plain = await freePort();
+    await serve(plain, true);
+    expect((await get(plain, { "x-forwarded-proto": "https" }))["strict-transport-security"]).toBeUndefined();
   });
 
   it("leaves an app that ignores SIGINT with Node's default: it exits on the signal", async () => {
