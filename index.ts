@@ -17,6 +17,12 @@ export {
 } from "./constructs/k8s/aws-load-balancer-controller";
 export { ACME_CLUSTER_ISSUER, CERT_MANAGER_CHART_VERSION, CertManager, type CertManagerProps } from "./constructs/k8s/cert-manager";
 export { CLUSTER_ADDONS_DEFAULTS, ClusterAddons, type ClusterAddonsProps } from "./constructs/k8s/cluster-addons";
+export {
+  CLUSTER_AUTOSCALER_APP_VERSION,
+  CLUSTER_AUTOSCALER_CHART_VERSION,
+  ClusterAutoscaler,
+  type ClusterAutoscalerProps,
+} from "./constructs/k8s/cluster-autoscaler";
 export { IMAGE_USER, renderDockerfile } from "./constructs/k8s/dockerfile";
 export { DOKS_CLUSTER_DEFAULTS, DoksNodeCluster, type DoksNodeClusterProps } from "./constructs/k8s/doks-cluster";
 export { EKS_CLUSTER_DEFAULTS, EksNodeCluster, type EksNodeClusterProps } from "./constructs/k8s/eks-cluster";

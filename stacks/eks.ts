@@ -11,7 +11,9 @@ import {
   AwsLoadBalancerController,
   albIngressAnnotations,
 } from "../constructs/k8s/aws-load-balancer-controller";
+import { ec2Shape, podsDoNotFit } from "../constructs/k8s/capacity";
 import { ClusterAddons } from "../constructs/k8s/cluster-addons";
+import { CLUSTER_AUTOSCALER_APP_VERSION, ClusterAutoscaler } from "../constructs/k8s/cluster-autoscaler";
 import { EksNodeCluster } from "../constructs/k8s/eks-cluster";
 import type { NodeWorkload } from "../constructs/k8s/node-workload";
 import { configureBackend } from "./backend";
@@ -32,6 +34,8 @@ export interface EksStackProps {
 export class EksStack extends NodeScaleStack {
   readonly cluster: EksNodeCluster;
   readonly workload: NodeWorkload;
+  /** The Cluster Autoscaler, which grows and shrinks the node group with the pods. */
+  readonly autoscaler: ClusterAutoscaler;
   /** The AWS Load Balancer Controller, which turns the workload's Ingress into an ALB. */
   readonly loadBalancerController: AwsLoadBalancerController;
 
@@ -77,6 +81,31 @@ export class EksStack extends NodeScaleStack {
       clusterName: cluster.name,
       region: e.region,
       vpcId: this.cluster.vpcId,
+      name: spec.name,
+      dependsOn: [this.cluster.nodeGroup, ...this.cluster.addons],
+    });
+    const shape = ec2Shape(e.nodeInstanceType);
+    const overflow =
+      shape &&
+      podsDoNotFit({
+        maxReplicas: k.maxReplicas,
+        cpuMillicores: spec.cpuMillicores,
+        memoryMiB: spec.memoryMiB,
+        maxNodes: e.maxNodes,
+        node: shape,
+        nodeName: e.nodeInstanceType,
+        maxNodesField: "kubernetes.eks.maxNodes",
+      });
+    if (overflow) Annotations.of(this).addWarning(overflow);
+    if (!CLUSTER_AUTOSCALER_APP_VERSION.startsWith(`${e.version}.`)) {
+      Annotations.of(this).addWarning(
+        `kubernetes.eks.version ${e.version}: the Cluster Autoscaler NodeScale pins is ${CLUSTER_AUTOSCALER_APP_VERSION}, made for Kubernetes ${CLUSTER_AUTOSCALER_APP_VERSION.split(".").slice(0, 2).join(".")}; its minor should match the cluster's.`,
+      );
+    }
+    // Nodes follow the pods: the HPA adds pods, the autoscaler adds nodes for those that do not fit (up to maxNodes).
+    this.autoscaler = new ClusterAutoscaler(this, "NodeAutoscaler", {
+      clusterName: cluster.name,
+      region: e.region,
       name: spec.name,
       dependsOn: [this.cluster.nodeGroup, ...this.cluster.addons],
     });

@@ -6,6 +6,8 @@ import { AppImage } from "../../constructs/k8s/app-image";
 import { AWS_LOAD_BALANCER_CONTROLLER_CHART_VERSION } from "../../constructs/k8s/aws-load-balancer-controller";
 import { CERT_MANAGER_CHART_VERSION } from "../../constructs/k8s/cert-manager";
 import { METRICS_SERVER_CHART_VERSION } from "../../constructs/k8s/cluster-addons";
+import { CLUSTER_AUTOSCALER_APP_VERSION, CLUSTER_AUTOSCALER_CHART_VERSION } from "../../constructs/k8s/cluster-autoscaler";
+import { EKS_CLUSTER_DEFAULTS } from "../../constructs/k8s/eks-cluster";
 import { TRAEFIK_CHART_VERSION } from "../../constructs/k8s/traefik";
 import { parseConfig } from "../../stacks/config";
 import { DoksStack } from "../../stacks/doks";
@@ -107,7 +109,7 @@ describe("eks stack", () => {
     expect((nodes.subnet_ids as string[]).every((id) => id.includes("Private"))).toBe(true);
   });
 
-  it("installs the core add-ons, metrics-server and the AWS Load Balancer Controller, pinned; no ingress-nginx", () => {
+  it("installs the core add-ons, metrics-server, the AWS Load Balancer Controller and the Cluster Autoscaler, pinned; no ingress-nginx", () => {
     expect(
       all(parsed.resource, "aws_eks_addon")
         .map((a) => a.addon_name)
@@ -117,8 +119,57 @@ describe("eks stack", () => {
     expect(releases).toEqual({
       "metrics-server": METRICS_SERVER_CHART_VERSION,
       "aws-load-balancer-controller": AWS_LOAD_BALANCER_CONTROLLER_CHART_VERSION,
+      "cluster-autoscaler": CLUSTER_AUTOSCALER_CHART_VERSION,
     });
     expect(JSON.stringify(parsed)).not.toContain("ingress-nginx");
+  });
+
+  it("grows the node group with the pods (Cluster Autoscaler, pinned), allowed to scale only this cluster's groups", () => {
+    const autoscaler = all(parsed.resource, "helm_release").find((r) => r.chart === "cluster-autoscaler") as {
+      version: string;
+      values: string[];
+    };
+    expect(autoscaler.version).toBe(CLUSTER_AUTOSCALER_CHART_VERSION);
+    expect(JSON.parse(autoscaler.values[0])).toMatchObject({
+      cloudProvider: "aws",
+      awsRegion: "us-east-1",
+      rbac: { serviceAccount: { name: "cluster-autoscaler" } },
+    });
+    const permissions = Object.entries(parsed.data.aws_iam_policy_document).find(([k]) =>
+      k.startsWith("NodeAutoscaler_Permissions"),
+    )?.[1] as {
+      statement: { sid: string; actions: string[]; resources: string[]; condition?: unknown[] }[];
+    };
+    const scale = permissions.statement.find((s) => s.sid === "ScaleThisClusterOnly");
+    expect(scale?.actions).toEqual(["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]);
+    expect(scale?.condition).toEqual([
+      {
+        test: "StringEquals",
+        variable: expect.stringMatching(/^aws:ResourceTag\/k8s\.io\/cluster-autoscaler\/\$\{aws_eks_cluster\./),
+        values: ["owned"],
+      },
+    ]);
+    // Everything else it may do only reads.
+    const discover = permissions.statement.find((s) => s.sid === "Discover");
+    expect(discover?.actions.every((a) => /:(Describe|Get)/.test(a))).toBe(true);
+    expect(
+      all(parsed.resource, "aws_eks_pod_identity_association")
+        .map((a) => a.service_account)
+        .sort(),
+    ).toEqual(["aws-load-balancer-controller", "cluster-autoscaler"]);
+    // The pinned autoscaler is made for the default Kubernetes minor.
+    expect(CLUSTER_AUTOSCALER_APP_VERSION.startsWith(`${EKS_CLUSTER_DEFAULTS.version}.`)).toBe(true);
+  });
+
+  it("says at synth when the HPA's maximum cannot fit on the most nodes the group may have", () => {
+    const warnings = (raw: unknown) =>
+      synthEks(raw)
+        .stack.node.metadata.filter((m) => m.type === "@cdktf/warn")
+        .map((m) => String(m.data));
+    expect(warnings({ kubernetes: { eks: { publicAccessCidrs: ["203.0.113.0/24"] } } })).toEqual([]);
+    expect(warnings({ kubernetes: { maxReplicas: 40, eks: { publicAccessCidrs: ["203.0.113.0/24"], maxNodes: 3 } } })).toEqual([
+      expect.stringMatching(/^kubernetes\.maxReplicas 40 pods .* do not fit on kubernetes\.eks\.maxNodes 3 x t3\.medium/),
+    ]);
   });
 
   it("gives the controller exactly the upstream IAM policy, through Pod Identity, and tells it the region and VPC", () => {
@@ -132,9 +183,10 @@ describe("eks stack", () => {
         .update(policy.policy as string)
         .digest("hex"),
     ).toBe("16f232c9d9f79366fe949c4550ad517a202380058a9e48d45a4e215044a20a6a");
-    expect(only(parsed.resource, "aws_eks_pod_identity_association")).toMatchObject({
+    expect(
+      all(parsed.resource, "aws_eks_pod_identity_association").find((a) => a.service_account === "aws-load-balancer-controller"),
+    ).toMatchObject({
       namespace: "kube-system",
-      service_account: "aws-load-balancer-controller",
     });
     const trust = Object.entries(parsed.data.aws_iam_policy_document).find(([k]) => k.startsWith("LoadBalancerController"))?.[1] as {
       statement: unknown[];
@@ -314,6 +366,13 @@ describe("doks stack", () => {
       }
     ).template.spec.container[0].env;
     expect(env).toContainEqual({ name: "NODESCALE_HSTS_SECONDS", value: "63072000" });
+  });
+
+  it("says at synth when the HPA's maximum cannot fit on the node pool's maximum", () => {
+    const { stack } = synthDoks({ service: { cpuMillicores: 1000 }, kubernetes: { maxReplicas: 12, doks: { maxNodes: 3 } } });
+    expect(stack.node.metadata.filter((m) => m.type === "@cdktf/warn").map((m) => String(m.data))).toEqual([
+      "kubernetes.maxReplicas 12 pods (1000m CPU, 512 MiB each) do not fit on kubernetes.doks.maxNodes 3 x s-2vcpu-4gb (about 1 such pods per node, counting 80% of its 2 vCPU / 4 GiB): at its maximum the HPA would leave 9 pending. Raise kubernetes.doks.maxNodes or lower kubernetes.maxReplicas.",
+    ]);
   });
 
   it("routes through Traefik (pinned, two replicas, a disruption budget), never ingress-nginx", () => {
