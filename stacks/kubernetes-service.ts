@@ -111,7 +111,8 @@ export function addKubernetesService(stack: Construct, options: KubernetesServic
   new PostDeployHealthCheck(stack, "HealthCheck", {
     // With a domain: the load balancer itself, asked for the domain (Host and TLS name), whether or not DNS points there.
     url: lbUrl,
-    ...(options.httpsDomain !== undefined ? { host: options.httpsDomain } : {}),
+    // A host rule matches only its Host: the check sends it (the load balancer's own name would match nothing).
+    ...(options.httpsDomain !== undefined ? { host: options.httpsDomain } : k.host !== undefined ? { host: k.host } : {}),
     spec,
     // Proof the Service spreads load: at least minReplicas pods must answer through the Ingress.
     expectHostnames: k.minReplicas,

@@ -1,8 +1,12 @@
 import { Release } from "@cdktf/provider-helm/lib/release";
 import { Construct, type ITerraformDependable } from "../cdk";
 
-/** Chart versions are pinned: an add-on upgrade is a reviewed change, never a surprise on redeploy. */
-export const METRICS_SERVER_CHART_VERSION = "3.12.2";
+/**
+ * Chart versions are pinned: an add-on upgrade is a reviewed change, never a surprise on redeploy. metrics-server
+ * chart 3.13.1 (app 0.8.1) from https://kubernetes-sigs.github.io/metrics-server/ (kubernetes-sigs/metrics-server
+ * charts/metrics-server/Chart.yaml, commit 5ed5d3a2, 2026-08-04).
+ */
+export const METRICS_SERVER_CHART_VERSION = "3.13.1";
 /**
  * The IngressClass and namespace NodeWorkload assumes when not told (the `k8s` stack's defaults for a cluster you
  * run: ingress-nginx's). NodeScale's own clusters use the AWS Load Balancer Controller (EKS) and Traefik (DOKS).

@@ -368,6 +368,14 @@ describe("doks stack", () => {
     expect(env).toContainEqual({ name: "NODESCALE_HSTS_SECONDS", value: "63072000" });
   });
 
+  it("runs the image it pushed to DOCR by digest (DOCR has no tag immutability)", () => {
+    const container = (only(parsed.resource, "kubernetes_deployment_v1").spec as { template: { spec: { container: { image: string }[] } } })
+      .template.spec.container[0];
+    expect(container.image).toMatch(
+      /^registry\.digitalocean\.com\/\$\{digitalocean_container_registry\.\w+\.name\}\/hello-node@\$\{docker_registry_image\.Image_Push_\w+\.sha256_digest\}$/,
+    );
+  });
+
   it("says at synth when the HPA's maximum cannot fit on the node pool's maximum", () => {
     const { stack } = synthDoks({ service: { cpuMillicores: 1000 }, kubernetes: { maxReplicas: 12, doks: { maxNodes: 3 } } });
     expect(stack.node.metadata.filter((m) => m.type === "@cdktf/warn").map((m) => String(m.data))).toEqual([

@@ -58,6 +58,17 @@ describe("k8s stack (your own cluster)", () => {
     expect(check.provisioner[0]["local-exec"].environment.NODESCALE_RELEASE).toBe("ghcr.io/acme/orders:1.4.2");
   });
 
+  it("asks the controller for kubernetes.host, which its host rule answers (not the load balancer's own name)", () => {
+    const { parsed: withHost } = synth({
+      image: "ghcr.io/acme/orders:1.4.2",
+      kubernetes: { host: "api.example.com", cluster: { context: "prod-eu" } },
+    });
+    const check = Object.entries(withHost.resource.terraform_data).find(([k]) => k.startsWith("HealthCheck"))?.[1] as {
+      provisioner: { "local-exec": { environment: Record<string, string> } }[];
+    };
+    expect(check.provisioner[0]["local-exec"].environment.NODESCALE_HOST).toBe("api.example.com");
+  });
+
   it("builds and pushes to your repository when the config names one instead of an image", () => {
     const { stack, parsed: built } = synth({ kubernetes: { cluster: { context: "prod-eu", repository: "ghcr.io/acme/orders" } } });
     expect(stack.image?.imageRef).toBe("ghcr.io/acme/orders:r-bbbbbbbbbbbb");
