@@ -12,6 +12,8 @@ export const VM_USER = "nodescale";
 export const VM_PM2_HOME = "/var/lib/nodescale/.pm2";
 export const VM_LOG_DIR = "/var/log/nodescale";
 export const PM2_UNIT = "nodescale-pm2.service";
+/** Where a VM's Nginx serves its connection counters (stub_status): loopback only. */
+export const VM_NGINX_STATUS = "127.0.0.1:8090";
 /** Processes assumed for `workers: "auto"` when sizing the stop timeout (the core count is not known at synth). */
 const AUTO_WORKERS_STOP_ESTIMATE = 16;
 /** PM2 stops this many processes at a time (its CONCURRENT_ACTIONS default). */
@@ -133,6 +135,7 @@ export function renderVmMachinePlan(
           behindLoadBalancer: options.behindLoadBalancer ?? false,
           ...(options.forwardedHstsSeconds !== undefined ? { forwardedHstsSeconds: options.forwardedHstsSeconds } : {}),
           accessLog: "/var/log/nginx/access.log",
+          statusListen: VM_NGINX_STATUS,
           upstreamFile,
         }),
       },
@@ -203,6 +206,21 @@ export function renderPm2Unit(spec: NodeServiceSpec, plan: ProcessPlan): string 
   });
 }
 
+/** Log rotation on a VM: at most this many MiB per log file before it rotates, checked every hour. */
+export const VM_LOG_MAX_MIB = 100;
+/** Rotations kept per log file (compressed). */
+export const VM_LOG_ROTATIONS = 14;
+
+/** logrotate's settings for PM2's and Nginx's logs, and the timer drop-in that runs it hourly. Pure. */
+export function renderLogRotation(spec: NodeServiceSpec): { logrotateApp: string; logrotateNginx: string; logrotateTimer: string } {
+  const bounds = { maxSizeMiB: VM_LOG_MAX_MIB, keep: VM_LOG_ROTATIONS };
+  return {
+    logrotateApp: renderTemplate("logrotate/nodescale", { name: spec.name, logDir: VM_LOG_DIR, ...bounds }).trimEnd(),
+    logrotateNginx: renderTemplate("logrotate/nginx", { pidFile: "/run/nginx.pid", ...bounds }).trimEnd(),
+    logrotateTimer: renderTemplate("systemd/logrotate-hourly.conf", {}).trimEnd(),
+  };
+}
+
 /** The drop-in that makes the distribution's nginx.service restart when killed. Pure. */
 export function renderNginxRestartDropIn(): string {
   return renderTemplate("systemd/nginx-restart.conf", {});
@@ -230,5 +248,6 @@ export function renderProvisionScript(spec: NodeServiceSpec, plan: ProcessPlan, 
     plan: JSON.stringify(renderVmMachinePlan(spec, plan, options)),
     pm2Unit: renderPm2Unit(spec, plan),
     nginxDropIn: renderNginxRestartDropIn(),
+    ...renderLogRotation(spec),
   });
 }

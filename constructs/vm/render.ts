@@ -72,6 +72,12 @@ export interface NginxSiteOptions {
    * @default - no ACME
    */
   readonly acmeWebroot?: string;
+  /**
+   * Serve Nginx's connection counters (`stub_status`) at /nginx_status on this loopback address only, e.g.
+   * "127.0.0.1:8090": for a local metrics agent or an SSH tunnel, never for clients.
+   * @default - no status listener
+   */
+  readonly statusListen?: string;
   /** @default "_" (any host) */
   readonly serverName?: string;
   /** Access log path, or "off". */
@@ -182,6 +188,30 @@ export function renderClientLimits(
 
 /** Listen targets with any `default_server` flag removed (the catch-all server takes it when a site answers only its domain). */
 const withoutDefaultServer = (listen: readonly string[]) => listen.map((l) => l.replace(/\s+default_server\b/, ""));
+
+/** Nginx's connection counters on a loopback address, nothing else there. */
+function statusServer(listen: string | undefined): string {
+  if (listen === undefined) return "";
+  if (!/^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]):\d{1,5}$/.test(listen)) {
+    throw new TemplateError(`statusListen: ${JSON.stringify(listen)} must be a loopback address and port, such as 127.0.0.1:8090`);
+  }
+  return [
+    "",
+    "# Nginx's connection counters, on loopback only (never a public listener).",
+    "server {",
+    `    listen ${listen};`,
+    "    server_name _;",
+    "    access_log off;",
+    "    location = /nginx_status {",
+    "        stub_status;",
+    "    }",
+    "    location / {",
+    "        return 404;",
+    "    }",
+    "}",
+    "",
+  ].join("\n");
+}
 
 /** With `acmeWebroot`: the domain (onlyHost), the folder and the TLS settings it needs, checked together. */
 function acmeSite(options: NginxSiteOptions): { domain: string; webroot: string; tls: TlsSite } | undefined {
@@ -303,6 +333,7 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
     listen: acme
       ? listenLines([], { ...acme.tls, listen: withoutDefaultServer(acme.tls.listen) })
       : listenLines(options.onlyHost === undefined ? options.listen : withoutDefaultServer(options.listen), options.tls),
+    status: statusServer(options.statusListen),
     otherHosts: acme
       ? acmeServers(spec, options, acme.domain, acme.webroot, acme.tls)
       : options.onlyHost === undefined

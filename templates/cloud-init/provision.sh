@@ -91,18 +91,22 @@ systemctl enable nginx.service nodescale-pm2.service
 log "Nginx site"
 ln -sfn /etc/nginx/sites-available/{{name}}.conf /etc/nginx/sites-enabled/{{name}}.conf
 rm -f /etc/nginx/sites-enabled/default
+log "logs: bounded rotation, hourly"
 cat > /etc/logrotate.d/nodescale.tmp <<'NODESCALE_LOGROTATE'
-/var/log/nodescale/*.log {
-    daily
-    rotate 14
-    compress
-    delaycompress
-    missingok
-    notifempty
-    copytruncate
-}
+{{logrotateApp}}
 NODESCALE_LOGROTATE
 mv -f /etc/logrotate.d/nodescale.tmp /etc/logrotate.d/nodescale
+cat > /etc/logrotate.d/nginx.tmp <<'NODESCALE_LOGROTATE'
+{{logrotateNginx}}
+NODESCALE_LOGROTATE
+mv -f /etc/logrotate.d/nginx.tmp /etc/logrotate.d/nginx
+install -d -m 0755 /etc/systemd/system/logrotate.timer.d
+cat > /etc/systemd/system/logrotate.timer.d/nodescale.conf.tmp <<'NODESCALE_DROPIN'
+{{logrotateTimer}}
+NODESCALE_DROPIN
+mv -f /etc/systemd/system/logrotate.timer.d/nodescale.conf.tmp /etc/systemd/system/logrotate.timer.d/nodescale.conf
+systemctl daemon-reload
+systemctl restart logrotate.timer 2>/dev/null || true
 
 touch "${BASE}/provisioned"
 if [ -z "${BUNDLE_SHA256}" ]; then

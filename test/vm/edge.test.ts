@@ -6,7 +6,8 @@ import { NodeServiceSpec } from "../../constructs/service/spec";
 import { processPlan } from "../../constructs/vm/plan";
 import { RETRY_AFTER_SECONDS, renderLoadBalancerSite, renderNginxMain, renderNginxSite } from "../../constructs/vm/render";
 import { tempDir } from "../helpers/fixtures";
-import { freePort, sleep } from "../helpers/processes";
+import { listening } from "../helpers/local-deploy";
+import { freePort, waitFor } from "../helpers/processes";
 import { NGINX_TEST_UPSTREAM, nginxTest } from "../helpers/tools";
 
 // A tight rate, so a short burst crosses it: 1 request/s and 4 more at once.
@@ -78,7 +79,10 @@ async function serve(
   const args = ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "logs", "error.log")];
   const started = spawnSync("nginx", args, { encoding: "utf8" });
   if (started.status !== 0) throw new Error(`nginx did not start: ${started.stderr}`);
-  await sleep(300);
+  // Both up before the first request (a loaded machine starts node slower than Nginx).
+  await waitFor("the app and Nginx to listen", async () =>
+    (await listening("127.0.0.1", appPort)) && (await listening("127.0.0.1", port)) ? true : undefined,
+  );
   return {
     port,
     stop: () => {
@@ -220,5 +224,40 @@ describe("one request id, end to end", () => {
     } finally {
       nginx.stop();
     }
+  });
+});
+
+describe("metrics and Nginx's own counters stay off the public listener", () => {
+  it("answers 404 for /metrics without asking the app, and serves stub_status on loopback only", async () => {
+    const statusPort = await freePort();
+    const nginx = await serve((listen, upstreamFile) =>
+      renderNginxSite(spec, cluster, {
+        listen: [listen],
+        accessLog: "off",
+        upstreamFile,
+        clientLimits: false,
+        statusListen: `127.0.0.1:${statusPort}`,
+      }),
+    );
+    try {
+      for (const path of ["/metrics", "/metrics/", "/metrics/x"]) {
+        const answer = await get(nginx.port, { path });
+        expect([path, answer.status, answer.appSaw]).toEqual([path, 404, undefined]);
+      }
+      // On the public listener the path is the app's like any other: Nginx's counters are not there.
+      expect(await get(nginx.port, { path: "/nginx_status" })).toMatchObject({ status: 200, body: "ok" });
+      const status = await get(statusPort, { path: "/nginx_status" });
+      expect(status.status).toBe(200);
+      expect(status.body).toMatch(/^Active connections: \d+/);
+      expect((await get(statusPort, { path: "/" })).status).toBe(404);
+    } finally {
+      nginx.stop();
+    }
+  });
+
+  it("refuses a status listener that is not loopback", () => {
+    expect(() =>
+      renderNginxSite(spec, cluster, { listen: ["80"], accessLog: "off", upstreamFile: NGINX_TEST_UPSTREAM, statusListen: "0.0.0.0:8090" }),
+    ).toThrow('statusListen: "0.0.0.0:8090" must be a loopback address and port, such as 127.0.0.1:8090');
   });
 });

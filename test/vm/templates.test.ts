@@ -1,4 +1,5 @@
-import { rmSync, symlinkSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NodeServiceSpec } from "../../constructs/service/spec";
 import { fillTemplate, TemplateError } from "../../constructs/template";
@@ -8,6 +9,7 @@ import { renderMachinePlan } from "../../constructs/vm/machine-plan";
 import { processPlan } from "../../constructs/vm/plan";
 import {
   pm2StopTimeoutSeconds,
+  renderLogRotation,
   renderNginxRestartDropIn,
   renderPm2Unit,
   renderProvisionScript,
@@ -286,6 +288,24 @@ describe("machine plan", () => {
       nginx: { kind: "systemd", pidFile: "/run/nginx.pid", upstreamFile: "/etc/nginx/nodescale/orders-api.upstream.conf" },
     });
     expect((vm.apps[0].env as Record<string, string>).NODESCALE_MACHINE).toBeUndefined();
+  });
+});
+
+describe("log rotation on a VM", () => {
+  it("bounds PM2's and Nginx's logs by size and count, which logrotate accepts, and runs hourly", () => {
+    const rotation = renderLogRotation(spec);
+    expect(rotation.logrotateApp).toContain("/var/log/nodescale/*.log {\n    daily\n    maxsize 100M\n    rotate 14\n");
+    expect(rotation.logrotateNginx).toContain("/var/log/nginx/*.log {\n    daily\n    maxsize 100M\n    rotate 14\n");
+    expect(rotation.logrotateNginx).toContain('[ ! -f /run/nginx.pid ] || kill -USR1 "$(cat /run/nginx.pid)"');
+    expect(rotation.logrotateTimer).toContain("OnCalendar=hourly");
+    const dir = tempDir("nodescale-logrotate-");
+    for (const [name, text] of Object.entries({ app: rotation.logrotateApp, nginx: rotation.logrotateNginx })) {
+      writeFileSync(join(dir, name), `${text}\n`);
+      // --debug parses and plans without touching any file.
+      const run = spawnSync("logrotate", ["--debug", "--state", join(dir, "state"), join(dir, name)], { encoding: "utf8" });
+      if (run.error) throw new Error(`logrotate is needed for this test (apt-get install -y logrotate): ${run.error.message}`);
+      expect([name, run.status, run.stderr.match(/error: .*/g) ?? []]).toEqual([name, 0, []]);
+    }
   });
 });
 
