@@ -39,6 +39,7 @@ export { TemplateError } from "./constructs/template";
 export { DROPLET_DEFAULTS, DROPLET_NODE_GROUP_DEFAULTS } from "./constructs/vm/droplet-common";
 export { DropletNodeHost, type DropletNodeHostProps } from "./constructs/vm/droplet-host";
 export { DropletNodeGroup, type DropletNodeGroupProps } from "./constructs/vm/droplet-node-group";
+export { type AlarmTarget, SERVICE_ALARMS_DEFAULTS, ServiceAlarms, type ServiceAlarmsProps } from "./constructs/vm/ec2-alarms";
 export { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS } from "./constructs/vm/ec2-common";
 export { Ec2NodeHost, type Ec2NodeHostProps } from "./constructs/vm/ec2-host";
 export { Ec2NodeGroup, type Ec2NodeGroupProps } from "./constructs/vm/ec2-node-group";

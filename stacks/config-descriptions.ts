@@ -51,6 +51,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "vm.acmeServer":
     "With service.domain on one machine (EC2, or a Droplet with a deploy key): the ACME directory its certificate comes from (Let's Encrypt; its staging directory to try things out, or your own ACME CA).",
   "vm.acmeEmail": "With service.domain on one machine: e-mail for the ACME account. Default: none.",
+  "vm.alertEmail":
+    "EC2: mail the CloudWatch alarms (5xx, unhealthy targets, CPU; one machine: CPU and status checks) to this address through an encrypted SNS topic. Default: alarms without notification.",
   "vm.targetCpuPercent": "Average CPU utilisation the machine autoscaling aims at.",
   "vm.aws": "EC2 settings (`cdktf deploy vm-pm2`).",
   "vm.aws.region": "AWS region.",

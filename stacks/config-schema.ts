@@ -181,6 +181,7 @@ export const configSchema = z
           .url({ protocol: /^https$/, error: "must be an https URL of an ACME directory, such as Let's Encrypt's" })
           .default(LETS_ENCRYPT_DIRECTORY),
         acmeEmail: z.email({ error: "must be an e-mail address" }).optional(),
+        alertEmail: z.email({ error: "must be an e-mail address" }).optional(),
         targetCpuPercent: wholeNumber(10, 90, "average CPU utilisation the machine autoscaling aims at").default(
           EC2_NODE_GROUP_DEFAULTS.targetCpuPercent,
         ),

@@ -1,6 +1,7 @@
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { type Construct, TerraformOutput } from "../constructs/cdk";
 import type { AppBundle } from "../constructs/release/bundle";
+import { ServiceAlarms } from "../constructs/vm/ec2-alarms";
 import { Ec2NodeHost } from "../constructs/vm/ec2-host";
 import { Ec2NodeGroup } from "../constructs/vm/ec2-node-group";
 import { configureBackend } from "./backend";
@@ -23,6 +24,8 @@ export class VmPm2Stack extends NodeScaleStack {
   readonly host?: Ec2NodeHost;
   /** The group behind the load balancer, when `vm.machines` is 2 or more. */
   readonly group?: Ec2NodeGroup;
+  /** 5xx, unhealthy targets and CPU (a group); CPU and status checks (one machine). */
+  readonly alarms: ServiceAlarms;
 
   constructor(scope: Construct, id: string, props: VmPm2StackProps) {
     super(scope, id);
@@ -61,6 +64,11 @@ export class VmPm2Stack extends NodeScaleStack {
         triggers: { machine: host.instance.id },
         dependsOn: [host.eipAssociation],
       });
+      this.alarms = new ServiceAlarms(this, "Alarms", {
+        name: spec.name,
+        target: { kind: "instance", instanceId: host.instance.id },
+        ...(config.vm.alertEmail !== undefined ? { alertEmail: config.vm.alertEmail } : {}),
+      });
       return;
     }
     const group = new Ec2NodeGroup(this, "Group", {
@@ -72,6 +80,16 @@ export class VmPm2Stack extends NodeScaleStack {
       targetCpuPercent: config.vm.targetCpuPercent,
     });
     this.group = group;
+    this.alarms = new ServiceAlarms(this, "Alarms", {
+      name: spec.name,
+      target: {
+        kind: "group",
+        loadBalancerArnSuffix: group.loadBalancer.arnSuffix,
+        targetGroupArnSuffix: group.targetGroup.arnSuffix,
+        autoScalingGroupName: group.group.name,
+      },
+      ...(config.vm.alertEmail !== undefined ? { alertEmail: config.vm.alertEmail } : {}),
+    });
     if (group.certificate !== undefined && aws.route53ZoneId === undefined) {
       new TerraformOutput(this, "certificate_validation", {
         value: group.certificate.domainValidationOptions,

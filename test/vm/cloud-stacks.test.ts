@@ -787,3 +787,34 @@ describe("service.domain on the VM stacks", () => {
     ]);
   });
 });
+
+describe("alarms on AWS", () => {
+  it("watches a group's 5xx (balancer and machines), unhealthy targets and CPU, mailed through an encrypted topic", () => {
+    const { parsed } = synthAws({ vm: { machines: 2, alertEmail: "ops@example.com" } });
+    const alarms = all(parsed.resource, "aws_cloudwatch_metric_alarm") as {
+      metric_name: string;
+      dimensions: Record<string, string>;
+      alarm_actions: string[];
+    }[];
+    expect(alarms.map((a) => a.metric_name).sort()).toEqual([
+      "CPUUtilization",
+      "HTTPCode_ELB_5XX_Count",
+      "HTTPCode_Target_5XX_Count",
+      "UnHealthyHostCount",
+    ]);
+    const unhealthy = alarms.find((a) => a.metric_name === "UnHealthyHostCount");
+    expect(unhealthy?.dimensions.TargetGroup).toMatch(/aws_lb_target_group\..+\.arn_suffix/);
+    expect(unhealthy?.dimensions.LoadBalancer).toMatch(/aws_lb\..+\.arn_suffix/);
+    expect(alarms.every((a) => a.alarm_actions[0].includes("aws_sns_topic."))).toBe(true);
+    expect(only(parsed.resource, "aws_sns_topic")).toMatchObject({ kms_master_key_id: "alias/aws/sns" });
+    expect(only(parsed.resource, "aws_sns_topic_subscription")).toMatchObject({ protocol: "email", endpoint: "ops@example.com" });
+  });
+
+  it("watches one machine's CPU and status checks; without an address, the alarms notify no one", () => {
+    const { parsed } = synthAws();
+    const alarms = all(parsed.resource, "aws_cloudwatch_metric_alarm") as { metric_name: string; alarm_actions?: string[] }[];
+    expect(alarms.map((a) => a.metric_name).sort()).toEqual(["CPUUtilization", "StatusCheckFailed"]);
+    expect(alarms.every((a) => a.alarm_actions === undefined)).toBe(true);
+    expect(parsed.resource.aws_sns_topic).toBeUndefined();
+  });
+});
