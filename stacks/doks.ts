@@ -1,9 +1,9 @@
 import { ContainerRegistryDockerCredentials } from "@cdktf/provider-digitalocean/lib/container-registry-docker-credentials";
 import { DigitaloceanProvider } from "@cdktf/provider-digitalocean/lib/provider";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
-import { Annotations, type Construct, Fn, type ITerraformDependable } from "../constructs/cdk";
+import { type Construct, Fn, type ITerraformDependable } from "../constructs/cdk";
 import { AppImage } from "../constructs/k8s/app-image";
-import { dropletShape, podsDoNotFit } from "../constructs/k8s/capacity";
+import { dropletShape } from "../constructs/k8s/capacity";
 import { ACME_CLUSTER_ISSUER, CertManager } from "../constructs/k8s/cert-manager";
 import { ClusterAddons } from "../constructs/k8s/cluster-addons";
 import { DoksNodeCluster } from "../constructs/k8s/doks-cluster";
@@ -12,7 +12,7 @@ import { TRAEFIK_INGRESS_CLASS, TRAEFIK_NAMESPACE, TraefikIngress } from "../con
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { configureClusterProviders } from "./kubernetes-providers";
-import { addKubernetesService, releaseTag } from "./kubernetes-service";
+import { addKubernetesService, releaseTag, warnIfPodsDoNotFit } from "./kubernetes-service";
 import { NodeScaleStack } from "./nodescale-stack";
 
 export interface DoksStackProps {
@@ -64,19 +64,12 @@ export class DoksStack extends NodeScaleStack {
     // metrics-server for the HPA; the edge is Traefik (ingress-nginx is retired upstream).
     const addons = new ClusterAddons(this, "Addons", { dependsOn: [cluster] });
     // The pool autoscales with the pods up to maxNodes: say so now if the HPA's maximum could not fit there.
-    const shape = dropletShape(d.nodeSize);
-    const overflow =
-      shape &&
-      podsDoNotFit({
-        maxReplicas: k.maxReplicas,
-        cpuMillicores: spec.cpuMillicores,
-        memoryMiB: spec.memoryMiB,
-        maxNodes: d.maxNodes,
-        node: shape,
-        nodeName: d.nodeSize,
-        maxNodesField: "kubernetes.doks.maxNodes",
-      });
-    if (overflow) Annotations.of(this).addWarning(overflow);
+    warnIfPodsDoNotFit(this, props.loaded, {
+      shape: dropletShape(d.nodeSize),
+      maxNodes: d.maxNodes,
+      nodeName: d.nodeSize,
+      maxNodesField: "kubernetes.doks.maxNodes",
+    });
     const domain = spec.domain ?? k.host;
     this.ingressController = new TraefikIngress(this, "Ingress", {
       loadBalancerAnnotations: { "service.beta.kubernetes.io/do-loadbalancer-name": `${spec.name}-ingress` },

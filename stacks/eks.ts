@@ -11,7 +11,7 @@ import {
   AwsLoadBalancerController,
   albIngressAnnotations,
 } from "../constructs/k8s/aws-load-balancer-controller";
-import { ec2Shape, podsDoNotFit } from "../constructs/k8s/capacity";
+import { ec2Shape } from "../constructs/k8s/capacity";
 import { ClusterAddons } from "../constructs/k8s/cluster-addons";
 import { CLUSTER_AUTOSCALER_APP_VERSION, ClusterAutoscaler } from "../constructs/k8s/cluster-autoscaler";
 import { EksNodeCluster } from "../constructs/k8s/eks-cluster";
@@ -19,7 +19,7 @@ import type { NodeWorkload } from "../constructs/k8s/node-workload";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { configureClusterProviders } from "./kubernetes-providers";
-import { addKubernetesService, releaseTag } from "./kubernetes-service";
+import { addKubernetesService, releaseTag, warnIfPodsDoNotFit } from "./kubernetes-service";
 import { NodeScaleStack } from "./nodescale-stack";
 
 export interface EksStackProps {
@@ -84,19 +84,12 @@ export class EksStack extends NodeScaleStack {
       name: spec.name,
       dependsOn: [this.cluster.nodeGroup, ...this.cluster.addons],
     });
-    const shape = ec2Shape(e.nodeInstanceType);
-    const overflow =
-      shape &&
-      podsDoNotFit({
-        maxReplicas: k.maxReplicas,
-        cpuMillicores: spec.cpuMillicores,
-        memoryMiB: spec.memoryMiB,
-        maxNodes: e.maxNodes,
-        node: shape,
-        nodeName: e.nodeInstanceType,
-        maxNodesField: "kubernetes.eks.maxNodes",
-      });
-    if (overflow) Annotations.of(this).addWarning(overflow);
+    warnIfPodsDoNotFit(this, props.loaded, {
+      shape: ec2Shape(e.nodeInstanceType),
+      maxNodes: e.maxNodes,
+      nodeName: e.nodeInstanceType,
+      maxNodesField: "kubernetes.eks.maxNodes",
+    });
     if (!CLUSTER_AUTOSCALER_APP_VERSION.startsWith(`${e.version}.`)) {
       Annotations.of(this).addWarning(
         `kubernetes.eks.version ${e.version}: the Cluster Autoscaler NodeScale pins is ${CLUSTER_AUTOSCALER_APP_VERSION}, made for Kubernetes ${CLUSTER_AUTOSCALER_APP_VERSION.split(".").slice(0, 2).join(".")}; its minor should match the cluster's.`,

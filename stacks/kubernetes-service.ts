@@ -1,7 +1,15 @@
 import { DataAwsSecretsmanagerSecretVersion } from "@cdktf/provider-aws/lib/data-aws-secretsmanager-secret-version";
 import { DataAwsSsmParameter } from "@cdktf/provider-aws/lib/data-aws-ssm-parameter";
-import { type Construct, DataResource, type ITerraformDependable, TerraformOutput, TerraformVariable } from "../constructs/cdk";
+import {
+  Annotations,
+  type Construct,
+  DataResource,
+  type ITerraformDependable,
+  TerraformOutput,
+  TerraformVariable,
+} from "../constructs/cdk";
 import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-check";
+import { type NodeShape, podsDoNotFit } from "../constructs/k8s/capacity";
 import { INGRESS_CLASS, INGRESS_NAMESPACE } from "../constructs/k8s/cluster-addons";
 import { NodeWorkload } from "../constructs/k8s/node-workload";
 import { refuseAtPlan } from "../constructs/refuse-at-plan";
@@ -126,4 +134,23 @@ export function addKubernetesService(stack: Construct, options: KubernetesServic
 /** The fixed image tag of a release: its content hash, never `latest`. */
 export function releaseTag(releaseId: string): string {
   return `r-${releaseId.slice(0, 12)}`;
+}
+
+/** Warns at synth when the HPA's maximum (its pods' requests) cannot fit on the most nodes the cluster may have. */
+export function warnIfPodsDoNotFit(
+  stack: Construct,
+  loaded: LoadedConfig,
+  nodes: { readonly shape: NodeShape | undefined; readonly maxNodes: number; readonly nodeName: string; readonly maxNodesField: string },
+): void {
+  if (nodes.shape === undefined) return;
+  const overflow = podsDoNotFit({
+    maxReplicas: loaded.config.kubernetes.maxReplicas,
+    cpuMillicores: loaded.spec.cpuMillicores,
+    memoryMiB: loaded.spec.memoryMiB,
+    maxNodes: nodes.maxNodes,
+    node: nodes.shape,
+    nodeName: nodes.nodeName,
+    maxNodesField: nodes.maxNodesField,
+  });
+  if (overflow !== undefined) Annotations.of(stack).addWarning(overflow);
 }

@@ -1,12 +1,12 @@
-import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
-import { EksPodIdentityAssociation } from "@cdktf/provider-aws/lib/eks-pod-identity-association";
+import type { EksPodIdentityAssociation } from "@cdktf/provider-aws/lib/eks-pod-identity-association";
 import { IamPolicy } from "@cdktf/provider-aws/lib/iam-policy";
-import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
+import type { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment";
 import { Release } from "@cdktf/provider-helm/lib/release";
 import { Construct, type ITerraformDependable } from "../cdk";
 import type { NodeServiceSpec } from "../service/spec";
 import { templateText } from "../template";
+import { podIdentityRole } from "./pod-identity";
 
 /**
  * The AWS Load Balancer Controller: chart 3.5.0 (app v3.5.0) from https://aws.github.io/eks-charts
@@ -59,24 +59,20 @@ export class AwsLoadBalancerController extends Construct {
   constructor(scope: Construct, id: string, props: AwsLoadBalancerControllerProps) {
     super(scope, id);
     const dependsOn = props.dependsOn ?? [];
-    const trust = new DataAwsIamPolicyDocument(this, "PodIdentityTrust", {
-      statement: [
-        { actions: ["sts:AssumeRole", "sts:TagSession"], principals: [{ type: "Service", identifiers: ["pods.eks.amazonaws.com"] }] },
-      ],
+    const identity = podIdentityRole(this, {
+      clusterName: props.clusterName,
+      namespace: ALB_CONTROLLER_NAMESPACE,
+      serviceAccount: ALB_CONTROLLER_SERVICE_ACCOUNT,
+      namePrefix: `${props.name}-alb-`,
     });
-    this.role = new IamRole(this, "Role", { namePrefix: `${props.name}-alb-`, assumeRolePolicy: trust.json });
+    this.role = identity.role;
+    this.podIdentity = identity.association;
     this.policy = new IamPolicy(this, "Policy", {
       namePrefix: `${props.name}-alb-controller-`,
       description: "AWS Load Balancer Controller v3.5.0, as published upstream (docs/install/iam_policy.json)",
       policy: albControllerPolicyDocument(),
     });
     const attachment = new IamRolePolicyAttachment(this, "PolicyAttachment", { role: this.role.name, policyArn: this.policy.arn });
-    this.podIdentity = new EksPodIdentityAssociation(this, "PodIdentity", {
-      clusterName: props.clusterName,
-      namespace: ALB_CONTROLLER_NAMESPACE,
-      serviceAccount: ALB_CONTROLLER_SERVICE_ACCOUNT,
-      roleArn: this.role.arn,
-    });
     const values = {
       clusterName: props.clusterName,
       region: props.region,

@@ -1,9 +1,9 @@
 import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
-import { EksPodIdentityAssociation } from "@cdktf/provider-aws/lib/eks-pod-identity-association";
-import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
+import type { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { Release } from "@cdktf/provider-helm/lib/release";
 import { Construct, type ITerraformDependable } from "../cdk";
+import { podIdentityRole } from "./pod-identity";
 
 /**
  * Cluster Autoscaler chart 9.59.0 (app 1.35.0, for Kubernetes 1.35) from https://kubernetes.github.io/autoscaler
@@ -42,12 +42,13 @@ export class ClusterAutoscaler extends Construct {
 
   constructor(scope: Construct, id: string, props: ClusterAutoscalerProps) {
     super(scope, id);
-    const trust = new DataAwsIamPolicyDocument(this, "PodIdentityTrust", {
-      statement: [
-        { actions: ["sts:AssumeRole", "sts:TagSession"], principals: [{ type: "Service", identifiers: ["pods.eks.amazonaws.com"] }] },
-      ],
+    const identity = podIdentityRole(this, {
+      clusterName: props.clusterName,
+      namespace: "kube-system",
+      serviceAccount: CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
+      namePrefix: `${props.name}-autoscaler-`,
     });
-    this.role = new IamRole(this, "Role", { namePrefix: `${props.name}-autoscaler-`, assumeRolePolicy: trust.json });
+    this.role = identity.role;
     const permissions = new DataAwsIamPolicyDocument(this, "Permissions", {
       statement: [
         {
@@ -76,12 +77,6 @@ export class ClusterAutoscaler extends Construct {
       ],
     });
     this.policy = new IamRolePolicy(this, "Policy", { role: this.role.id, policy: permissions.json });
-    const podIdentity = new EksPodIdentityAssociation(this, "PodIdentity", {
-      clusterName: props.clusterName,
-      namespace: "kube-system",
-      serviceAccount: CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
-      roleArn: this.role.arn,
-    });
     const values = {
       cloudProvider: "aws",
       awsRegion: props.region,
@@ -104,7 +99,7 @@ export class ClusterAutoscaler extends Construct {
       atomic: true,
       wait: true,
       values: [JSON.stringify(values)],
-      dependsOn: [...(props.dependsOn ?? []), this.policy, podIdentity],
+      dependsOn: [...(props.dependsOn ?? []), this.policy, identity.association],
     });
   }
 }

@@ -65,31 +65,23 @@ export class ServiceAlarms extends Construct {
     const t = props.target;
     if (t.kind === "group") {
       const lb = { LoadBalancer: t.loadBalancerArnSuffix };
+      // 5xx from the balancer itself and from the machines: the same rule on two metrics.
+      const errors5xx = (alarmId: string, metricName: string, alarmDescription: string) =>
+        alarm(alarmId, {
+          alarmDescription,
+          namespace: "AWS/ApplicationELB",
+          metricName,
+          dimensions: lb,
+          statistic: "Sum",
+          period: 60,
+          evaluationPeriods: 3,
+          threshold: errors5xxPerMinute,
+          comparisonOperator: "GreaterThanThreshold",
+          treatMissingData: "notBreaching",
+        });
       this.alarms = [
-        alarm("Lb5xx", {
-          alarmDescription: "The load balancer itself answers 5xx (no healthy machine, or it cannot reach them)",
-          namespace: "AWS/ApplicationELB",
-          metricName: "HTTPCode_ELB_5XX_Count",
-          dimensions: lb,
-          statistic: "Sum",
-          period: 60,
-          evaluationPeriods: 3,
-          threshold: errors5xxPerMinute,
-          comparisonOperator: "GreaterThanThreshold",
-          treatMissingData: "notBreaching",
-        }),
-        alarm("Target5xx", {
-          alarmDescription: "The machines answer 5xx",
-          namespace: "AWS/ApplicationELB",
-          metricName: "HTTPCode_Target_5XX_Count",
-          dimensions: lb,
-          statistic: "Sum",
-          period: 60,
-          evaluationPeriods: 3,
-          threshold: errors5xxPerMinute,
-          comparisonOperator: "GreaterThanThreshold",
-          treatMissingData: "notBreaching",
-        }),
+        errors5xx("Lb5xx", "HTTPCode_ELB_5XX_Count", "The load balancer itself answers 5xx (no healthy machine, or it cannot reach them)"),
+        errors5xx("Target5xx", "HTTPCode_Target_5XX_Count", "The machines answer 5xx"),
         alarm("UnhealthyTargets", {
           alarmDescription: "A machine fails the load balancer's health check",
           namespace: "AWS/ApplicationELB",
