@@ -62,6 +62,40 @@ export class ServiceAlarms extends Construct {
     const actions = this.topic ? { alarmActions: [this.topic.arn], okActions: [this.topic.arn] } : {};
     const alarm = (alarmId: string, config: Omit<ConstructorParameters<typeof CloudwatchMetricAlarm>[2], "alarmName">) =>
       new CloudwatchMetricAlarm(this, alarmId, { alarmName: `${props.name}-${alarmId.toLowerCase()}`, ...actions, ...config });
+    // Sustained CPU: 10 minutes above the threshold.
+    const cpu = (dimensions: Record<string, string>, alarmDescription: string) =>
+      alarm("Cpu", {
+        alarmDescription,
+        namespace: "AWS/EC2",
+        metricName: "CPUUtilization",
+        dimensions,
+        statistic: "Average",
+        period: 300,
+        evaluationPeriods: 2,
+        threshold: cpuPercent,
+        comparisonOperator: "GreaterThanThreshold",
+        treatMissingData: "missing",
+      });
+    // Any failure for 3 minutes; no data counts as failing (a machine that stopped reporting is not healthy).
+    const failing = (
+      alarmId: string,
+      namespace: string,
+      metricName: string,
+      dimensions: Record<string, string>,
+      alarmDescription: string,
+    ) =>
+      alarm(alarmId, {
+        alarmDescription,
+        namespace,
+        metricName,
+        dimensions,
+        statistic: "Maximum",
+        period: 60,
+        evaluationPeriods: 3,
+        threshold: 0,
+        comparisonOperator: "GreaterThanThreshold",
+        treatMissingData: "breaching",
+      });
     const t = props.target;
     if (t.kind === "group") {
       const lb = { LoadBalancer: t.loadBalancerArnSuffix };
@@ -82,58 +116,23 @@ export class ServiceAlarms extends Construct {
       this.alarms = [
         errors5xx("Lb5xx", "HTTPCode_ELB_5XX_Count", "The load balancer itself answers 5xx (no healthy machine, or it cannot reach them)"),
         errors5xx("Target5xx", "HTTPCode_Target_5XX_Count", "The machines answer 5xx"),
-        alarm("UnhealthyTargets", {
-          alarmDescription: "A machine fails the load balancer's health check",
-          namespace: "AWS/ApplicationELB",
-          metricName: "UnHealthyHostCount",
-          dimensions: { ...lb, TargetGroup: t.targetGroupArnSuffix },
-          statistic: "Maximum",
-          period: 60,
-          evaluationPeriods: 3,
-          threshold: 0,
-          comparisonOperator: "GreaterThanThreshold",
-          treatMissingData: "breaching",
-        }),
-        alarm("Cpu", {
-          alarmDescription: `The machines' average CPU stays above ${cpuPercent}% (the group is at its maximum, or scaling is too slow)`,
-          namespace: "AWS/EC2",
-          metricName: "CPUUtilization",
-          dimensions: { AutoScalingGroupName: t.autoScalingGroupName },
-          statistic: "Average",
-          period: 300,
-          evaluationPeriods: 2,
-          threshold: cpuPercent,
-          comparisonOperator: "GreaterThanThreshold",
-          treatMissingData: "missing",
-        }),
+        failing(
+          "UnhealthyTargets",
+          "AWS/ApplicationELB",
+          "UnHealthyHostCount",
+          { ...lb, TargetGroup: t.targetGroupArnSuffix },
+          "A machine fails the load balancer's health check",
+        ),
+        cpu(
+          { AutoScalingGroupName: t.autoScalingGroupName },
+          `The machines' average CPU stays above ${cpuPercent}% (the group is at its maximum, or scaling is too slow)`,
+        ),
       ];
     } else {
       const instance = { InstanceId: t.instanceId };
       this.alarms = [
-        alarm("Cpu", {
-          alarmDescription: `The machine's CPU stays above ${cpuPercent}%`,
-          namespace: "AWS/EC2",
-          metricName: "CPUUtilization",
-          dimensions: instance,
-          statistic: "Average",
-          period: 300,
-          evaluationPeriods: 2,
-          threshold: cpuPercent,
-          comparisonOperator: "GreaterThanThreshold",
-          treatMissingData: "missing",
-        }),
-        alarm("StatusCheck", {
-          alarmDescription: "The instance or its host fails EC2's status checks",
-          namespace: "AWS/EC2",
-          metricName: "StatusCheckFailed",
-          dimensions: instance,
-          statistic: "Maximum",
-          period: 60,
-          evaluationPeriods: 3,
-          threshold: 0,
-          comparisonOperator: "GreaterThanThreshold",
-          treatMissingData: "breaching",
-        }),
+        cpu(instance, `The machine's CPU stays above ${cpuPercent}%`),
+        failing("StatusCheck", "AWS/EC2", "StatusCheckFailed", instance, "The instance or its host fails EC2's status checks"),
       ];
     }
   }
