@@ -215,10 +215,12 @@ export function packRelease(options: PackReleaseOptions): AppBundle {
     const bundle = { data, sha256: createHash("sha256").update(data).digest("hex"), files, entry };
     if (cached && options.cacheDir) {
       mkdirSync(options.cacheDir, { recursive: true });
-      writeFileSync(`${cached}.json.tmp`, JSON.stringify({ files }));
-      writeFileSync(`${cached}.tmp`, data);
-      renameSync(`${cached}.json.tmp`, `${cached}.json`);
-      renameSync(`${cached}.tmp`, cached);
+      // Temporary names of this process only: two deploys from one checkout may pack the same release at once.
+      const tmp = `${process.pid}.tmp`;
+      writeFileSync(`${cached}.json.${tmp}`, JSON.stringify({ files }));
+      writeFileSync(`${cached}.${tmp}`, data);
+      renameSync(`${cached}.json.${tmp}`, `${cached}.json`);
+      renameSync(`${cached}.${tmp}`, cached);
     }
     return bundle;
   } finally {
