@@ -42,6 +42,7 @@ export { DropletNodeGroup, type DropletNodeGroupProps } from "./constructs/vm/dr
 export { type AlarmTarget, SERVICE_ALARMS_DEFAULTS, ServiceAlarms, type ServiceAlarmsProps } from "./constructs/vm/ec2-alarms";
 export { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS } from "./constructs/vm/ec2-common";
 export { Ec2NodeHost, type Ec2NodeHostProps } from "./constructs/vm/ec2-host";
+export { MACHINE_LOGS_DEFAULTS, MachineLogs, type MachineLogsProps } from "./constructs/vm/ec2-logs";
 export { Ec2NodeGroup, type Ec2NodeGroupProps } from "./constructs/vm/ec2-node-group";
 export { LOCAL_TARGET_DEFAULTS, LocalTarget, type LocalTargetProps } from "./constructs/vm/local-target";
 export { DEFAULT_VM_MODE, type ProcessPlan, processPlan, type VmMode } from "./constructs/vm/plan";

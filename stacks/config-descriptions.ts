@@ -59,6 +59,7 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "vm.aws.instanceType": "EC2 instance type.",
   "vm.aws.route53ZoneId":
     "The Route 53 zone of service.domain. 2+ machines: the certificate's validation record and the alias to the load balancer are created there (without it, create them yourself: output certificate_validation). One machine: an A record to its Elastic IP (without it, point the domain at the public_ip output).",
+  "vm.aws.logRetentionDays": "Days CloudWatch Logs keeps the machines' PM2 and Nginx logs (log group /nodescale/<service.name>).",
   "vm.aws.sshCidrs": "Addresses allowed to SSH in (never the whole internet). Default: none; use SSM Session Manager.",
   "vm.aws.vpcId": "An existing VPC to deploy into, with vm.aws.subnetId. Default: a new VPC.",
   "vm.aws.subnetId": "An existing public subnet of vm.aws.vpcId for the machine.",

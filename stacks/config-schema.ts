@@ -9,6 +9,7 @@ import { serviceSchema } from "../constructs/service/schema";
 import { LETS_ENCRYPT_DIRECTORY } from "../constructs/vm/acme";
 import { DROPLET_DEFAULTS } from "../constructs/vm/droplet-common";
 import { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS } from "../constructs/vm/ec2-common";
+import { MACHINE_LOGS_DEFAULTS, RETENTION_DAYS } from "../constructs/vm/ec2-logs";
 import { LOCAL_TARGET_DEFAULTS } from "../constructs/vm/local-target";
 import { DEFAULT_VM_MODE } from "../constructs/vm/plan";
 
@@ -48,6 +49,8 @@ const imageRef = z
 const vpcIdRef = z.string().regex(/^vpc-[0-9a-f]{8,17}$/, { error: 'must be a VPC id such as "vpc-0abc1234"' });
 const subnetIdRef = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { error: 'must be a subnet id such as "subnet-0abc1234"' });
 
+const retentionError = `must be one of CloudWatch's retention periods: ${RETENTION_DAYS.join(", ")}`;
+
 const awsVm = z.strictObject({
   region: slug("us-east-1", "an AWS region such as us-east-1"),
   instanceType: slug(EC2_MACHINE_DEFAULTS.instanceType, "an EC2 instance type such as t3.small"),
@@ -59,6 +62,10 @@ const awsVm = z.strictObject({
     .string()
     .regex(/^Z[A-Z0-9]{4,32}$/, { error: 'must be a Route 53 hosted zone id such as "Z0123456789ABCDEFGHIJ"' })
     .optional(),
+  logRetentionDays: z
+    .number({ error: retentionError })
+    .refine((d) => RETENTION_DAYS.includes(d), { error: retentionError })
+    .default(MACHINE_LOGS_DEFAULTS.retentionDays),
 });
 
 const doVm = z.strictObject({

@@ -3,6 +3,7 @@ import { type Construct, TerraformOutput } from "../constructs/cdk";
 import type { AppBundle } from "../constructs/release/bundle";
 import { ServiceAlarms } from "../constructs/vm/ec2-alarms";
 import { Ec2NodeHost } from "../constructs/vm/ec2-host";
+import { MachineLogs } from "../constructs/vm/ec2-logs";
 import { Ec2NodeGroup } from "../constructs/vm/ec2-node-group";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
@@ -26,6 +27,8 @@ export class VmPm2Stack extends NodeScaleStack {
   readonly group?: Ec2NodeGroup;
   /** 5xx, unhealthy targets and CPU (a group); CPU and status checks (one machine). */
   readonly alarms: ServiceAlarms;
+  /** PM2's and Nginx's logs in CloudWatch Logs. */
+  readonly logs: MachineLogs;
 
   constructor(scope: Construct, id: string, props: VmPm2StackProps) {
     super(scope, id);
@@ -64,6 +67,12 @@ export class VmPm2Stack extends NodeScaleStack {
         triggers: { machine: host.instance.id },
         dependsOn: [host.eipAssociation],
       });
+      this.logs = new MachineLogs(this, "Logs", {
+        name: spec.name,
+        roleId: host.role.role.id,
+        serviceTag: spec.name,
+        retentionDays: aws.logRetentionDays,
+      });
       this.alarms = new ServiceAlarms(this, "Alarms", {
         name: spec.name,
         target: { kind: "instance", instanceId: host.instance.id },
@@ -80,6 +89,12 @@ export class VmPm2Stack extends NodeScaleStack {
       targetCpuPercent: config.vm.targetCpuPercent,
     });
     this.group = group;
+    this.logs = new MachineLogs(this, "Logs", {
+      name: spec.name,
+      roleId: group.role.role.id,
+      serviceTag: spec.name,
+      retentionDays: aws.logRetentionDays,
+    });
     this.alarms = new ServiceAlarms(this, "Alarms", {
       name: spec.name,
       target: {

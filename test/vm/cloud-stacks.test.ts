@@ -27,6 +27,10 @@ function synthAws(raw: unknown = {}) {
   return { stack, json, parsed: JSON.parse(json) as Synth };
 }
 
+/** The SSM association that re-runs the provision script with a new release. */
+const rollout = (parsed: Synth) =>
+  all(parsed.resource, "aws_ssm_association").find((a) => a.name === "AWS-RunShellScript") as Record<string, unknown>;
+
 function synthDo(raw: unknown = {}) {
   const app = Testing.app();
   const stack = new VmPm2DoStack(app, "vm-pm2-do", { loaded: parseConfig(raw), bundle });
@@ -143,7 +147,7 @@ describe("vm-pm2 (AWS EC2)", () => {
   });
 
   it("rolls a new release out in place through SSM, re-running the provision script", () => {
-    const association = only(parsed.resource, "aws_ssm_association");
+    const association = rollout(parsed);
     expect(association).toMatchObject({ name: "AWS-RunShellScript", max_concurrency: "1", max_errors: "0" });
     expect(association.parameters).toEqual({
       commands: expect.stringMatching(
@@ -569,7 +573,7 @@ describe("secrets on the VM stacks", () => {
     expect(script).toContain("( umask 077; /usr/local/bin/node -e");
     expect(script).toContain('"secretsFile":"/etc/nodescale/secrets.json"');
     expect(shellcheck(script)).toBe("");
-    const association = only(parsed.resource, "aws_ssm_association") as { parameters: { commands: string } };
+    const association = rollout(parsed) as { parameters: { commands: string } };
     expect(association.parameters.commands).toMatch(/ # deploy \$\{timestamp\(\)\}$/);
   });
 
@@ -816,5 +820,37 @@ describe("alarms on AWS", () => {
     expect(alarms.map((a) => a.metric_name).sort()).toEqual(["CPUUtilization", "StatusCheckFailed"]);
     expect(alarms.every((a) => a.alarm_actions === undefined)).toBe(true);
     expect(parsed.resource.aws_sns_topic).toBeUndefined();
+  });
+});
+
+describe("logs in CloudWatch (EC2)", () => {
+  it("ships PM2's and Nginx's logs through the CloudWatch agent (installed and configured by SSM), the role writing only there", () => {
+    const { parsed, stack } = synthAws({ vm: { aws: { logRetentionDays: 90 } } });
+    expect(only(parsed.resource, "aws_cloudwatch_log_group")).toMatchObject({ name: "/nodescale/hello-node", retention_in_days: 90 });
+    const config = JSON.parse(only(parsed.resource, "aws_ssm_parameter").value as string);
+    expect(config.logs.logs_collected.files.collect_list.map((f: { file_path: string }) => f.file_path)).toEqual([
+      "/var/log/nodescale/*.log",
+      "/var/log/nginx/access.log",
+      "/var/log/nginx/error.log",
+    ]);
+    const associations = all(parsed.resource, "aws_ssm_association") as { name: string; targets: unknown[] }[];
+    expect(associations.map((a) => a.name).sort()).toEqual([
+      "AWS-ConfigureAWSPackage",
+      "AWS-RunShellScript",
+      "AmazonCloudWatch-ManageAgent",
+    ]);
+    expect(associations.find((a) => a.name === "AmazonCloudWatch-ManageAgent")?.targets).toEqual([
+      { key: "tag:nodescale:service", values: ["hello-node"] },
+    ]);
+    const write = Object.entries(parsed.data.aws_iam_policy_document).find(([k]) => k.startsWith("Logs_WriteLogs"))?.[1] as {
+      statement: { actions: string[]; resources: string[] }[];
+    };
+    expect(write.statement[0].resources).toEqual([expect.stringMatching(/^\$\{aws_cloudwatch_log_group\..+\.arn\}:\*$/)]);
+    expect(write.statement[1]).toEqual({ actions: ["ssm:GetParameter"], resources: [expect.stringMatching(/aws_ssm_parameter\..+\.arn/)] });
+    // No download URL or agent settings in user data: SSM brings both.
+    expect(stack.host?.userData).not.toContain("cloudwatch");
+    expect(() => parseConfig({ vm: { aws: { logRetentionDays: 45 } } })).toThrow(
+      "vm.aws.logRetentionDays: 45 is not allowed: must be one of CloudWatch's retention periods: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653",
+    );
   });
 });
