@@ -3,6 +3,9 @@ import { AcmCertificateValidation } from "@cdktf/provider-aws/lib/acm-certificat
 import { Route53Record } from "@cdktf/provider-aws/lib/route53-record";
 import { type Construct, TerraformIterator } from "./cdk";
 
+/** The TLS policy of every ALB HTTPS listener NodeScale makes: TLS 1.3, and TLS 1.2 with forward-secret AEAD ciphers only. */
+export const ALB_TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+
 /** An ACM certificate for one domain, DNS-validated, and the wait for its issue. */
 export interface DomainCertificate {
   readonly certificate: AcmCertificate;

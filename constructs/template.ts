@@ -83,3 +83,11 @@ export function safeToken(field: string, value: string, pattern = /^[A-Za-z0-9_.
   }
   return value;
 }
+
+/** A shell script or unit without its whole-line comments (the shebang kept): the twin of withoutCommentLines. */
+export function withoutShellCommentLines(text: string): string {
+  return text
+    .split("\n")
+    .filter((line, i) => (i === 0 && line.startsWith("#!")) || !/^\s*#/.test(line))
+    .join("\n");
+}

@@ -51,6 +51,15 @@ const subnetIdRef = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { error: 'must b
 
 const retentionError = `must be one of CloudWatch's retention periods: ${RETENTION_DAYS.join(", ")}`;
 
+const route53ZoneId = z
+  .string()
+  .regex(/^Z[A-Z0-9]{4,32}$/, { error: 'must be a Route 53 hosted zone id such as "Z0123456789ABCDEFGHIJ"' })
+  .optional();
+
+const acmeServer = z
+  .url({ protocol: /^https$/, error: "must be an https URL of an ACME directory, such as Let's Encrypt's" })
+  .default(LETS_ENCRYPT_DIRECTORY);
+
 const awsVm = z.strictObject({
   region: slug("us-east-1", "an AWS region such as us-east-1"),
   instanceType: slug(EC2_MACHINE_DEFAULTS.instanceType, "an EC2 instance type such as t3.small"),
@@ -58,10 +67,7 @@ const awsVm = z.strictObject({
   vpcId: vpcIdRef.optional(),
   subnetId: subnetIdRef.optional(),
   rootVolumeGiB: wholeNumber(8, 1024, "root volume size").default(EC2_MACHINE_DEFAULTS.rootVolumeGiB),
-  route53ZoneId: z
-    .string()
-    .regex(/^Z[A-Z0-9]{4,32}$/, { error: 'must be a Route 53 hosted zone id such as "Z0123456789ABCDEFGHIJ"' })
-    .optional(),
+  route53ZoneId,
   logRetentionDays: z
     .number({ error: retentionError })
     .refine((d) => RETENTION_DAYS.includes(d), { error: retentionError })
@@ -106,10 +112,7 @@ const eks = z.strictObject({
   vpcId: vpcIdRef.optional(),
   privateSubnetIds: z.array(subnetIdRef).min(2, { error: "must list at least two subnets, in different zones" }).optional(),
   publicSubnetIds: z.array(subnetIdRef).min(2, { error: "must list at least two subnets, in different zones" }).optional(),
-  route53ZoneId: z
-    .string()
-    .regex(/^Z[A-Z0-9]{4,32}$/, { error: 'must be a Route 53 hosted zone id such as "Z0123456789ABCDEFGHIJ"' })
-    .optional(),
+  route53ZoneId,
 });
 
 const doks = z.strictObject({
@@ -122,9 +125,7 @@ const doks = z.strictObject({
   minNodes: wholeNumber(1, 100, "node pool lower bound").default(DOKS_CLUSTER_DEFAULTS.minNodes),
   maxNodes: wholeNumber(1, 100, "node pool upper bound").default(DOKS_CLUSTER_DEFAULTS.maxNodes),
   haControlPlane: z.boolean({ error: "must be true or false" }).default(DOKS_CLUSTER_DEFAULTS.haControlPlane),
-  acmeServer: z
-    .url({ protocol: /^https$/, error: "must be an https URL of an ACME directory, such as Let's Encrypt's" })
-    .default(LETS_ENCRYPT_DIRECTORY),
+  acmeServer,
   acmeEmail: z.email({ error: "must be an e-mail address" }).optional(),
   vpcCidr: cidr.default(DOKS_CLUSTER_DEFAULTS.vpcCidr),
   maintenanceDay: z
@@ -184,9 +185,7 @@ export const configSchema = z
         minMachines: wholeNumber(1, 100, "fewest machines the CPU autoscaling keeps; default: machines").optional(),
         maxMachines: wholeNumber(1, 100, "most machines the CPU autoscaling may run; default: machines").optional(),
         clientLimits: z.boolean({ error: "must be true or false" }).default(EC2_MACHINE_DEFAULTS.clientLimits),
-        acmeServer: z
-          .url({ protocol: /^https$/, error: "must be an https URL of an ACME directory, such as Let's Encrypt's" })
-          .default(LETS_ENCRYPT_DIRECTORY),
+        acmeServer,
         acmeEmail: z.email({ error: "must be an e-mail address" }).optional(),
         alertEmail: z.email({ error: "must be an e-mail address" }).optional(),
         targetCpuPercent: wholeNumber(10, 90, "average CPU utilisation the machine autoscaling aims at").default(

@@ -9,6 +9,7 @@ import { ClusterAddons } from "../constructs/k8s/cluster-addons";
 import { DoksNodeCluster } from "../constructs/k8s/doks-cluster";
 import type { NodeWorkload } from "../constructs/k8s/node-workload";
 import { TRAEFIK_INGRESS_CLASS, TRAEFIK_NAMESPACE, TraefikIngress } from "../constructs/k8s/traefik";
+import { HSTS_MAX_AGE_SECONDS } from "../constructs/service/rules";
 import { configureBackend } from "./backend";
 import type { LoadedConfig } from "./config";
 import { configureClusterProviders } from "./kubernetes-providers";
@@ -123,7 +124,7 @@ export class DoksStack extends NodeScaleStack {
       ingress: { className: TRAEFIK_INGRESS_CLASS, namespace: TRAEFIK_NAMESPACE },
       ingressAnnotations: issueCertificate ? { "cert-manager.io/cluster-issuer": ACME_CLUSTER_ISSUER } : {},
       ...(domain !== undefined
-        ? { httpsDomain: domain, tlsSecretName: k.tlsSecretName ?? `${spec.name}-tls`, hstsSeconds: 63_072_000 }
+        ? { httpsDomain: domain, tlsSecretName: k.tlsSecretName ?? `${spec.name}-tls`, hstsSeconds: HSTS_MAX_AGE_SECONDS }
         : {}),
       clusterName: cluster.name,
       kubeconfigCommand: `doctl kubernetes cluster kubeconfig save ${cluster.name}`,

@@ -1,7 +1,8 @@
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { type Construct, TerraformOutput } from "../constructs/cdk";
 import type { AppBundle } from "../constructs/release/bundle";
-import { ServiceAlarms } from "../constructs/vm/ec2-alarms";
+import { type AlarmTarget, ServiceAlarms } from "../constructs/vm/ec2-alarms";
+import type { MachineRole } from "../constructs/vm/ec2-common";
 import { Ec2NodeHost } from "../constructs/vm/ec2-host";
 import { MachineLogs } from "../constructs/vm/ec2-logs";
 import { Ec2NodeGroup } from "../constructs/vm/ec2-node-group";
@@ -44,6 +45,15 @@ export class VmPm2Stack extends NodeScaleStack {
       rootVolumeGiB: aws.rootVolumeGiB,
       clientLimits: config.vm.clientLimits,
     };
+    // Logs and alarms are the same for one machine and a group: only the role and what is watched differ.
+    const shipLogs = (role: MachineRole) =>
+      new MachineLogs(this, "Logs", { name: spec.name, roleId: role.role.id, serviceTag: spec.name, retentionDays: aws.logRetentionDays });
+    const watch = (target: AlarmTarget) =>
+      new ServiceAlarms(this, "Alarms", {
+        name: spec.name,
+        target,
+        ...(config.vm.alertEmail !== undefined ? { alertEmail: config.vm.alertEmail } : {}),
+      });
     if (machines === 1) {
       const host = new Ec2NodeHost(this, "Host", {
         ...common,
@@ -67,17 +77,8 @@ export class VmPm2Stack extends NodeScaleStack {
         triggers: { machine: host.instance.id },
         dependsOn: [host.eipAssociation],
       });
-      this.logs = new MachineLogs(this, "Logs", {
-        name: spec.name,
-        roleId: host.role.role.id,
-        serviceTag: spec.name,
-        retentionDays: aws.logRetentionDays,
-      });
-      this.alarms = new ServiceAlarms(this, "Alarms", {
-        name: spec.name,
-        target: { kind: "instance", instanceId: host.instance.id },
-        ...(config.vm.alertEmail !== undefined ? { alertEmail: config.vm.alertEmail } : {}),
-      });
+      this.logs = shipLogs(host.role);
+      this.alarms = watch({ kind: "instance", instanceId: host.instance.id });
       return;
     }
     const group = new Ec2NodeGroup(this, "Group", {
@@ -89,21 +90,12 @@ export class VmPm2Stack extends NodeScaleStack {
       targetCpuPercent: config.vm.targetCpuPercent,
     });
     this.group = group;
-    this.logs = new MachineLogs(this, "Logs", {
-      name: spec.name,
-      roleId: group.role.role.id,
-      serviceTag: spec.name,
-      retentionDays: aws.logRetentionDays,
-    });
-    this.alarms = new ServiceAlarms(this, "Alarms", {
-      name: spec.name,
-      target: {
-        kind: "group",
-        loadBalancerArnSuffix: group.loadBalancer.arnSuffix,
-        targetGroupArnSuffix: group.targetGroup.arnSuffix,
-        autoScalingGroupName: group.group.name,
-      },
-      ...(config.vm.alertEmail !== undefined ? { alertEmail: config.vm.alertEmail } : {}),
+    this.logs = shipLogs(group.role);
+    this.alarms = watch({
+      kind: "group",
+      loadBalancerArnSuffix: group.loadBalancer.arnSuffix,
+      targetGroupArnSuffix: group.targetGroup.arnSuffix,
+      autoScalingGroupName: group.group.name,
     });
     if (group.certificate !== undefined && aws.route53ZoneId === undefined) {
       new TerraformOutput(this, "certificate_validation", {

@@ -3,7 +3,9 @@ import { IamPolicy } from "@cdktf/provider-aws/lib/iam-policy";
 import type { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment";
 import { Release } from "@cdktf/provider-helm/lib/release";
+import { ALB_TLS_POLICY } from "../acm-certificate";
 import { Construct, type ITerraformDependable } from "../cdk";
+import { HSTS_MAX_AGE_SECONDS } from "../service/rules";
 import type { NodeServiceSpec } from "../service/spec";
 import { templateText } from "../template";
 import { podIdentityRole } from "./pod-identity";
@@ -101,11 +103,6 @@ export class AwsLoadBalancerController extends Construct {
   }
 }
 
-/** The TLS policy of the ALB's HTTPS listener: TLS 1.3 and 1.2 with forward-secret AEAD ciphers (as on VM groups). */
-export const ALB_INGRESS_TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06";
-/** HSTS max-age the ALB sends on HTTPS answers: two years, as Mozilla's guidelines give it. */
-const HSTS_SECONDS = 63_072_000;
-
 /**
  * The workload Ingress's annotations for the controller: an internet-facing ALB sending to pod IPs, health-checked on
  * the ready path, its idle timeout under Node's keep-alive, targets drained for as long as a pod may still finish
@@ -127,8 +124,8 @@ export function albIngressAnnotations(spec: NodeServiceSpec, preStopSeconds: num
           [`${prefix}/listen-ports`]: JSON.stringify([{ HTTP: 80 }, { HTTPS: 443 }]),
           [`${prefix}/ssl-redirect`]: "443",
           [`${prefix}/certificate-arn`]: certificateArn,
-          [`${prefix}/ssl-policy`]: ALB_INGRESS_TLS_POLICY,
-          [`${prefix}/listener-attributes.HTTPS-443`]: `routing.http.response.strict_transport_security.header_value=max-age=${HSTS_SECONDS}`,
+          [`${prefix}/ssl-policy`]: ALB_TLS_POLICY,
+          [`${prefix}/listener-attributes.HTTPS-443`]: `routing.http.response.strict_transport_security.header_value=max-age=${HSTS_MAX_AGE_SECONDS}`,
         }),
   };
 }

@@ -19,9 +19,17 @@ export interface AppBundle {
  * the stack's folder so that Terraform ships exactly these bytes.
  */
 export function bundleFile(scope: IConstruct, bundle: AppBundle): string {
+  return synthFile(scope, `${bundle.sha256}.tar.gz`, bundle.data);
+}
+
+/**
+ * Bytes as a file under the app's synth folder (bundles/), named by the caller after their content (a hash), so an
+ * existing file is already right; for a TerraformAsset to copy into the stack's folder.
+ */
+export function synthFile(scope: IConstruct, contentAddressedName: string, data: string | Buffer): string {
   const dir = join(App.of(scope).outdir, "bundles");
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${bundle.sha256}.tar.gz`);
-  if (!existsSync(file)) writeFileSync(file, bundle.data);
+  const file = join(dir, contentAddressedName);
+  if (!existsSync(file)) writeFileSync(file, data);
   return file;
 }

@@ -37,3 +37,6 @@ export const SSH_PUBLIC_KEY = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-r
 
 /** What an SSH public key looks like, for error messages. */
 export const SSH_PUBLIC_KEY_RULE = "must be one OpenSSH public key line such as ssh-ed25519 AAAA... (the .pub file; never the private key)";
+
+/** HSTS max-age wherever NodeScale ends TLS for a domain (Nginx, the ALB, the pods' preload): two years, as Mozilla's guidelines give it. */
+export const HSTS_MAX_AGE_SECONDS = 63_072_000;

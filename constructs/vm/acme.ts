@@ -4,6 +4,12 @@ import { renderTemplate, safeToken } from "../template";
 /** The ACME directory Let's Encrypt issues production certificates from. */
 export const LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory";
 
+/**
+ * A certificate is taken over from a replaced machine (and served instead of asking the CA) only while it has at
+ * least this much validity left: 30 days, when certbot itself would renew.
+ */
+export const CERTIFICATE_TAKEOVER_MIN_SECONDS = 30 * 24 * 3600;
+
 /** Where HTTPS for a machine's own domain lives on a VM. */
 export const MACHINE_TLS = {
   /** HTTP-01 challenge files Nginx's workers serve (outside the app user's 0750 home, which they cannot enter). */
@@ -76,6 +82,7 @@ export function renderCertificateScript(options: CertificateScriptOptions): stri
     tlsLink: safeToken("tlsLink", options.tlsLink ?? MACHINE_TLS.link),
     placeholder: safeToken("placeholder", options.placeholder ?? MACHINE_TLS.placeholder),
     imported: safeToken("imported", options.imported ?? MACHINE_TLS.imported),
+    takeoverMinSeconds: CERTIFICATE_TAKEOVER_MIN_SECONDS,
     letsencryptDir: safeToken("letsencryptDir", options.letsencryptDir ?? MACHINE_TLS.letsencryptDir),
     workDir: safeToken("workDir", options.workDir ?? "/var/lib/letsencrypt"),
     logsDir: safeToken("logsDir", options.logsDir ?? "/var/log/letsencrypt"),
@@ -94,14 +101,6 @@ export function renderCertificateUnits(domain: string, script: string): { servic
     service: renderTemplate("systemd/nodescale-certificate.service", { ...values, script: safeToken("script", script) }),
     timer: renderTemplate("systemd/nodescale-certificate.timer", values),
   };
-}
-
-/** A shell script or unit without its whole-line comments (the shebang kept): for size-limited user data. */
-export function withoutShellCommentLines(text: string): string {
-  return text
-    .split("\n")
-    .filter((line, i) => (i === 0 && line.startsWith("#!")) || !/^\s*#/.test(line))
-    .join("\n");
 }
 
 /** An ACME directory must be an https URL (the account key and orders travel to it). */

@@ -54,3 +54,27 @@ export function s3AgentInstall(key: string, sha256: string, dest: string): strin
     "fi",
   ].join("\n");
 }
+
+/**
+ * EC2, one machine ending TLS itself: certbot's folder kept at `key` in the release bucket. `restoreState` (provision
+ * lines) brings it back on a new machine before any certificate is requested; `saveState` (run by the certificate
+ * script after each issuance and renewal, where `instance_tag` is not defined) reads the object's URI from a file
+ * that `restoreState` writes.
+ */
+export function s3CertbotState(key: string): { restoreState: string; saveState: string[] } {
+  const uriFile = "/etc/nodescale/tls/state-uri";
+  return {
+    restoreState: [
+      `echo "s3://$(instance_tag ${BUCKET_TAG})/${key}" > ${uriFile}`,
+      "if [ ! -d /etc/letsencrypt/live ]; then",
+      "  command -v aws >/dev/null 2>&1 || snap install aws-cli --classic",
+      `  if aws s3 cp --only-show-errors "$(cat ${uriFile})" /etc/nodescale/tls/state.tar.gz 2>/dev/null; then`,
+      "    install -d -m 0755 /etc/letsencrypt",
+      "    tar -xzf /etc/nodescale/tls/state.tar.gz -C /etc/letsencrypt",
+      "  fi",
+      "  rm -f /etc/nodescale/tls/state.tar.gz",
+      "fi",
+    ].join("\n"),
+    saveState: [`tar -C /etc/letsencrypt -czf - . | aws s3 cp --only-show-errors - "$(cat ${uriFile})"`],
+  };
+}

@@ -7,6 +7,7 @@ import { Tag } from "@cdktf/provider-digitalocean/lib/tag";
 import { Construct } from "../cdk";
 import { PostDeployHealthCheck } from "../health/post-deploy-health-check";
 import { invalidProp } from "../service/errors";
+import { HSTS_MAX_AGE_SECONDS } from "../service/rules";
 import {
   assertSshRelease,
   DROPLET_DEFAULTS,
@@ -19,7 +20,6 @@ import {
 } from "./droplet-common";
 import { NEW_MACHINE_SECONDS } from "./new-machine-check";
 import { type ProcessPlan, processPlan } from "./plan";
-import { HSTS_MAX_AGE_SECONDS } from "./render";
 import { assertSshNotWorldOpen } from "./ssh";
 import { SshRelease } from "./ssh-release";
 

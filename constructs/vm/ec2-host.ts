@@ -12,7 +12,7 @@ import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import { assertAcmeServer, LETS_ENCRYPT_DIRECTORY } from "./acme";
-import { BUCKET_TAG, BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3AgentInstall, s3BundleSource } from "./bundle-source";
+import { BUCKET_TAG, BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3AgentInstall, s3BundleSource, s3CertbotState } from "./bundle-source";
 import { EC2_MACHINE_DEFAULTS, ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
 import { newMachineReady } from "./new-machine-check";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
@@ -142,10 +142,8 @@ export class Ec2NodeHost extends Construct {
       invalidProp("Ec2NodeHost", "route53ZoneId", props.route53ZoneId, "needs spec.domain (the name the record is for)");
     }
     assertAcmeServer("Ec2NodeHost", acmeServer);
-    // The release bucket is created below; its name is a token, fine inside the user data.
+    // Its name is a token, which gzipped user data cannot carry: the machine reads it from an instance tag.
     const releases = new ReleaseBucket(this, "Releases", { name, bundle: props.bundle });
-    // The bucket's name reaches the machine as an instance tag; the certificate script reads the URI from this file.
-    const tlsStateUri = "/etc/nodescale/tls/state-uri";
     const script = renderProvisionScript(spec, this.plan, {
       bundleSource: s3BundleSource(),
       agentInstall: s3AgentInstall(releases.agentKey, releases.agentSha256, VM_AGENT),
@@ -157,19 +155,8 @@ export class Ec2NodeHost extends Construct {
               domain: spec.domain,
               acmeServer,
               ...(props.acmeEmail !== undefined ? { email: props.acmeEmail } : {}),
-              // The machine this one replaces kept certbot's folder here: the same certificate from the first answer.
-              restoreState: [
-                `echo "s3://$(instance_tag ${BUCKET_TAG})/${TLS_STATE_KEY}" > ${tlsStateUri}`,
-                `if [ ! -d /etc/letsencrypt/live ]; then`,
-                "  command -v aws >/dev/null 2>&1 || snap install aws-cli --classic",
-                `  if aws s3 cp --only-show-errors "$(cat ${tlsStateUri})" /etc/nodescale/tls/state.tar.gz 2>/dev/null; then`,
-                "    install -d -m 0755 /etc/letsencrypt",
-                "    tar -xzf /etc/nodescale/tls/state.tar.gz -C /etc/letsencrypt",
-                "  fi",
-                "  rm -f /etc/nodescale/tls/state.tar.gz",
-                "fi",
-              ].join("\n"),
-              saveState: [`tar -C /etc/letsencrypt -czf - . | aws s3 cp --only-show-errors - "$(cat ${tlsStateUri})"`],
+              // The machine this one replaces kept certbot's folder there: the same certificate from the first answer.
+              ...s3CertbotState(TLS_STATE_KEY),
             },
           }
         : {}),

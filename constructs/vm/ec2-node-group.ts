@@ -10,17 +10,17 @@ import { Route53Record } from "@cdktf/provider-aws/lib/route53-record";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
-import { domainCertificate } from "../acm-certificate";
+import { ALB_TLS_POLICY, domainCertificate } from "../acm-certificate";
 import { Construct } from "../cdk";
 import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
+import { HSTS_MAX_AGE_SECONDS } from "../service/rules";
 import type { NodeServiceSpec } from "../service/spec";
 import { BUCKET_TAG, BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3AgentInstall, s3BundleSource } from "./bundle-source";
 import { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS, ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
 import { renderProvisionScript, VM_AGENT } from "./provision";
 import { ReleaseBucket } from "./release-bucket";
-import { HSTS_MAX_AGE_SECONDS } from "./render";
 import { ec2SecretsFetch, roleReadableOnly } from "./secrets-fetch";
 
 /** Seconds a new machine gets to install Node.js, Nginx and PM2 and pass the target group's check. */
@@ -93,9 +93,6 @@ export interface Ec2NodeGroupProps {
    */
   readonly route53ZoneId?: string;
 }
-
-/** The ALB's TLS policy with a domain: TLS 1.3, and TLS 1.2 with forward-secret AEAD ciphers only. */
-export const ALB_TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
 /**
  * Several Ubuntu LTS machines (Nginx in front of PM2, the same provision script and machine agent as one

@@ -1,9 +1,10 @@
+import { HSTS_MAX_AGE_SECONDS } from "../service/rules";
 import type { NodeServiceSpec } from "../service/spec";
-import { renderTemplate } from "../template";
-import { MACHINE_TLS, renderCertificateScript, renderCertificateUnits, withoutShellCommentLines } from "./acme";
+import { renderTemplate, withoutShellCommentLines } from "../template";
+import { MACHINE_TLS, renderCertificateScript, renderCertificateUnits } from "./acme";
 import { type MachinePlan, machineAgentSource, renderMachinePlan } from "./machine-plan";
 import type { ProcessPlan } from "./plan";
-import { HSTS_MAX_AGE_SECONDS, renderNginxSite } from "./render";
+import { renderNginxSite } from "./render";
 import { VM_SECRETS_FILE } from "./secrets-fetch";
 import { PM2_VERSION } from "./versions";
 

@@ -1,6 +1,4 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
 import { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import { S3BucketOwnershipControls } from "@cdktf/provider-aws/lib/s3-bucket-ownership-controls";
@@ -9,8 +7,8 @@ import { S3BucketPublicAccessBlock } from "@cdktf/provider-aws/lib/s3-bucket-pub
 import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration";
 import { S3BucketVersioningA } from "@cdktf/provider-aws/lib/s3-bucket-versioning";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object";
-import { App, Construct, TerraformAsset } from "../cdk";
-import { type AppBundle, bundleFile } from "../release/bundle";
+import { Construct, TerraformAsset } from "../cdk";
+import { type AppBundle, bundleFile, synthFile } from "../release/bundle";
 import { machineAgentSource } from "./machine-plan";
 
 export interface ReleaseBucketProps {
@@ -79,11 +77,7 @@ export class ReleaseBucket extends Construct {
 
     const agent = machineAgentSource();
     this.agentSha256 = createHash("sha256").update(agent).digest("hex");
-    const agentDir = join(App.of(this).outdir, "bundles");
-    mkdirSync(agentDir, { recursive: true });
-    const agentFile = join(agentDir, `agent-${this.agentSha256}.js`);
-    if (!existsSync(agentFile)) writeFileSync(agentFile, agent);
-    const agentAsset = new TerraformAsset(this, "Agent", { path: agentFile });
+    const agentAsset = new TerraformAsset(this, "Agent", { path: synthFile(this, `agent-${this.agentSha256}.js`, agent) });
     const agentKey = `machine/agent-${this.agentSha256}.js`;
     this.agentKey = agentKey;
     this.agentObject = new S3Object(this, "AgentObject", {

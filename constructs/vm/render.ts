@@ -135,9 +135,6 @@ function securityHeaderLines(id: string): string {
     .join("");
 }
 
-/** HSTS max-age with a domain: two years, as Mozilla's guidelines give it. */
-export const HSTS_MAX_AGE_SECONDS = 63_072_000;
-
 /** Seconds a client over its limit is asked to wait: a request's worth of rate comes back within one. */
 export const RETRY_AFTER_SECONDS = 1;
 
@@ -213,8 +210,15 @@ function statusServer(listen: string | undefined): string {
   ].join("\n");
 }
 
+/** A machine ending TLS for its domain with an ACME certificate: the domain, the challenge folder, the TLS settings. */
+interface AcmeSite {
+  readonly domain: string;
+  readonly webroot: string;
+  readonly tls: TlsSite;
+}
+
 /** With `acmeWebroot`: the domain (onlyHost), the folder and the TLS settings it needs, checked together. */
-function acmeSite(options: NginxSiteOptions): { domain: string; webroot: string; tls: TlsSite } | undefined {
+function acmeSite(options: NginxSiteOptions): AcmeSite | undefined {
   if (options.acmeWebroot === undefined) return undefined;
   if (options.tls === undefined || options.onlyHost === undefined) {
     throw new TemplateError("acmeWebroot: needs tls (the certificate's files) and onlyHost (the domain it is for)");
@@ -264,7 +268,7 @@ function otherHostsServer(spec: NodeServiceSpec, options: NginxSiteOptions): str
  * The plain-HTTP and catch-all servers of a machine that ends TLS for its domain with an ACME certificate: challenges
  * and a redirect for the domain, challenges and the check paths by address, and no TLS handshake for other names.
  */
-function acmeServers(spec: NodeServiceSpec, options: NginxSiteOptions, domain: string, webroot: string, tls: TlsSite): string {
+function acmeServers(spec: NodeServiceSpec, options: NginxSiteOptions, { domain, webroot, tls }: AcmeSite): string {
   const id = nginxId(spec.name);
   const plain = withoutDefaultServer(options.listen);
   const challenges = [
@@ -334,11 +338,7 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
       ? listenLines([], { ...acme.tls, listen: withoutDefaultServer(acme.tls.listen) })
       : listenLines(options.onlyHost === undefined ? options.listen : withoutDefaultServer(options.listen), options.tls),
     status: statusServer(options.statusListen),
-    otherHosts: acme
-      ? acmeServers(spec, options, acme.domain, acme.webroot, acme.tls)
-      : options.onlyHost === undefined
-        ? ""
-        : otherHostsServer(spec, options),
+    otherHosts: acme ? acmeServers(spec, options, acme) : options.onlyHost === undefined ? "" : otherHostsServer(spec, options),
     tls: renderTls(options.tls),
     securityHeaderMaps: (securityHeaders ? securityHeaderMaps(id) : "") + forwardedHstsMap(id, options.forwardedHstsSeconds),
     securityHeaders:

@@ -4,7 +4,7 @@ import { invalidProp } from "../service/errors";
 import { SSH_PUBLIC_KEY, SSH_PUBLIC_KEY_RULE } from "../service/rules";
 import type { SecretRef } from "../service/secrets";
 import { renderTemplate, safeToken, templatePath } from "../template";
-import { MACHINE_TLS } from "./acme";
+import { CERTIFICATE_TAKEOVER_MIN_SECONDS, MACHINE_TLS } from "./acme";
 import { VM_BASE } from "./provision";
 import { VM_SECRETS_FILE } from "./secrets-fetch";
 
@@ -93,6 +93,7 @@ export function renderReceiveRelease(
     tlsImported: safeToken("imported", tls?.imported ?? MACHINE_TLS.imported),
     certificateScript: tls === undefined ? "" : safeToken("certificateScript", tls.certificateScript),
     trustedCa: tls?.trustedCa === undefined ? "" : safeToken("trustedCa", tls.trustedCa),
+    takeoverMinSeconds: CERTIFICATE_TAKEOVER_MIN_SECONDS,
   });
 }
 

@@ -11,16 +11,22 @@ readonly LE_DIR="{{letsencryptDir}}"
 readonly LINK="{{tlsLink}}"
 readonly LIVE="${LE_DIR}/live/${DOMAIN}"
 # A certificate taken over from the machine this one replaced (over the SSH release channel), served until this
-# machine has its own: it asks the CA only once that one has less than 30 days left.
+# machine has its own: it asks the CA only once that one has less than TAKEOVER_MIN_SECONDS left.
 readonly IMPORTED="{{imported}}"
+readonly TAKEOVER_MIN_SECONDS={{takeoverMinSeconds}}
 
 log() { echo "nodescale-certificate: $*"; }
 
 # Nginx reads the certificate through LINK: a placeholder until a real certificate is here, then certbot's live folder
-# (whose files certbot swaps at each renewal) or one taken over. A config Nginx would reject is never reloaded.
-serve() {
+# (whose files certbot swaps at each renewal) or one taken over. The link is replaced in one rename, never missing.
+link_to() {
   ln -sfn "$1" "${LINK}.new"
   mv -Tf "${LINK}.new" "${LINK}"
+}
+
+# Points Nginx at a certificate; a config Nginx would reject is never reloaded.
+serve() {
+  link_to "$1"
   {{reloadNginx}}
   log "serving the certificate for ${DOMAIN}, valid until $(openssl x509 -enddate -noout -in "${LINK}/fullchain.pem" | cut -d= -f2)"
 }
@@ -34,7 +40,7 @@ deployed() {
 placeholder() {
   if [ -e "${LINK}" ] && [ "$(readlink "${LINK}")" != "{{placeholder}}" ]; then return 0; fi
   if [ -f "{{placeholder}}/fullchain.pem" ] && openssl x509 -checkend 86400 -noout -in "{{placeholder}}/fullchain.pem" >/dev/null; then
-    ln -sfn "{{placeholder}}" "${LINK}"
+    link_to "{{placeholder}}"
     return 0
   fi
   install -d -m 0755 "$(dirname "${LINK}")"
@@ -43,8 +49,7 @@ placeholder() {
     -addext "subjectAltName=DNS:${DOMAIN}" -keyout "{{placeholder}}.new/privkey.pem" -out "{{placeholder}}.new/fullchain.pem" 2>/dev/null
   rm -rf "{{placeholder}}"
   mv -T "{{placeholder}}.new" "{{placeholder}}"
-  ln -sfn "{{placeholder}}" "${LINK}.new"
-  mv -Tf "${LINK}.new" "${LINK}"
+  link_to "{{placeholder}}"
   log "placeholder certificate for ${DOMAIN} until the CA's is here"
 }
 
@@ -62,7 +67,7 @@ if [ -f "${LIVE}/fullchain.pem" ]; then
   if [ "$(readlink "${LINK}" || true)" != "${LIVE}" ]; then deployed; fi
   exit 0
 fi
-if [ -f "${IMPORTED}/fullchain.pem" ] && openssl x509 -checkend 2592000 -noout -in "${IMPORTED}/fullchain.pem" >/dev/null; then
+if [ -f "${IMPORTED}/fullchain.pem" ] && openssl x509 -checkend "${TAKEOVER_MIN_SECONDS}" -noout -in "${IMPORTED}/fullchain.pem" >/dev/null; then
   if [ "$(readlink "${LINK}" || true)" != "${IMPORTED}" ]; then serve "${IMPORTED}"; fi
   exit 0
 fi

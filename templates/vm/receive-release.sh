@@ -20,6 +20,8 @@ readonly TLS_IMPORTED="{{tlsImported}}"
 readonly CERTIFICATE_SCRIPT="{{certificateScript}}"
 # Empty: the system's CAs.
 readonly TRUSTED_CA="{{trustedCa}}"
+# A certificate is worth taking over only with at least this much validity left.
+readonly TAKEOVER_MIN_SECONDS={{takeoverMinSeconds}}
 
 fail() { echo "nodescale-receive: $*" >&2; exit 1; }
 
@@ -38,10 +40,10 @@ until [ -f "${BASE}/provisioned" ]; do
   waited=$((waited + 5))
 done
 
-# A certificate chain for TLS_DOMAIN that chains to a trusted CA, valid for 30 more days, with its key.
+# A certificate chain for TLS_DOMAIN that chains to a trusted CA, valid TAKEOVER_MIN_SECONDS more, with its key.
 usable_pair() { # usable_pair CHAIN KEY
   openssl x509 -noout -checkhost "${TLS_DOMAIN}" -in "$1" 2>/dev/null | grep -q " does match " || return 1
-  openssl x509 -noout -checkend 2592000 -in "$1" >/dev/null 2>&1 || return 1
+  openssl x509 -noout -checkend "${TAKEOVER_MIN_SECONDS}" -in "$1" >/dev/null 2>&1 || return 1
   [ "$(openssl x509 -noout -pubkey -in "$1")" = "$(openssl pkey -pubout -in "$2" 2>/dev/null)" ] || return 1
   local verify=(openssl verify -purpose sslserver -untrusted "$1")
   if [ -n "${TRUSTED_CA}" ]; then verify+=(-CAfile "${TRUSTED_CA}"); fi
