@@ -3,9 +3,11 @@
 // post-deploy health check (the same CLI the deploys run).
 import { parseArgs } from "node:util";
 import { InitError, initConfig } from "./init";
+import { defaultMetricsUrl, runTop } from "./top";
 
 const USAGE = `usage: nodescale init [folder] [--force] [--name NAME]
-       nodescale health --url URL [...]   (nodescale health --help)`;
+       nodescale health --url URL [...]   (nodescale health --help)
+       nodescale top [--url METRICS_URL]  (default: http://127.0.0.1:<service.metricsPort> of ./nodescale.config.json)`;
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`nodescale: ${message}\n`);
@@ -32,8 +34,22 @@ function init(args: string[]): void {
   }
 }
 
+function top(args: string[]): void {
+  let url: string | undefined;
+  try {
+    url = parseArgs({ args, options: { url: { type: "string" } } }).values.url;
+  } catch (err) {
+    fail(`${(err as Error).message}\n${USAGE}`, 2);
+  }
+  const target = url ?? defaultMetricsUrl(process.cwd(), process.env);
+  if (!/^https?:\/\/[^\s/]+\/?$/.test(target))
+    fail(`--url must be the metrics listener's base URL, such as http://127.0.0.1:9464; got ${JSON.stringify(target)}`, 2);
+  void runTop(target, process.stdout);
+}
+
 const [command, ...rest] = process.argv.slice(2);
 if (command === "init") init(rest);
+else if (command === "top") top(rest);
 else if (command === "health") {
   process.argv.splice(2, 1);
   require("../health/cli");

@@ -6,6 +6,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   service: "The service, described once; every target (local, EC2, Droplet, EKS, DOKS) renders from it.",
   "service.name": "Service name: a DNS label. Names PM2 apps, Nginx upstreams, machines, the Kubernetes namespace and cloud resources.",
   "service.port": "Port the Node.js process listens on (PORT). In fork mode the processes take this port and the ones after it.",
+  "service.metricsPort":
+    "Port of the metrics listener (METRICS_PORT): Prometheus text for every process of a machine or pod. Loopback on VMs, the pod's own address on Kubernetes (cluster-internal); never routed by Nginx or the Ingress.",
   "service.workers": 'Processes per machine: "auto" for one per CPU core, or a fixed number. Kubernetes runs one per pod instead.',
   "service.shutdownGraceSeconds":
     "How long in-flight requests may take to finish after SIGTERM/SIGINT (SHUTDOWN_GRACE_SECONDS). PM2's kill timeout, the load balancers' draining and the pod's termination grace are derived from it.",
@@ -84,6 +86,10 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "kubernetes.tlsSecretName": "Secret holding the TLS certificate for kubernetes.host.",
   "kubernetes.restrictEgress":
     "Default-deny egress for the pods: only cluster DNS and kubernetes.egress (no instance metadata, no Kubernetes API, no internet). Turn off by name with false.",
+  "kubernetes.serviceMonitor.labels":
+    "Labels on the ServiceMonitor, for a Prometheus that selects monitors by label (kube-prometheus-stack: release: <its release name>).",
+  "kubernetes.serviceMonitor":
+    'A Prometheus Operator ServiceMonitor for the metrics port: { "labels": {...} } (the labels your Prometheus selects monitors by), or false (default; the pods still carry the prometheus.io/scrape annotations). Needs the operator\'s CRDs in the cluster.',
   "kubernetes.egress":
     'Where the pods may connect besides DNS: a list of { "cidr": an IPv4 or IPv6 range, "ports": its TCP ports }, e.g. your database\'s subnet and 5432.',
   "kubernetes.cluster": "Your own cluster (`cdktf deploy k8s`): NodeScale deploys only the workload onto it, through your kubeconfig.",

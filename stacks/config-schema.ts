@@ -213,6 +213,12 @@ export const configSchema = z
           .optional(),
         tlsSecretName: z.string().optional(),
         restrictEgress: z.boolean({ error: "must be true or false" }).default(NODE_WORKLOAD_DEFAULTS.restrictEgress),
+        serviceMonitor: z
+          .union([z.literal(false), z.strictObject({ labels: z.record(z.string(), z.string()).default({}) })], {
+            error:
+              'must be false or { "labels": { ... } } (labels your Prometheus selects monitors by, e.g. { "release": "kube-prometheus-stack" })',
+          })
+          .default(false),
         egress: z
           .array(
             z.strictObject({

@@ -1,4 +1,5 @@
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider";
+import { HelmProvider } from "@cdktf/provider-helm/lib/provider";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
 import { type Construct, DataResource, type ITerraformDependable } from "../constructs/cdk";
 import { AppImage } from "../constructs/k8s/app-image";
@@ -32,6 +33,10 @@ export class K8sStack extends NodeScaleStack {
     const c = config.kubernetes.cluster;
     configureBackend(this, config.state, id);
     new KubernetesProvider(this, "Kubernetes", { configPath: c.kubeconfig, configContext: c.context });
+    // Helm only for the optional ServiceMonitor chart.
+    if (config.kubernetes.serviceMonitor !== false) {
+      new HelmProvider(this, "Helm", { kubernetes: { configPath: c.kubeconfig, configContext: c.context } });
+    }
 
     // Problems of this target only stop its plan; the other stacks of the same config still deploy.
     const refusals: PlanRefusal[] = [];

@@ -12,6 +12,7 @@ import { PostDeployHealthCheck } from "../constructs/health/post-deploy-health-c
 import { type NodeShape, podsDoNotFit } from "../constructs/k8s/capacity";
 import { INGRESS_CLASS, INGRESS_NAMESPACE } from "../constructs/k8s/cluster-addons";
 import { NodeWorkload } from "../constructs/k8s/node-workload";
+import { ServiceMonitor } from "../constructs/k8s/service-monitor";
 import { refuseAtPlan } from "../constructs/refuse-at-plan";
 import { describeSecretRef } from "../constructs/service/secrets";
 import type { LoadedConfig } from "./config";
@@ -109,6 +110,7 @@ export function addKubernetesService(stack: Construct, options: KubernetesServic
     egress: k.egress,
     dependsOn: options.dependsOn,
   });
+  if (k.serviceMonitor !== false) new ServiceMonitor(stack, "ServiceMonitor", { workload, labels: k.serviceMonitor.labels });
   const lb = `${workload.ingress.fqn}.status[0].load_balancer[0].ingress[0]`;
   const address = options.loadBalancerAddress === "either" ? `coalesce(${lb}.hostname, ${lb}.ip)` : `${lb}.${options.loadBalancerAddress}`;
   const lbUrl = `${options.httpsDomain !== undefined ? "https" : "http"}://\${${address}}`;

@@ -52,7 +52,7 @@ export class VmPm2DoStack extends NodeScaleStack {
       addVmService(this, {
         spec,
         plan: host.plan,
-        bundle: props.bundle,
+        bundle: host.userData.release,
         address: host.reservedIp.ipAddress,
         addressKind: "Nginx on the reserved IP",
         outputs: { public_ip: host.reservedIp.ipAddress, droplet_id: host.droplet.id },
@@ -68,7 +68,7 @@ export class VmPm2DoStack extends NodeScaleStack {
     addVmService(this, {
       spec,
       plan: group.plan,
-      bundle: props.bundle,
+      bundle: group.userData.release,
       address: group.loadBalancer.ip,
       addressKind: "the DigitalOcean Load Balancer",
       outputs: { load_balancer_ip: group.loadBalancer.ip },

@@ -1,15 +1,17 @@
 import cluster, { type Worker } from "node:cluster";
 import { settingsOrExit } from "./env";
+import { logger } from "./log";
 import { runSingleProcess } from "./main";
+import { startMetrics } from "./metrics";
 import { CrashTracker } from "./supervisor";
 
-function log(message: string): void {
-  process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), pid: process.pid, role: "primary", msg: message })}\n`);
-}
+const primaryLog = logger.child({ role: "primary" });
+const log = (message: string): void => primaryLog.info(message);
 
 interface Slot {
   readonly index: number;
   worker?: Worker;
+  starts: number;
   readonly crashes: CrashTracker;
   givenUp: boolean;
 }
@@ -26,7 +28,8 @@ function runPrimary(): void {
   let rolling = false;
 
   const fork = (slot: Slot): Worker => {
-    const worker = cluster.fork({ NODESCALE_WORKER_ID: String(slot.index + 1) });
+    // The worker reports its slot's restarts in its metrics (the first start of a slot is not one).
+    const worker = cluster.fork({ NODESCALE_WORKER_ID: String(slot.index + 1), NODESCALE_RESTARTS: String(slot.starts++) });
     slot.worker = worker;
     worker.on("exit", (code, signal) => {
       if (slot.worker !== worker || stopping) return;
@@ -108,7 +111,7 @@ function runPrimary(): void {
   };
 
   for (let index = 0; index < settings.workers; index++) {
-    const slot: Slot = { index, crashes: new CrashTracker(), givenUp: false };
+    const slot: Slot = { index, starts: 0, crashes: new CrashTracker(), givenUp: false };
     slots.push(slot);
     fork(slot);
   }
@@ -120,6 +123,7 @@ function runPrimary(): void {
       process.send?.("ready");
     }
   });
+  if (settings.metrics) startMetrics("cluster-primary", undefined, settings.metricsPort, settings.host);
   process.on("SIGHUP", () => void rollingRestart());
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));

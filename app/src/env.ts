@@ -14,6 +14,10 @@ export interface AppSettings {
   readonly cpuEndpoint: boolean;
   /** Offloaded CPU jobs that may wait for a thread; beyond them `/cpu?offload=1` answers 503. */
   readonly cpuQueue: number;
+  /** Prometheus metrics kept (METRICS=on, the default); off only to measure what they cost. */
+  readonly metrics: boolean;
+  /** Where the metrics listener answers (on HOST); none when METRICS_PORT is unset. */
+  readonly metricsPort: number | undefined;
 }
 
 export class EnvError extends Error {}
@@ -47,8 +51,13 @@ function workersFrom(env: NodeJS.ProcessEnv, cores: number): number {
 /** Parses the environment once; throws EnvError naming the variable on bad input. */
 export function readSettings(env: NodeJS.ProcessEnv, cores: number): AppSettings {
   const keepAliveTimeoutMs = intFrom(env, "KEEP_ALIVE_TIMEOUT_MS", 65_000, 1_000, 600_000);
+  const port = intFrom(env, "PORT", 3000, 0, 65_535);
+  const metricsPort = env.METRICS_PORT === undefined || env.METRICS_PORT === "" ? undefined : intFrom(env, "METRICS_PORT", 9464, 1, 65_535);
+  if (metricsPort !== undefined && metricsPort === port) {
+    throw new EnvError(`METRICS_PORT=${JSON.stringify(env.METRICS_PORT)} is the app's PORT; metrics need a port of their own`);
+  }
   return {
-    port: intFrom(env, "PORT", 3000, 0, 65_535),
+    port,
     host: env.HOST && env.HOST !== "" ? env.HOST : "127.0.0.1",
     workers: workersFrom(env, cores),
     shutdownGraceSeconds: intFrom(env, "SHUTDOWN_GRACE_SECONDS", 10, 1, 600),
@@ -59,6 +68,8 @@ export function readSettings(env: NodeJS.ProcessEnv, cores: number): AppSettings
     maxCpuMs: intFrom(env, "MAX_CPU_MS", 2_000, 1, 60_000),
     cpuEndpoint: onOff(env, "CPU_ENDPOINT", false),
     cpuQueue: intFrom(env, "CPU_QUEUE", 64, 0, 10_000),
+    metrics: onOff(env, "METRICS", true),
+    metricsPort,
   };
 }
 

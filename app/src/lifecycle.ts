@@ -1,14 +1,13 @@
 import type { Server as HttpServer } from "node:http";
 import { Server, type Socket } from "node:net";
 import type { CpuPool } from "./cpu-pool";
+import { logger } from "./log";
 import type { ServerState } from "./server";
 
 /** How long idle keep-alive sockets may still carry one more request (answered with Connection: close). */
 const IDLE_DRAIN_MS = 1_000;
 
-function log(message: string): void {
-  process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), pid: process.pid, msg: message })}\n`);
-}
+const log = (message: string): void => logger.info(message);
 
 /**
  * Graceful shutdown: readiness flips to 503, the listener closes, in-flight requests finish,

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { hostname } from "node:os";
@@ -5,13 +6,20 @@ import { join } from "node:path";
 import { burnCpu } from "./cpu";
 import { type CpuPool, PoolBusyError } from "./cpu-pool";
 import type { AppSettings } from "./env";
+import { logger } from "./log";
+import type { ProcessMetrics } from "./metrics";
 
 /** Shared between the request handler and the shutdown logic. */
 export interface ServerState {
   shuttingDown: boolean;
 }
 
-function workerId(): string {
+/** A request id as Nginx passes it on: a plain token (anything else is replaced, so it is safe in logs and headers). */
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+/** Probes arrive every few seconds from every load balancer and kubelet: logged only at debug. */
+const PROBES = new Set(["/health", "/ready"]);
+
+export function workerId(): string {
   // PM2 sets pm_id; Node's cluster sets NODE_UNIQUE_ID in workers it forks.
   return process.env.pm_id ?? process.env.NODESCALE_WORKER_ID ?? "0";
 }
@@ -57,7 +65,7 @@ function requestPath(target: string | undefined): URL | undefined {
   }
 }
 
-export function createAppServer(settings: AppSettings, pool: CpuPool, state: ServerState): Server {
+export function createAppServer(settings: AppSettings, pool: CpuPool, state: ServerState, metrics?: ProcessMetrics): Server {
   const host = hostname();
   // Which machine answered: named by the deploy where several share one host (the local stack), else the host.
   const machine = process.env.NODESCALE_MACHINE || host;
@@ -111,11 +119,22 @@ export function createAppServer(settings: AppSettings, pool: CpuPool, state: Ser
     }
   };
   const server = createServer((req, res) => {
+    const started = process.hrtime.bigint();
+    const given = req.headers["x-request-id"];
+    // The id Nginx made or passed on; a request that reached the app directly gets one here.
+    const reqId = typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader("x-request-id", reqId);
+    res.on("finish", () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const path = requestPath(req.url)?.pathname ?? "(bad target)";
+      metrics?.observe(path, res.statusCode, seconds);
+      const line = { reqId, method: req.method, path, status: res.statusCode, ms: Math.round(seconds * 1e6) / 1e3 };
+      if (PROBES.has(path)) logger.debug(line, "request");
+      else logger.info(line, "request");
+    });
     handle(req, res).catch((err: Error) => {
       // The detail goes to the log, never to the client.
-      process.stderr.write(
-        `${JSON.stringify({ t: new Date().toISOString(), pid: process.pid, msg: "request failed", error: err.message })}\n`,
-      );
+      logger.error({ reqId, err: err.message }, "request failed");
       if (!res.headersSent) send(res, 500, { error: "internal error" }, state);
       else res.destroy();
     });

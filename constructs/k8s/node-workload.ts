@@ -208,6 +208,8 @@ export class NodeWorkload extends Construct {
   readonly preload?: ConfigMapV1;
   /** The pod's grace, as derived (preStop + the app's grace + margin) or given. */
   readonly terminationGracePeriodSeconds: number;
+  /** The labels that select this workload's pods (Service, HPA, policies; a ServiceMonitor's selector). */
+  readonly selector: Readonly<Record<string, string>>;
 
   constructor(scope: Construct, id: string, props: NodeWorkloadProps) {
     super(scope, id);
@@ -262,6 +264,7 @@ export class NodeWorkload extends Construct {
 
     const labels = { "app.kubernetes.io/name": spec.name, "app.kubernetes.io/managed-by": "nodescale" };
     const selector = { "app.kubernetes.io/name": spec.name };
+    this.selector = selector;
 
     this.namespace = new NamespaceV1(this, "Namespace", {
       metadata: {
@@ -323,7 +326,14 @@ export class NodeWorkload extends Construct {
           // A changed Secret changes its resource version, and so the pod template: the pods roll to the new values.
           metadata: {
             labels,
-            ...(this.secret ? { annotations: { "nodescale.dev/secrets-version": this.secret.metadata.resourceVersion } } : {}),
+            annotations: {
+              // The conventional scrape annotations (Prometheus' kubernetes_sd relabelling, most agents): the pod's
+              // own metrics listener, reachable inside the cluster only.
+              "prometheus.io/scrape": "true",
+              "prometheus.io/port": String(spec.metricsPort),
+              "prometheus.io/path": "/metrics",
+              ...(this.secret ? { "nodescale.dev/secrets-version": this.secret.metadata.resourceVersion } : {}),
+            },
           },
           spec: {
             ...(props.serviceAccountName !== undefined ? { serviceAccountName: props.serviceAccountName } : {}),
@@ -358,7 +368,10 @@ export class NodeWorkload extends Construct {
                 imagePullPolicy: "IfNotPresent",
                 // One process per pod: the HPA scales, not an in-pod cluster.
                 command: [...(props.command ?? ["node", spec.start])],
-                port: [{ name: "http", containerPort: spec.port, protocol: "TCP" }],
+                port: [
+                  { name: "http", containerPort: spec.port, protocol: "TCP" },
+                  { name: "metrics", containerPort: spec.metricsPort, protocol: "TCP" },
+                ],
                 env,
                 resources: {
                   requests: { cpu: `${spec.cpuMillicores}m`, memory: `${spec.memoryMiB}Mi` },
@@ -386,7 +399,15 @@ export class NodeWorkload extends Construct {
 
     this.service = new ServiceV1(this, "Service", {
       metadata: meta,
-      spec: { type: "ClusterIP", selector, port: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }] },
+      spec: {
+        type: "ClusterIP",
+        selector,
+        // The Ingress routes to "http" only; "metrics" is for scrapers inside the cluster (a ServiceMonitor).
+        port: [
+          { name: "http", port: 80, targetPort: "http", protocol: "TCP" },
+          { name: "metrics", port: spec.metricsPort, targetPort: "metrics", protocol: "TCP" },
+        ],
+      },
     });
 
     this.ingress = new IngressV1(this, "Ingress", {
@@ -447,6 +468,11 @@ export class NodeWorkload extends Construct {
                 ? props.ingressSourceCidrs.map((cidr) => ({ ipBlock: { cidr } }))
                 : [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ingressControllerNamespace } } }],
             ports: [{ port: "http", protocol: "TCP" }],
+          },
+          {
+            // Scrapers run in the cluster (any namespace's pods); nothing from outside reaches the metrics port.
+            from: [{ namespaceSelector: {} }],
+            ports: [{ port: "metrics", protocol: "TCP" }],
           },
         ],
       },

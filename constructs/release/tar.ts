@@ -1,4 +1,4 @@
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 
 /** One entry of a reproducible tarball: a regular file (with its bytes) or a symbolic link. */
 export type TarEntry =
@@ -76,4 +76,37 @@ export function reproducibleTarGz(entries: readonly TarEntry[]): Buffer {
   const gz = gzipSync(Buffer.concat(chunks), { level: 9 });
   gz[9] = 3;
   return gz;
+}
+
+const text = (block: Buffer, start: number, length: number) => {
+  const raw = block.subarray(start, start + length);
+  const end = raw.indexOf(0);
+  return raw.subarray(0, end === -1 ? raw.length : end).toString("utf8");
+};
+
+/** The entries of a tarball written by reproducibleTarGz (files, symlinks, PAX long names), in their order. */
+export function readTarGz(data: Buffer): TarEntry[] {
+  const tar = gunzipSync(data);
+  const entries: TarEntry[] = [];
+  let pax: Record<string, string> = {};
+  for (let at = 0; at + BLOCK <= tar.length; ) {
+    const h = tar.subarray(at, at + BLOCK);
+    if (h.every((b) => b === 0)) break;
+    const size = Number.parseInt(text(h, 124, 12).trim() || "0", 8);
+    const type = text(h, 156, 1) || "0";
+    const body = tar.subarray(at + BLOCK, at + BLOCK + size);
+    at += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
+    if (type === "x") {
+      pax = Object.fromEntries([...body.toString("utf8").matchAll(/\d+ ([^=]+)=([^\n]*)\n/g)].map((m) => [m[1], m[2]] as [string, string]));
+      continue;
+    }
+    const path = pax.path ?? text(h, 0, 100);
+    if (type === "0") {
+      const mode = Number.parseInt(text(h, 100, 8).trim(), 8);
+      entries.push({ path, kind: "file", executable: (mode & 0o111) !== 0, data: Buffer.from(body) });
+    } else if (type === "2") entries.push({ path, kind: "symlink", target: pax.linkpath ?? text(h, 157, 100) });
+    else throw new Error(`readTarGz: entry ${path} has type ${JSON.stringify(type)}; only files and symlinks are expected`);
+    pax = {};
+  }
+  return entries;
 }

@@ -21,6 +21,8 @@ export const RESERVED_ENV = [
   "NODESCALE_RELEASE",
   "NODESCALE_MACHINE",
   "NODESCALE_APP_HASH",
+  "METRICS_PORT",
+  "METRICS_SOCKET_DIR",
 ] as const;
 
 const NODE_VERSION_RULE = `must be a supported Node.js LTS major: ${SUPPORTED_NODE_MAJORS.join(", ")}`;
@@ -49,6 +51,11 @@ export const serviceSchema = z
       })
       .default("hello-node"),
     port: wholeNumber(1024, 65535, "the port the Node process listens on; ports below 1024 need root").default(3000),
+    metricsPort: wholeNumber(
+      1024,
+      65535,
+      "the port of the metrics listener: loopback on a VM, the pod's own address on Kubernetes; never routed from outside",
+    ).default(9464),
     workers: z
       .union(
         [z.literal("auto"), z.number().int({ error: WORKERS_RULE }).min(1, { error: WORKERS_RULE }).max(64, { error: WORKERS_RULE })],
@@ -105,6 +112,14 @@ export const serviceSchema = z
       .default({}),
   })
   .superRefine((service, ctx) => {
+    if (service.metricsPort === service.port) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["metricsPort"],
+        input: service.metricsPort,
+        message: `must differ from service.port (${service.port}): metrics have a listener of their own, never the app's`,
+      });
+    }
     if (service.healthPath === service.readyPath) {
       ctx.addIssue({
         code: "custom",

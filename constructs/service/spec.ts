@@ -42,6 +42,8 @@ export class NodeServiceSpec {
 
   readonly name: string;
   readonly port: number;
+  /** Where each machine's (or pod's) metrics answer: Prometheus text for every process of the group. */
+  readonly metricsPort: number;
   readonly workers: number | "auto";
   readonly shutdownGraceSeconds: number;
   readonly healthPath: string;
@@ -93,6 +95,7 @@ export class NodeServiceSpec {
   private constructor(config: ServiceConfig) {
     this.name = config.name;
     this.port = config.port;
+    this.metricsPort = config.metricsPort;
     this.workers = config.workers;
     this.shutdownGraceSeconds = config.shutdownGraceSeconds;
     this.healthPath = config.healthPath;
@@ -188,6 +191,7 @@ export class NodeServiceSpec {
       ...this.env,
       PORT: String(port),
       HOST: host,
+      METRICS_PORT: String(this.metricsPort),
       SHUTDOWN_GRACE_SECONDS: String(this.shutdownGraceSeconds),
       KEEP_ALIVE_TIMEOUT_MS: String(this.keepAliveTimeoutMs),
       HEADERS_TIMEOUT_MS: String(this.headersTimeoutMs),

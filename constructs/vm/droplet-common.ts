@@ -3,6 +3,7 @@ import type { FirewallOutboundRule } from "@cdktf/provider-digitalocean/lib/fire
 import type { IConstruct } from "../cdk";
 import { type PlanRefusal, refuseAtPlan } from "../refuse-at-plan";
 import type { AppBundle } from "../release/bundle";
+import { withoutDependencies } from "../release/machine-install";
 import { invalidProp } from "../service/errors";
 import { describeSecretRef, missingEnvSecretsMessage, readEnvSecrets } from "../service/secrets";
 import type { NodeServiceSpec } from "../service/spec";
@@ -96,6 +97,11 @@ export function terraformLiteral(text: string): string {
 /** A Droplet's user data, and the refusal Terraform plans with when the release does not fit in it. */
 export interface DropletUserData {
   readonly script: string;
+  /**
+   * The release the Droplets run: the bundle as given, or (in user data, when the bundle with its node_modules
+   * does not fit) the same release without them, installed on the machine from the lock file.
+   */
+  readonly release: AppBundle;
   /** Plan refusals of this Droplet (a release over the user-data limit, secrets it cannot be given). */
   readonly preconditions: PlanRefusal[];
 }
@@ -153,15 +159,22 @@ export function dropletUserData(
         ...edge,
       }),
       preconditions: secrets,
+      release: bundle,
     };
   }
   // Without the SSH channel the domain is refused above; the script stays plain HTTP.
   const plain = { behindLoadBalancer: edge.behindLoadBalancer, clientLimits: edge.clientLimits };
   const script = renderProvisionScript(spec, plan, { bundleSource: inlineBundleSource(bundle), ...plain });
   const bytes = Buffer.byteLength(script);
-  if (bytes <= DROPLET_USER_DATA_LIMIT_BYTES) return { script, preconditions: secrets };
+  if (bytes <= DROPLET_USER_DATA_LIMIT_BYTES) return { script, preconditions: secrets, release: bundle };
+  // Too big with its dependencies: the sources, build output and lock file, the machine installing the locked
+  // packages itself (what a buildpack does), keep the one-command default for apps with dependencies.
+  const lean = withoutDependencies(bundle);
+  const leanScript = renderProvisionScript(spec, plan, { bundleSource: inlineBundleSource(lean), ...plain });
+  const leanBytes = Buffer.byteLength(leanScript);
+  if (leanBytes <= DROPLET_USER_DATA_LIMIT_BYTES) return { script: leanScript, preconditions: secrets, release: lean };
   const message =
-    `${owner}: the release (${bundle.data.length} bytes packed) makes the user data ${bytes} bytes, over DigitalOcean's limit of ` +
+    `${owner}: the release (${bundle.data.length} bytes packed; ${lean.data.length} without node_modules) makes the user data ${leanBytes} bytes, over DigitalOcean's limit of ` +
     `${DROPLET_USER_DATA_LIMIT_BYTES} bytes, and Droplets receive their release in user data. Nothing was changed. ` +
     "Push releases over SSH instead (DropletNodeHost/DropletNodeGroup sshRelease; config vm.digitalocean.deployKey), " +
     "deploy with vm-pm2 (EC2: releases travel through S3), eks or doks, or make the release smaller.";
@@ -175,7 +188,8 @@ export function dropletUserData(
   ].join("\n");
   return {
     script: renderProvisionScript(spec, plan, { bundleSource: refused, ...plain }),
-    preconditions: [...secrets, refuseAtPlan(scope, "UserDataBytes", message, bytes, DROPLET_USER_DATA_LIMIT_BYTES)],
+    preconditions: [...secrets, refuseAtPlan(scope, "UserDataBytes", message, leanBytes, DROPLET_USER_DATA_LIMIT_BYTES)],
+    release: lean,
   };
 }
 

@@ -113,7 +113,7 @@ export class DropletNodeHost extends Construct {
     this.readyBeforeAddressMoves = newMachineReady(this, "ReadyBeforeAddressMoves", {
       spec,
       plan: this.plan,
-      release: props.bundle.sha256,
+      release: this.userData.release.sha256,
       url: `http://${this.droplet.ipv4Address}`,
       machineId: this.droplet.id,
       dependsOn: this.release ? [this.release.resource] : [],

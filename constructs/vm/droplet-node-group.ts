@@ -159,7 +159,7 @@ export class DropletNodeGroup extends Construct {
           ...(domain !== undefined ? { host: domain } : {}),
           spec,
           waitForMachine: name,
-          expectRelease: props.bundle.sha256,
+          expectRelease: this.userData.release.sha256,
           timeoutSeconds: NEW_MACHINE_SECONDS,
           triggers: { machine: droplet.id },
           runOnEveryApply: false,

@@ -98,6 +98,11 @@ export interface MachinePlanOptions {
    */
   readonly clientFacing?: boolean;
   /**
+   * Where the processes' metrics sockets go (see AppOptions.metricsSocketDir).
+   * @default `${baseDir}/metrics`
+   */
+  readonly metricsSocketDir?: string;
+  /**
    * Where the secrets' values are put for the agent (a 0600 file only its owner reads).
    * @default `${baseDir}/secrets.json`
    */
@@ -129,6 +134,7 @@ export function renderMachinePlan(spec: NodeServiceSpec, plan: ProcessPlan, opti
       logDir: options.logDir,
       host,
       machine: options.reportMachine ? options.machine : undefined,
+      metricsSocketDir: options.metricsSocketDir ?? `${options.baseDir}/metrics`,
     }),
     files: options.files,
     preload: { path: `${options.baseDir}/${RELEASE_HEADERS_FILE}`, content: releaseHeadersSource() },

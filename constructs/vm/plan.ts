@@ -28,7 +28,13 @@ export function processPlan(spec: NodeServiceSpec, mode: VmMode, cores?: number)
       );
     }
     const count = spec.workerCount(cores ?? 1);
-    return { mode, ports: spec.forkPorts(count), instances: 1, expectedProcesses: count };
+    const ports = spec.forkPorts(count);
+    if (ports.includes(spec.metricsPort)) {
+      throw new InvalidPropError(
+        `service.metricsPort: ${spec.metricsPort} is one of the fork-mode ports ${ports[0]}-${ports[ports.length - 1]} (service.port and one per worker); choose a port outside them`,
+      );
+    }
+    return { mode, ports, instances: 1, expectedProcesses: count };
   }
   if (spec.workers === "auto" && cores === undefined) return { mode, ports: [spec.port], instances: "max", expectedProcesses: undefined };
   const count = spec.workerCount(cores ?? 1);

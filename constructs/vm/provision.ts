@@ -12,6 +12,8 @@ export const VM_BASE = "/opt/nodescale";
 export const VM_USER = "nodescale";
 export const VM_PM2_HOME = "/var/lib/nodescale/.pm2";
 export const VM_LOG_DIR = "/var/log/nodescale";
+/** The PM2 unit's RuntimeDirectory: the app user's, gone when the unit stops (see AppOptions.metricsSocketDir). */
+export const VM_METRICS_SOCKET_DIR = "/run/nodescale-metrics";
 export const PM2_UNIT = "nodescale-pm2.service";
 /** Where a VM's Nginx serves its connection counters (stub_status): loopback only. */
 export const VM_NGINX_STATUS = "127.0.0.1:8090";
@@ -108,6 +110,7 @@ export function renderVmMachinePlan(
     clientFacing: !(options.behindLoadBalancer ?? false),
     baseDir: VM_BASE,
     logDir: VM_LOG_DIR,
+    metricsSocketDir: VM_METRICS_SOCKET_DIR,
     pm2: { home: VM_PM2_HOME, bin: "/usr/local/bin/pm2", user: VM_USER, systemdUnit: PM2_UNIT },
     secretsFile: VM_SECRETS_FILE,
     nginx: { kind: "systemd", pidFile: "/run/nginx.pid", upstreamFile, listen: "port 80" },
@@ -202,6 +205,7 @@ export function renderPm2Unit(spec: NodeServiceSpec, plan: ProcessPlan): string 
     name: spec.name,
     user: VM_USER,
     pm2Home: VM_PM2_HOME,
+    metricsRuntimeDirectory: VM_METRICS_SOCKET_DIR.replace(/^\/run\//, ""),
     killTimeoutSeconds: spec.killTimeoutMs / 1000,
     timeoutStopSeconds: pm2StopTimeoutSeconds(spec, plan),
   });

@@ -440,6 +440,13 @@ export interface AppOptions {
    * @default - none: the processes report their host name
    */
   readonly machine?: string;
+  /**
+   * A folder private to the app's user where the processes of the group meet to answer one metrics scrape
+   * (METRICS_SOCKET_DIR: each serves its own metrics on a Unix socket there; the one holding the metrics port
+   * merges them).
+   * @default - the app's choice (the sample: a folder under the system's temporary directory)
+   */
+  readonly metricsSocketDir?: string;
 }
 
 /** The PM2 apps of the plan: one cluster-mode app, or one fork-mode app per port. Pure. */
@@ -461,9 +468,12 @@ export function pm2Apps(spec: NodeServiceSpec, plan: ProcessPlan, options: AppOp
     max_memory_restart: spec.maxMemoryRestart,
     exp_backoff_restart_delay: 100,
     merge_logs: true,
-    time: true,
+    // Lines are written as the app wrote them: JSON lines stay JSON (the app timestamps its own lines).
+    time: false,
   };
-  const env = (port: number) => spec.appEnv(port, host, { machine: options.machine });
+  if (options.metricsSocketDir !== undefined) safeToken("metricsSocketDir", options.metricsSocketDir);
+  const socketDir = options.metricsSocketDir !== undefined ? { METRICS_SOCKET_DIR: options.metricsSocketDir } : {};
+  const env = (port: number) => ({ ...spec.appEnv(port, host, { machine: options.machine }), ...socketDir });
   if (plan.mode === "cluster") {
     return [
       {

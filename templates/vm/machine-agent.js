@@ -412,6 +412,22 @@ class Machine {
     fs.mkdirSync(partial, { recursive: true, mode: 0o755 });
     const untar = spawnSync("tar", ["-xzf", bundle, "-C", partial, "--no-same-owner"], { encoding: "utf8" });
     if (untar.status !== 0) throw new AgentError(`cannot unpack ${bundle}: ${untar.stderr}`);
+    if (fs.existsSync(path.join(partial, ".nodescale-npm-ci"))) {
+      // A release that came without its dependencies (a Droplet's user data is too small for them): exactly the
+      // locked versions, each checked against the lock file's integrity hash; no package's install scripts run.
+      this.log(`release ${short(sha256)}: installing its locked dependencies (npm ci --omit=dev --ignore-scripts)`);
+      const npm = path.join(path.dirname(process.execPath), "npm");
+      const install = spawnSync(npm, ["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], {
+        cwd: partial,
+        encoding: "utf8",
+        timeout: 600_000,
+        env: { ...process.env, NODE_ENV: "production", PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}` },
+      });
+      if (install.status !== 0) {
+        fs.rmSync(partial, { recursive: true, force: true });
+        throw new AgentError(`release ${short(sha256)}: npm ci failed (exit ${install.status}): ${`${install.stdout ?? ""}${install.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n")}`);
+      }
+    }
     fs.writeFileSync(path.join(partial, "RELEASE"), `${sha256}\n`);
     fs.renameSync(partial, dir);
     this.log(`release ${short(sha256)} unpacked`);

@@ -74,8 +74,8 @@ describe("nodescale.config.json validation", () => {
 
   it("rejects unknown keys with a did-you-mean", () => {
     expect(problems({ service: { workrs: 2 }, kubernetes: { maxReplica: 3 } })).toEqual([
-      'service.workrs: unknown key (did you mean "workers"?); allowed here: name, port, workers, shutdownGraceSeconds, healthPath, readyPath, memoryMiB, cpuMillicores, maxBodySizeMiB, domain, clientLimits, source, start, build, signalsReady, nodeVersion, env, secrets',
-      'kubernetes.maxReplica: unknown key (did you mean "maxReplicas"?); allowed here: minReplicas, maxReplicas, targetCpuPercent, preStopSeconds, host, tlsSecretName, restrictEgress, egress, cluster, eks, doks',
+      'service.workrs: unknown key (did you mean "workers"?); allowed here: name, port, metricsPort, workers, shutdownGraceSeconds, healthPath, readyPath, memoryMiB, cpuMillicores, maxBodySizeMiB, domain, clientLimits, source, start, build, signalsReady, nodeVersion, env, secrets',
+      'kubernetes.maxReplica: unknown key (did you mean "maxReplicas"?); allowed here: minReplicas, maxReplicas, targetCpuPercent, preStopSeconds, host, tlsSecretName, restrictEgress, serviceMonitor, egress, cluster, eks, doks',
     ]);
     expect(problems({ servce: {} })[0]).toBe(
       'servce: unknown key (did you mean "service"?); allowed here: $schema, service, local, vm, kubernetes, image, state',
@@ -118,7 +118,7 @@ describe("nodescale.config.json validation", () => {
     ).toEqual([
       `service.secrets.DB_PASSWORD: "hunter2" is not allowed: ${rule}`,
       `service.secrets.TOKEN: "ssm:relative/path" is not allowed: ${rule}`,
-      'service.secrets.PORT: "env:PORT_VALUE" is not allowed: is set by NodeScale from the spec (reserved: PORT, HOST, WORKERS, SHUTDOWN_GRACE_SECONDS, KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS, NODESCALE_RELEASE, NODESCALE_MACHINE, NODESCALE_APP_HASH)',
+      'service.secrets.PORT: "env:PORT_VALUE" is not allowed: is set by NodeScale from the spec (reserved: PORT, HOST, WORKERS, SHUTDOWN_GRACE_SECONDS, KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS, NODESCALE_RELEASE, NODESCALE_MACHINE, NODESCALE_APP_HASH, METRICS_PORT, METRICS_SOCKET_DIR)',
       'service.secrets.SHARED: "env:SHARED" is not allowed: is also in service.env: one variable, one source',
     ]);
     const { spec } = parseConfig({

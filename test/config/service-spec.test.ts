@@ -1,6 +1,7 @@
 import { ConfigError } from "../../constructs/service/errors";
 import { isPinnedImage } from "../../constructs/service/rules";
 import { NodeServiceSpec } from "../../constructs/service/spec";
+import { processPlan } from "../../constructs/vm/plan";
 import { parseConfig } from "../../stacks/config";
 
 describe("NodeServiceSpec derivations", () => {
@@ -44,6 +45,7 @@ describe("NodeServiceSpec derivations", () => {
       NODE_ENV: "staging",
       LOG_LEVEL: "debug",
       PORT: "3001",
+      METRICS_PORT: "9464",
       HOST: "127.0.0.1",
       SHUTDOWN_GRACE_SECONDS: "10",
       KEEP_ALIVE_TIMEOUT_MS: "65000",
@@ -69,12 +71,23 @@ describe("NodeServiceSpec derivations", () => {
     expect([defaults.name, defaults.port, defaults.healthPath, defaults.readyPath]).toEqual(["hello-node", 3000, "/health", "/ready"]);
   });
 
+  it("gives metrics a port of their own: not the app's, not one of the fork-mode ports", () => {
+    expect(() => NodeServiceSpec.parse({ port: 4000, metricsPort: 4000 })).toThrow(
+      "service.metricsPort: 4000 is not allowed: must differ from service.port (4000): metrics have a listener of their own, never the app's",
+    );
+    const spec = NodeServiceSpec.parse({ port: 4000, metricsPort: 4002, workers: 4 });
+    expect(() => processPlan(spec, "fork")).toThrow(
+      "service.metricsPort: 4002 is one of the fork-mode ports 4000-4003 (service.port and one per worker); choose a port outside them",
+    );
+    expect(processPlan(spec, "cluster").ports).toEqual([4000]);
+  });
+
   it("rejects bad props with the field, the value and what is allowed", () => {
     expect(() => NodeServiceSpec.parse({ port: 80, readyPath: "/health", env: { PORT: "1" } }, "code")).toThrow(
       new ConfigError("code", [
         "service.port: 80 is not allowed: must be a whole number 1024-65535 (the port the Node process listens on; ports below 1024 need root)",
         'service.readyPath: "/health" is not allowed: must differ from service.healthPath (liveness and readiness answer different questions)',
-        'service.env.PORT: "1" is not allowed: is set by NodeScale from the spec (reserved: PORT, HOST, WORKERS, SHUTDOWN_GRACE_SECONDS, KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS, NODESCALE_RELEASE, NODESCALE_MACHINE, NODESCALE_APP_HASH); change the matching service field instead',
+        'service.env.PORT: "1" is not allowed: is set by NodeScale from the spec (reserved: PORT, HOST, WORKERS, SHUTDOWN_GRACE_SECONDS, KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS, NODESCALE_RELEASE, NODESCALE_MACHINE, NODESCALE_APP_HASH, METRICS_PORT, METRICS_SOCKET_DIR); change the matching service field instead',
       ]).message,
     );
   });

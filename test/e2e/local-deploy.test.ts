@@ -1,12 +1,14 @@
 import { spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { request as requestHttp } from "node:http";
 import { connect as connectHttp2 } from "node:http2";
 import { join } from "node:path";
 import { type ConnectionOptions, connect as connectTls, type TLSSocket } from "node:tls";
 import { failures, loadDuring } from "../helpers/load";
 import { alive, childrenOf, LocalDeployment, listening, runAsync } from "../helpers/local-deploy";
-import { freePort, get, ROOT, sleep } from "../helpers/processes";
+import { pidsWith, requestsByPid, scrape, total } from "../helpers/metrics";
+import { freePort, get, ROOT, sleep, waitFor } from "../helpers/processes";
 
 // `cdktf deploy local` for real, one machine: Terraform, Nginx and PM2 on 127.0.0.1, in a state folder of its own.
 const local = new LocalDeployment("e2e");
@@ -69,6 +71,77 @@ describe("cdktf deploy local, one machine, end to end", () => {
       report: { healthy: false, problem: "only 2 distinct process(es) answered 200 requests; expected 3" },
     });
   }, 180_000);
+
+  it("answers one loopback metrics scrape for every PM2 cluster worker: N requests raise the counter by exactly N", async () => {
+    const processes = new Set(local.pm2("m1", "pid").trim().split(/\s+/));
+    const before = await scrape(local.metricsPort);
+    expect(pidsWith(before.samples, "nodejs_eventloop_lag_seconds")).toEqual(processes);
+    // Half through Nginx (its upstream connections are kept alive, so they may all meet one worker), half on fresh
+    // connections to the app's port, which PM2's cluster hands to the workers in turn.
+    const N = 120;
+    const answeredBy = new Set<string>();
+    for (let i = 0; i < N; i++) answeredBy.add(String((await get(i % 2 ? localPort : appPort, "/")).json().pid));
+    const after = requestsByPid((await scrape(local.metricsPort)).samples);
+    expect(total(after) - total(requestsByPid(before.samples))).toBe(N);
+    expect(answeredBy).toEqual(processes);
+    // Never public: Nginx answers 404 for the path itself.
+    expect((await get(localPort, "/metrics")).status).toBe(404);
+  }, 60_000);
+
+  it("shows the live view (nodescale top) under tmux: one row per process, each with requests/s, while load runs", async () => {
+    const processes = new Set(local.pm2("m1", "pid").trim().split(/\s+/));
+    const session = `nodescale-top-${process.pid}`;
+    const top = `${process.execPath} ${join(ROOT, "dist", "cli", "nodescale.js")} top --url http://127.0.0.1:${local.metricsPort}`;
+    const tmux = (...args: string[]) => spawnSync("tmux", args, { encoding: "utf8" });
+    expect(tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "30", top).status).toBe(0);
+    const load = loadDuring(url(), 60, 8, 400);
+    try {
+      const rows = await waitFor(
+        "a screen where every process serves",
+        () => {
+          const screen = tmux("capture-pane", "-p", "-t", session).stdout;
+          const rows = [...screen.matchAll(/^(\d+)\s+(\S+)\s+([\d.]+)\s+([\d.-]+)\s+([\d.-]+)/gm)].map((m) => ({
+            pid: m[1],
+            rps: Number(m[3]),
+          }));
+          return rows.length === processes.size && rows.every((r) => processes.has(r.pid) && r.rps > 0) ? rows : undefined;
+        },
+        20_000,
+      );
+      expect(rows).toHaveLength(processes.size);
+    } finally {
+      tmux("kill-session", "-t", session);
+      expect(failures(await load.stop()).failed).toBe(0);
+    }
+  }, 60_000);
+
+  it("logs JSON lines with the request id Nginx passed on, the same id in the response and in Nginx's access log", async () => {
+    const id = `e2e-${Date.now()}`;
+    const answer = await new Promise<{ id: unknown; pid: number }>((resolve, reject) => {
+      const req = requestHttp({ host: "127.0.0.1", port: localPort, path: "/", headers: { "x-request-id": id } }, (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d.toString()));
+        res.on("end", () => resolve({ id: res.headers["x-request-id"], pid: JSON.parse(body).pid }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(answer.id).toBe(id);
+    const jsonLines = (file: string) =>
+      readFileSync(file, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const logs = join(local.machineDir("m1"), "logs");
+    // Every line PM2 wrote for the app is JSON; the request's line names the id and the process that answered.
+    const appLine = await waitFor("the app's line", () => jsonLines(join(logs, "hello-node.out.log")).find((l) => l.reqId === id));
+    expect(appLine).toMatchObject({ level: "info", pid: answer.pid, method: "GET", path: "/", status: 200 });
+    // Nginx buffers its access log for up to a second.
+    const access = await waitFor("Nginx's line", () =>
+      jsonLines(join(local.machineDir("m1"), "nginx", "logs", "access.log")).find((l) => l.request_id === id),
+    );
+    expect(access).toMatchObject({ uri: "/", status: 200, upstream_status: "200" });
+  }, 30_000);
 
   it("serves the same service over HTTPS with the CA it generated: HTTP/2, TLS 1.3, security headers", async () => {
     const httpsUrl = `https://127.0.0.1:${local.httpsPort}`;
@@ -201,12 +274,21 @@ describe("cdktf deploy local, one machine, end to end", () => {
     expect(local.deploy()).toContain(HEALTHY_LINE());
   }, 240_000);
 
-  it("says before it starts that a port-moving change on one machine reloads the client-facing Nginx", () => {
+  it("says before it starts that a port-moving change on one machine reloads the client-facing Nginx", async () => {
     local.writeConfig({ service: { port: appPort, workers: 3 }, local: { port: localPort }, vm: { mode: "fork" } });
     const output = local.deploy();
     expect(output).toContain("note: this change moves ports, so the client-facing Nginx reloads");
     expect(output).toMatch(/3 distinct pid\(s\) \(expected 3\)/);
     expect(local.pm2("m1", "jlist")).toContain(`hello-node-${appPort + 2}`);
+    // One scrape answers for the three fork-mode processes, whichever of them holds the metrics port.
+    const processes = new Set(local.pm2("m1", "pid").trim().split(/\s+/));
+    expect(processes.size).toBe(3);
+    const before = await scrape(local.metricsPort);
+    const N = 90;
+    for (let i = 0; i < N; i++) expect((await get(localPort, "/")).status).toBe(200);
+    const after = requestsByPid((await scrape(local.metricsPort)).samples);
+    expect(total(after) - total(requestsByPid(before.samples))).toBe(N);
+    expect(pidsWith(before.samples, "process_resident_memory_bytes")).toEqual(processes);
   }, 180_000);
 
   it("deploys another instance from the same checkout and synth folder, then this one again", async () => {

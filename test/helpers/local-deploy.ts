@@ -28,6 +28,8 @@ export class LocalDeployment {
    * and per jest worker, so deployments that run side by side never share one.
    */
   readonly httpsPort: number;
+  /** Its machines' metrics port (service.metricsPort), beside the HTTPS port for the same reason. */
+  readonly metricsPort: number;
 
   /** @param app an app folder to copy and deploy instead of the sample app (its node_modules stay behind) */
   constructor(name: string, app?: string) {
@@ -36,6 +38,7 @@ export class LocalDeployment {
     this.sample = app === undefined;
     const hash = [...name].reduce((sum, c) => (sum * 31 + c.charCodeAt(0)) % 1000, 0);
     this.httpsPort = 10_000 + (((process.pid % 20) * 1000 + hash) % 20_000);
+    this.metricsPort = this.httpsPort + 2;
     if (app === undefined) {
       for (const file of ["package.json", "package-lock.json"]) cpSync(join(ROOT, "app", file), join(this.appDir, file));
       cpSync(join(ROOT, "app", "dist"), join(this.appDir, "dist"), { recursive: true });
@@ -63,7 +66,10 @@ export class LocalDeployment {
   writeConfig(config: { service?: Record<string, unknown>; local?: Record<string, unknown>; vm?: Record<string, unknown> }): void {
     const signalsReady = this.sample ? { signalsReady: true } : {};
     const local = { httpsPort: this.httpsPort, ...config.local };
-    writeFileSync(this.configFile, JSON.stringify({ ...config, local, service: { ...config.service, source: "app", ...signalsReady } }));
+    writeFileSync(
+      this.configFile,
+      JSON.stringify({ ...config, local, service: { metricsPort: this.metricsPort, ...config.service, source: "app", ...signalsReady } }),
+    );
   }
 
   /** Makes the app copy a new release (a different bundle hash) that behaves the same. */

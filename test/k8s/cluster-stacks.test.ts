@@ -334,6 +334,33 @@ describe("doks stack", () => {
     expect(inventory(parsed)).toMatchSnapshot();
   });
 
+  it("adds a ServiceMonitor for the metrics port only when asked, from NodeScale's chart, with the labels given", () => {
+    expect(all(parsed.resource, "helm_release").some((r) => String(r.name).endsWith("-metrics"))).toBe(false);
+    const { parsed: monitored } = synthDoks({ kubernetes: { serviceMonitor: { labels: { release: "kube-prometheus-stack" } } } });
+    const monitor = all(monitored.resource, "helm_release").find((r) => r.name === "hello-node-metrics") as {
+      chart: string;
+      namespace: string;
+      values: string[];
+      depends_on: string[];
+    };
+    expect(monitor.chart).toMatch(/^assets\/ServiceMonitor_Chart_\w+\/[0-9A-F]+$/);
+    expect(JSON.parse(monitor.values[0])).toEqual({
+      name: expect.stringMatching(/kubernetes_service_v1\.Workload_Service_\w+\.metadata\[0\]\.name/),
+      namespace: expect.stringMatching(/kubernetes_service_v1\.Workload_Service_\w+\.metadata\[0\]\.namespace/),
+      selector: { "app.kubernetes.io/name": "hello-node" },
+      interval: "30s",
+      labels: { release: "kube-prometheus-stack" },
+    });
+    expect(monitor.depends_on).toEqual([expect.stringMatching(/^kubernetes_service_v1\.Workload_Service_/)]);
+    // The chart's monitor scrapes the Service's "metrics" port at /metrics.
+    const template = readFileSync(
+      join(ROOT, "templates", "charts", "nodescale-service-monitor", "templates", "service-monitor.yaml"),
+      "utf8",
+    );
+    expect(template).toContain("kind: ServiceMonitor");
+    expect(template).toMatch(/- port: metrics\n\s+path: \/metrics/);
+  });
+
   it("serves HTTPS for the domain with a certificate cert-manager gets from Let's Encrypt and renews; HTTP redirects", () => {
     const { parsed: https } = synthDoks({ service: { domain: "api.example.com" }, kubernetes: { doks: { acmeEmail: "ops@example.com" } } });
     const releases = all(https.resource, "helm_release");

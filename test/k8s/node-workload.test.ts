@@ -49,7 +49,14 @@ describe("NodeWorkload", () => {
   });
 
   it("runs one Node process per pod with a pinned image", () => {
-    expect(container).toMatchObject({ image: IMAGE, command: ["node", "dist/main.js"], port: [{ container_port: 3000, name: "http" }] });
+    expect(container).toMatchObject({
+      image: IMAGE,
+      command: ["node", "dist/main.js"],
+      port: [
+        { container_port: 3000, name: "http", protocol: "TCP" },
+        { container_port: 9464, name: "metrics", protocol: "TCP" },
+      ],
+    });
     expect(container.env).toContainEqual({ name: "HOST", value: "0.0.0.0" });
     expect(container.env).toContainEqual({ name: "SHUTDOWN_GRACE_SECONDS", value: "10" });
     expect(container.env).toContainEqual({ name: "NODESCALE_RELEASE", value: IMAGE });
@@ -120,8 +127,33 @@ describe("NodeWorkload", () => {
     expect(only(resource, "kubernetes_pod_disruption_budget_v1").spec).toMatchObject({ max_unavailable: "1" });
     expect(policy(resource, "Ingress").spec).toMatchObject({
       policy_types: ["Ingress"],
-      ingress: [{ from: [{ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": "ingress-nginx" } } }] }],
+      ingress: [
+        {
+          from: [{ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": "ingress-nginx" } } }],
+          ports: [{ port: "http", protocol: "TCP" }],
+        },
+        // Metrics: scrapers inside the cluster only, on their own port.
+        { from: [{ namespace_selector: {} }], ports: [{ port: "metrics", protocol: "TCP" }] },
+      ],
     });
+  });
+
+  it("exposes metrics to scrapers in the cluster only: annotations, a named port, never the Ingress's backend", () => {
+    const template = (
+      only(resource, "kubernetes_deployment_v1").spec as { template: { metadata: { annotations: Record<string, string> } } }
+    ).template;
+    expect(template.metadata.annotations).toEqual({
+      "prometheus.io/scrape": "true",
+      "prometheus.io/port": "9464",
+      "prometheus.io/path": "/metrics",
+    });
+    expect((only(resource, "kubernetes_service_v1").spec as { port: unknown[] }).port).toEqual([
+      { name: "http", port: 80, target_port: "http", protocol: "TCP" },
+      { name: "metrics", port: 9464, target_port: "metrics", protocol: "TCP" },
+    ]);
+    const paths = JSON.stringify((only(resource, "kubernetes_ingress_v1").spec as { rule: unknown }).rule);
+    expect(paths).toContain('"port":{"name":"http"}');
+    expect(paths).not.toContain("metrics");
   });
 
   it("denies the pods every outgoing connection but cluster DNS and the listed dependencies", () => {

@@ -53,7 +53,11 @@ describe("Kubernetes objects against the upstream schema", () => {
     // The objects are the API's shape (plural lists, camelCase), not the provider's.
     expect(manifests.find((m) => m.kind === "Deployment")).toMatchObject({
       apiVersion: "apps/v1",
-      spec: { template: { spec: { containers: [{ ports: [{ name: "http" }], securityContext: { readOnlyRootFilesystem: true } }] } } },
+      spec: {
+        template: {
+          spec: { containers: [{ ports: [{ name: "http" }, { name: "metrics" }], securityContext: { readOnlyRootFilesystem: true } }] },
+        },
+      },
     });
     expect(manifests.find((m) => m.kind === "Ingress")).toMatchObject({ spec: { rules: [{ http: { paths: [{ pathType: "Prefix" }] } }] } });
     expect(manifests.find((m) => m.kind === "HorizontalPodAutoscaler")).toMatchObject({

@@ -1,7 +1,11 @@
+import { createHash } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { type Construct, Testing } from "../../constructs/cdk";
+import type { AppBundle } from "../../constructs/release/bundle";
+import { withoutDependencies } from "../../constructs/release/machine-install";
+import { readTarGz, reproducibleTarGz, type TarEntry } from "../../constructs/release/tar";
 import { DropletNodeHost } from "../../constructs/vm/droplet-host";
 import { Ec2NodeHost } from "../../constructs/vm/ec2-host";
 import { machineAgentSource } from "../../constructs/vm/machine-plan";
@@ -258,7 +262,9 @@ describe("vm-pm2-do (DigitalOcean Droplet)", () => {
 
   it("refuses a release too large for the 64 KiB user data at plan, before anything changes, and leaves it out of the JSON", () => {
     expect(only(parsed.resource, "digitalocean_droplet").lifecycle).toEqual({ create_before_destroy: true });
-    const big = { ...bundle, data: Buffer.alloc(60 * 1024, 1) };
+    // 60 KiB of sources that do not compress: too big even without node_modules.
+    const noise = Buffer.concat(Array.from({ length: 1920 }, (_, i) => createHash("sha256").update(String(i)).digest()));
+    const big = bundleOf([{ path: "dist/main.js", kind: "file", executable: false, data: noise }]);
     const app = Testing.app();
     const refused = JSON.parse(Testing.synth(new VmPm2DoStack(app, "vm-pm2-do", { loaded: parseConfig({}), bundle: big })));
     const [[localName, bytes]] = Object.entries(refused.locals) as [string, number][];
@@ -268,13 +274,39 @@ describe("vm-pm2-do (DigitalOcean Droplet)", () => {
       {
         condition: `\${(local.${localName} <= 65536)}`,
         error_message: expect.stringMatching(
-          /^DropletNodeHost: the release \(61440 bytes packed\) makes the user data \d+ bytes, over DigitalOcean's limit of 65536 bytes, and Droplets receive their release in user data\. Nothing was changed\. Push releases over SSH instead/,
+          /^DropletNodeHost: the release \(\d+ bytes packed; \d+ without node_modules\) makes the user data \d+ bytes, over DigitalOcean's limit of 65536 bytes, and Droplets receive their release in user data\. Nothing was changed\. Push releases over SSH instead/,
         ),
       },
     ]);
     expect(droplet.user_data.length).toBeLessThan(65536);
   });
+
+  it("ships a release whose node_modules do not fit without them: the Droplet installs the locked packages itself", () => {
+    const deps = Buffer.concat(Array.from({ length: 2400 }, (_, i) => createHash("sha256").update(`dep${i}`).digest()));
+    const withDeps = bundleOf([
+      ...readTarGz(bundle.data),
+      { path: "node_modules/big-dep/index.js", kind: "file", executable: false, data: deps },
+    ]);
+    const app = Testing.app();
+    const stack = new VmPm2DoStack(app, "vm-pm2-do", { loaded: parseConfig({}), bundle: withDeps });
+    const synth = JSON.parse(Testing.synth(stack));
+    const droplet = only(synth.resource, "digitalocean_droplet") as { lifecycle: Record<string, unknown>; user_data: string };
+    expect(droplet.lifecycle).toEqual({ create_before_destroy: true });
+    const lean = withoutDependencies(withDeps);
+    expect(stack.host?.userData.release.sha256).toBe(lean.sha256);
+    // The release in the user data is the lean one, marker included; the checks wait for its id.
+    const inline = /base64 -d > "\$1" <<'NODESCALE_BUNDLE'\n([\s\S]*?)\nNODESCALE_BUNDLE/.exec(droplet.user_data)?.[1] ?? "";
+    expect(readTarGz(Buffer.from(inline.replace(/\n/g, ""), "base64")).map((e) => e.path)).toEqual([...lean.files]);
+    expect(lean.files).toContain(".nodescale-npm-ci");
+    expect(JSON.stringify(synth)).toContain(`"NODESCALE_RELEASE":"${lean.sha256}"`);
+    expect(JSON.stringify(synth)).not.toContain(withDeps.sha256);
+  });
 });
+
+function bundleOf(entries: TarEntry[]): AppBundle {
+  const data = reproducibleTarGz(entries);
+  return { data, sha256: createHash("sha256").update(data).digest("hex"), files: entries.map((e) => e.path).sort(), entry: "dist/main.js" };
+}
 
 const DEPLOY_KEY = {
   publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBy2gd0cUIyZ3kx8p2zLXlUqMWfVh0l0t0gJ7kz9y8Lq deploy@ci",

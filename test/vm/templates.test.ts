@@ -250,6 +250,7 @@ describe("machine plan", () => {
         host: "127.0.1.2",
         machine: "m2",
         preload: "/m/release-headers.cjs",
+        metricsSocketDir: "/m/metrics",
       }),
     );
     expect(plan.apps[0]).toMatchObject({
