@@ -48,6 +48,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "vm.machines": "Machines. 1: one machine with its own public address. 2 or more: behind a load balancer, rolled one at a time.",
   "vm.minMachines": "Fewest machines CPU autoscaling keeps (2+ machines). Default: vm.machines.",
   "vm.maxMachines": "Most machines CPU autoscaling may run (2+ machines). Default: vm.machines.",
+  "vm.nodeMirror":
+    "Where the machines download Node.js: https://nodejs.org/dist (default) or your mirror of it (same layout). The pinned SHA-256 of the release is checked either way.",
   "vm.clientLimits":
     "Enforce service.clientLimits on the VMs' Nginx (behind a load balancer, per address the balancer saw). Turn off by name with false.",
   "vm.acmeServer":

@@ -12,6 +12,7 @@ import { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS } from "../constructs/vm/
 import { MACHINE_LOGS_DEFAULTS, RETENTION_DAYS } from "../constructs/vm/ec2-logs";
 import { LOCAL_TARGET_DEFAULTS } from "../constructs/vm/local-target";
 import { DEFAULT_VM_MODE } from "../constructs/vm/plan";
+import { NODE_DIST } from "../constructs/vm/provision";
 
 const SLUG = /^[a-z0-9][a-z0-9.-]*$/;
 
@@ -185,6 +186,12 @@ export const configSchema = z
         minMachines: wholeNumber(1, 100, "fewest machines the CPU autoscaling keeps; default: machines").optional(),
         maxMachines: wholeNumber(1, 100, "most machines the CPU autoscaling may run; default: machines").optional(),
         clientLimits: z.boolean({ error: "must be true or false" }).default(EC2_MACHINE_DEFAULTS.clientLimits),
+        nodeMirror: z
+          .string({ error: "must be an http(s) URL with nodejs.org/dist's layout, such as https://mirror.example.com/nodejs/dist" })
+          .regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?(\/[A-Za-z0-9._~%/-]*)?$/, {
+            error: "must be an http(s) URL with nodejs.org/dist's layout, such as https://mirror.example.com/nodejs/dist",
+          })
+          .default(NODE_DIST),
         acmeServer,
         acmeEmail: z.email({ error: "must be an e-mail address" }).optional(),
         alertEmail: z.email({ error: "must be an e-mail address" }).optional(),

@@ -41,6 +41,7 @@ export class VmPm2DoStack extends NodeScaleStack {
       sshCidrs: d.sshCidrs,
       sshRelease: d.deployKey,
       clientLimits: config.vm.clientLimits,
+      nodeMirror: config.vm.nodeMirror,
     };
     if (machines === 1) {
       const host = new DropletNodeHost(this, "Host", {

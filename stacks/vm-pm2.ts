@@ -44,6 +44,7 @@ export class VmPm2Stack extends NodeScaleStack {
       instanceType: aws.instanceType,
       rootVolumeGiB: aws.rootVolumeGiB,
       clientLimits: config.vm.clientLimits,
+      nodeMirror: config.vm.nodeMirror,
     };
     // Logs and alarms are the same for one machine and a group: only the role and what is watched differ.
     const shipLogs = (role: MachineRole) =>

@@ -15,14 +15,17 @@ export const BUCKET_TAG = "NodeScaleBucket";
  */
 export function s3BundleSource(): string {
   return [
-    `imds_token="$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')"`,
-    `instance_tag() { curl -fsS -H "X-aws-ec2-metadata-token: \${imds_token}" "http://169.254.169.254/latest/meta-data/tags/instance/$1"; }`,
+    // The AWS tools' own variables name other endpoints (a VPC endpoint; the tests' loopback stand-ins).
+    `imds="\${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254}"`,
+    `s3() { aws \${AWS_ENDPOINT_URL_S3:+--endpoint-url "$AWS_ENDPOINT_URL_S3"} s3 "$@"; }`,
+    `imds_token="$(curl -fsS -X PUT "\${imds%/}/latest/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')"`,
+    `instance_tag() { curl -fsS -H "X-aws-ec2-metadata-token: \${imds_token}" "\${imds%/}/latest/meta-data/tags/instance/$1"; }`,
     // A rollout through SSM names the release itself; at boot the instance tags do.
     `BUNDLE_URI="\${NODESCALE_BUNDLE_URI:-$(instance_tag ${BUNDLE_URI_TAG})}"`,
     `BUNDLE_SHA256="\${NODESCALE_BUNDLE_SHA256:-$(instance_tag ${BUNDLE_SHA_TAG})}"`,
     "fetch_bundle() {",
     "  command -v aws >/dev/null 2>&1 || snap install aws-cli --classic",
-    `  aws s3 cp --only-show-errors "\${BUNDLE_URI}" "$1"`,
+    `  s3 cp --only-show-errors "\${BUNDLE_URI}" "$1"`,
     "}",
   ].join("\n");
 }
@@ -48,7 +51,7 @@ export function s3AgentInstall(key: string, sha256: string, dest: string): strin
   return [
     `if [ "$(sha256sum "${dest}" 2>/dev/null | cut -d' ' -f1)" != "${sha256}" ]; then`,
     "  command -v aws >/dev/null 2>&1 || snap install aws-cli --classic",
-    `  aws s3 cp --only-show-errors "s3://$(instance_tag ${BUCKET_TAG})/${key}" "${dest}.tmp"`,
+    `  s3 cp --only-show-errors "s3://$(instance_tag ${BUCKET_TAG})/${key}" "${dest}.tmp"`,
     `  echo "${sha256}  ${dest}.tmp" | sha256sum --check --strict --quiet -`,
     `  mv -f "${dest}.tmp" "${dest}"`,
     "fi",
@@ -68,7 +71,7 @@ export function s3CertbotState(key: string): { restoreState: string; saveState: 
       `echo "s3://$(instance_tag ${BUCKET_TAG})/${key}" > ${uriFile}`,
       "if [ ! -d /etc/letsencrypt/live ]; then",
       "  command -v aws >/dev/null 2>&1 || snap install aws-cli --classic",
-      `  if aws s3 cp --only-show-errors "$(cat ${uriFile})" /etc/nodescale/tls/state.tar.gz 2>/dev/null; then`,
+      `  if s3 cp --only-show-errors "$(cat ${uriFile})" /etc/nodescale/tls/state.tar.gz 2>/dev/null; then`,
       "    install -d -m 0755 /etc/letsencrypt",
       "    tar -xzf /etc/nodescale/tls/state.tar.gz -C /etc/letsencrypt",
       "  fi",

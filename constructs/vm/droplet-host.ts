@@ -83,6 +83,7 @@ export class DropletNodeHost extends Construct {
       {
         behindLoadBalancer: false,
         clientLimits: props.clientLimits ?? DROPLET_DEFAULTS.clientLimits,
+        ...(props.nodeMirror !== undefined ? { nodeMirror: props.nodeMirror } : {}),
         ...(spec.domain !== undefined
           ? { machineTls: { domain: spec.domain, acmeServer, ...(props.acmeEmail !== undefined ? { email: props.acmeEmail } : {}) } }
           : {}),

@@ -72,6 +72,12 @@ export interface Ec2NodeHostProps {
    */
   readonly clientLimits?: boolean;
   /**
+   * Where the machines download Node.js: a mirror of https://nodejs.org/dist (same layout; the pinned SHA-256 is
+   * checked either way).
+   * @default "https://nodejs.org/dist"
+   */
+  readonly nodeMirror?: string;
+  /**
    * With `spec.domain`: the ACME directory the machine gets its certificate from (Let's Encrypt's staging directory
    * to try things out, or a team's own ACME CA).
    * @default "https://acme-v02.api.letsencrypt.org/directory"
@@ -148,6 +154,7 @@ export class Ec2NodeHost extends Construct {
       bundleSource: s3BundleSource(),
       agentInstall: s3AgentInstall(releases.agentKey, releases.agentSha256, VM_AGENT),
       clientLimits,
+      ...(props.nodeMirror !== undefined ? { nodeMirror: props.nodeMirror } : {}),
       secretsSetup: ec2SecretsFetch(spec.secrets),
       ...(spec.domain !== undefined
         ? {

@@ -87,6 +87,12 @@ export interface Ec2NodeGroupProps {
    */
   readonly clientLimits?: boolean;
   /**
+   * Where the machines download Node.js: a mirror of https://nodejs.org/dist (same layout; the pinned SHA-256 is
+   * checked either way).
+   * @default "https://nodejs.org/dist"
+   */
+  readonly nodeMirror?: string;
+  /**
    * With `spec.domain`: the Route 53 hosted zone of that domain, where the certificate's DNS validation record and
    * the domain's alias to the load balancer are created.
    * @default - no DNS records: create the validation record (output by the stack) and the alias yourself
@@ -169,6 +175,7 @@ export class Ec2NodeGroup extends Construct {
       agentInstall: s3AgentInstall(this.releases.agentKey, this.releases.agentSha256, VM_AGENT),
       behindLoadBalancer: true,
       clientLimits,
+      ...(props.nodeMirror !== undefined ? { nodeMirror: props.nodeMirror } : {}),
       ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS, onlyHost: spec.domain } : {}),
       // Read at each machine's boot: a release (an instance refresh) brings machines that read the current values.
       secretsSetup: ec2SecretsFetch(spec.secrets),

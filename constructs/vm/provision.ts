@@ -72,7 +72,16 @@ export interface ProvisionOptions {
    * @default - no TLS on the machine
    */
   readonly machineTls?: MachineTlsOptions;
+  /**
+   * Where Node.js is downloaded from: a mirror of https://nodejs.org/dist (same layout); the pinned SHA-256 is
+   * checked either way.
+   * @default NODE_DIST
+   */
+  readonly nodeMirror?: string;
 }
+
+/** Node.js's own download site. */
+export const NODE_DIST = "https://nodejs.org/dist";
 
 /** HTTPS on a single machine: its domain, the ACME CA, and how a replacement machine gets the certificate. */
 export interface MachineTlsOptions {
@@ -205,6 +214,7 @@ export function renderPm2Unit(spec: NodeServiceSpec, plan: ProcessPlan): string 
     name: spec.name,
     user: VM_USER,
     pm2Home: VM_PM2_HOME,
+    logDir: VM_LOG_DIR,
     metricsRuntimeDirectory: VM_METRICS_SOCKET_DIR.replace(/^\/run\//, ""),
     killTimeoutSeconds: spec.killTimeoutMs / 1000,
     timeoutStopSeconds: pm2StopTimeoutSeconds(spec, plan),
@@ -220,7 +230,7 @@ export const VM_LOG_ROTATIONS = 14;
 export function renderLogRotation(spec: NodeServiceSpec): { logrotateApp: string; logrotateNginx: string; logrotateTimer: string } {
   const bounds = { maxSizeMiB: VM_LOG_MAX_MIB, keep: VM_LOG_ROTATIONS };
   return {
-    logrotateApp: renderTemplate("logrotate/nodescale", { name: spec.name, logDir: VM_LOG_DIR, ...bounds }).trimEnd(),
+    logrotateApp: renderTemplate("logrotate/nodescale", { name: spec.name, logDir: VM_LOG_DIR, pm2Home: VM_PM2_HOME, ...bounds }).trimEnd(),
     logrotateNginx: renderTemplate("logrotate/nginx", { pidFile: "/run/nginx.pid", ...bounds }).trimEnd(),
     logrotateTimer: renderTemplate("systemd/logrotate-hourly.conf", {}).trimEnd(),
   };
@@ -240,6 +250,8 @@ export function renderProvisionScript(spec: NodeServiceSpec, plan: ProcessPlan, 
     name: spec.name,
     nodeVersion: spec.nodeRelease.version,
     nodeSha256: spec.nodeRelease.linuxX64Sha256,
+    nodeMirror: (options.nodeMirror ?? NODE_DIST).replace(/\/+$/, ""),
+    provisionUnit: renderTemplate("systemd/nodescale-provision.service", {}).trimEnd(),
     pm2Version: PM2_VERSION,
     bundleSource: options.bundleSource,
     channelSetup: options.channelSetup ?? "",

@@ -7,26 +7,58 @@ export DEBIAN_FRONTEND=noninteractive
 
 readonly NODE_VERSION="{{nodeVersion}}"
 readonly NODE_SHA256="{{nodeSha256}}"
+# Where Node.js is downloaded from (vm.nodeMirror): the same file layout as https://nodejs.org/dist.
+readonly NODE_MIRROR="{{nodeMirror}}"
 readonly PM2_VERSION="{{pm2Version}}"
 readonly APP_USER="nodescale"
 readonly BASE="/opt/nodescale"
 
 log() { echo "nodescale-provision: $*"; }
+# Endpoints a machine may override (a VPC endpoint, a test's stand-ins), in the AWS tools' own variable names:
+# AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_ENDPOINT_URL_S3.
+# shellcheck source=/dev/null
+if [ -f /etc/nodescale/provision.env ]; then . /etc/nodescale/provision.env; fi
 
-# cloud-init and a redeploy (SSM) may both run this script: one at a time.
-install -d -m 0755 "${BASE}" "${BASE}/bin" "${BASE}/bundles"
+# cloud-init, a redeploy (SSM, SSH) and the boot re-run may all run this script: one at a time, and a run that
+# waited 15 minutes for another gives up, saying so, instead of hanging the deploy.
+install -d -m 0755 "${BASE}" "${BASE}/bin" "${BASE}/bundles" /etc/nodescale
 exec 9>/var/lock/nodescale-provision.lock
-flock 9
+if ! flock -w 900 9; then
+  log "another provisioning run has held the lock for 15 minutes; giving up (the next run retries)"
+  exit 75
+fi
 # Keep a copy, so a redeploy can run the same steps again.
-if [ "$(readlink -f "$0")" != "${BASE}/bin/provision.sh" ]; then install -m 0700 "$0" "${BASE}/bin/provision.sh"; fi
+if [ "$(readlink -f "$0")" != "${BASE}/bin/provision.sh" ]; then
+  install -m 0700 "$0" "${BASE}/bin/provision.sh.tmp"
+  mv -f "${BASE}/bin/provision.sh.tmp" "${BASE}/bin/provision.sh"
+fi
+# A first run cut short (a reboot, a lost instance) is run again at the next boot, until one completes.
+if [ ! -f /etc/systemd/system/nodescale-provision.service ]; then
+  cat > /etc/systemd/system/nodescale-provision.service.tmp <<'NODESCALE_UNIT'
+{{provisionUnit}}
+NODESCALE_UNIT
+  mv -f /etc/systemd/system/nodescale-provision.service.tmp /etc/systemd/system/nodescale-provision.service
+  systemctl daemon-reload
+  systemctl enable nodescale-provision.service
+fi
+
+# apt may be busy (unattended-upgrades at first boot): wait for its lock (bounded), and retry a failed run.
+apt_install() {
+  local attempt
+  for attempt in 1 2 3; do
+    if apt-get -o DPkg::Lock::Timeout=300 update -q && apt-get -o DPkg::Lock::Timeout=300 install -y -q "$@"; then return 0; fi
+    log "apt failed (attempt ${attempt} of 3); retrying in 15 s"
+    sleep 15
+  done
+  return 1
+}
 
 # Where the app bundle comes from; defines BUNDLE_SHA256 and fetch_bundle DEST.
 {{bundleSource}}
 
 log "packages"
 if ! command -v nginx >/dev/null 2>&1 || ! command -v xz >/dev/null 2>&1 || ! command -v logrotate >/dev/null 2>&1; then
-  apt-get update -q
-  apt-get install -y -q nginx curl ca-certificates xz-utils logrotate
+  apt_install nginx curl ca-certificates xz-utils logrotate
 fi
 
 log "SSH: keys only"
@@ -49,12 +81,23 @@ if [ -d /etc/ssh/sshd_config.d ]; then
 fi
 
 log "Node.js v${NODE_VERSION}"
-if [ "$(/usr/local/bin/node --version 2>/dev/null || true)" != "v${NODE_VERSION}" ]; then
-  tmp="$(mktemp -d)"
-  curl -fsSL --retry 5 "https://nodejs.org/dist/v${NODE_VERSION}/node-v${NODE_VERSION}-linux-x64.tar.xz" -o "${tmp}/node.tar.xz"
-  echo "${NODE_SHA256}  ${tmp}/node.tar.xz" | sha256sum --check --strict -
-  tar -xJf "${tmp}/node.tar.xz" -C /usr/local --strip-components=1 --no-same-owner
-  rm -rf "${tmp}"
+# Unpacked beside the others and switched by one rename of a link: a cut-off download or unpack never leaves a
+# half-written node in place.
+node_dir="${BASE}/node/v${NODE_VERSION}"
+if [ "$(/usr/local/bin/node --version 2>/dev/null || true)" != "v${NODE_VERSION}" ] || [ ! -x "${node_dir}/bin/node" ]; then
+  if [ ! -x "${node_dir}/bin/node" ]; then
+    tmp="$(mktemp -d)"
+    curl -fsSL --retry 5 "${NODE_MIRROR}/v${NODE_VERSION}/node-v${NODE_VERSION}-linux-x64.tar.xz" -o "${tmp}/node.tar.xz"
+    echo "${NODE_SHA256}  ${tmp}/node.tar.xz" | sha256sum --check --strict -
+    rm -rf "${node_dir}.partial"
+    install -d -m 0755 "${node_dir}.partial"
+    tar -xJf "${tmp}/node.tar.xz" -C "${node_dir}.partial" --strip-components=1 --no-same-owner
+    rm -rf "${tmp}" "${node_dir}"
+    mv "${node_dir}.partial" "${node_dir}"
+  fi
+  ln -sfn "v${NODE_VERSION}" "${BASE}/node/current.tmp"
+  mv -Tf "${BASE}/node/current.tmp" "${BASE}/node/current"
+  for tool in node npm npx pm2; do ln -sfn "${BASE}/node/current/bin/${tool}" "/usr/local/bin/${tool}"; done
 fi
 
 log "PM2 ${PM2_VERSION}"
@@ -110,6 +153,7 @@ systemctl restart logrotate.timer 2>/dev/null || true
 
 touch "${BASE}/provisioned"
 if [ -z "${BUNDLE_SHA256}" ]; then
+  touch "${BASE}/provision-complete"
   log "provisioned; no release yet: the first one arrives over SSH"
   exit 0
 fi
@@ -125,4 +169,5 @@ fi
 systemctl start nodescale-pm2.service
 /usr/local/bin/node "${BASE}/bin/machine-agent.js" deploy "${BASE}/plan.json" --bundle "${bundle}" --sha256 "${BUNDLE_SHA256}"
 find "${BASE}/bundles" -name '*.tar.gz' ! -name "${BUNDLE_SHA256}.tar.gz" -delete
-{{tlsFirstTry}}log "done"
+{{tlsFirstTry}}touch "${BASE}/provision-complete"
+log "done"

@@ -37,6 +37,17 @@ export function shellcheck(script: string): string {
   return run.stdout;
 }
 
+/** `systemd-analyze security --offline` on a unit's text: its overall exposure (0 safest, 10 most exposed) and level. */
+export function systemdSecurity(name: string, unit: string): { exposure: number; level: string; output: string } {
+  const dir = mkdtempSync(join(tmpdir(), "nodescale-unit-"));
+  writeFileSync(join(dir, name), unit);
+  const run = spawnSync("systemd-analyze", ["security", "--offline=true", "--no-pager", join(dir, name)], { encoding: "utf8" });
+  rmSync(dir, { recursive: true, force: true });
+  const m = /Overall exposure level for \S+: ([\d.]+) (\w+)/.exec(`${run.stdout}${run.stderr}`);
+  if (!m) throw new Error(`systemd-analyze security gave no verdict:\n${run.stdout}${run.stderr}`);
+  return { exposure: Number(m[1]), level: m[2], output: run.stdout };
+}
+
 /**
  * Runs `systemd-analyze verify` on a unit's text (as NAME in a throwaway folder); returns its findings.
  * verify also checks that each command exists, so /usr/local/bin/X (installed at provision time) points

@@ -25,7 +25,7 @@ describe("Dockerfile", () => {
 
   it("installs from the lock file, runs the build script when there is one, then keeps production dependencies only", () => {
     const lines = instructionsOf(renderDockerfile(express, "build"));
-    const steps = lines.filter((l) => l.startsWith("RUN ") || l.startsWith("COPY ")).slice(0, 6);
+    const steps = lines.filter((l) => l.startsWith("RUN ") || l.startsWith("COPY ")).slice(1, 7);
     expect(steps).toEqual([
       "COPY package*.json npm-shrinkwrap.json* ./",
       'RUN ["npm", "ci", "--no-audit", "--no-fund"]',
@@ -35,6 +35,16 @@ describe("Dockerfile", () => {
       'RUN ["test", "-f", "server.js"]',
     ]);
     expect(instructionsOf(renderDockerfile(express, false))).not.toContainEqual(expect.stringContaining("npm run"));
+  });
+
+  it("trusts an extra CA bundle (a TLS-intercepting proxy's) in the build stage only, given as a build argument", () => {
+    const lines = instructionsOf(renderDockerfile(express, false));
+    const shipping = lines.lastIndexOf("FROM ${NODE_IMAGE}");
+    const extra = lines.findIndex((l) => l.startsWith("ARG EXTRA_CA_CERTS_BASE64"));
+    expect(lines[extra]).toBe('ARG EXTRA_CA_CERTS_BASE64=""');
+    expect(lines.indexOf("ENV NODE_EXTRA_CA_CERTS=/tmp/nodescale-extra-ca.pem")).toBeLessThan(shipping);
+    expect(extra).toBeLessThan(shipping);
+    expect(lines.slice(shipping).join("\n")).not.toContain("EXTRA_CA");
   });
 
   it("runs the spec's entry file as a non-root user on the spec's port, stopping on SIGTERM", () => {

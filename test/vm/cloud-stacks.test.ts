@@ -6,6 +6,7 @@ import { type Construct, Testing } from "../../constructs/cdk";
 import type { AppBundle } from "../../constructs/release/bundle";
 import { withoutDependencies } from "../../constructs/release/machine-install";
 import { readTarGz, reproducibleTarGz, type TarEntry } from "../../constructs/release/tar";
+import { gzippedScript } from "../../constructs/vm/droplet-common";
 import { DropletNodeHost } from "../../constructs/vm/droplet-host";
 import { Ec2NodeHost } from "../../constructs/vm/ec2-host";
 import { machineAgentSource } from "../../constructs/vm/machine-plan";
@@ -124,7 +125,7 @@ describe("vm-pm2 (AWS EC2)", () => {
     const instance = only(parsed.resource, "aws_instance");
     const script = gunzipSync(Buffer.from(instance.user_data_base64 as string, "base64")).toString();
     expect(script).toBe(stack.host?.userData);
-    expect(script).toContain("apt-get install -y -q nginx");
+    expect(script).toContain("apt_install nginx");
     // With or without SSH keys given, no password logs in (a Droplet without keys gets an e-mailed root password).
     expect(script).toContain(
       'printf \'%s\\n\' "PasswordAuthentication no" "KbdInteractiveAuthentication no" "PermitRootLogin prohibit-password"',
@@ -300,6 +301,22 @@ describe("vm-pm2-do (DigitalOcean Droplet)", () => {
     expect(lean.files).toContain(".nodescale-npm-ci");
     expect(JSON.stringify(synth)).toContain(`"NODESCALE_RELEASE":"${lean.sha256}"`);
     expect(JSON.stringify(synth)).not.toContain(withDeps.sha256);
+  });
+});
+
+describe("a provision script too big for a Droplet's user data as text", () => {
+  it("travels gzipped behind a stub that unpacks exactly it and runs it (shellcheck-clean)", () => {
+    const script = `#!/usr/bin/env bash\necho "${"x".repeat(70_000)}"\n`;
+    const stub = gzippedScript(script);
+    expect(stub.length).toBeLessThan(2_000);
+    expect(shellcheck(stub)).toBe("");
+    const payload = /<<'NODESCALE_GZIP' \| gunzip > \S+\n([\s\S]*?)\nNODESCALE_GZIP/.exec(stub)?.[1] ?? "";
+    expect(gunzipSync(Buffer.from(payload.replace(/\n/g, ""), "base64")).toString()).toBe(script);
+    expect(stub.trimEnd().split("\n").slice(-3)).toEqual([
+      "chmod 0700 /run/nodescale-provision.sh.tmp",
+      "mv -f /run/nodescale-provision.sh.tmp /run/nodescale-provision.sh",
+      "exec bash /run/nodescale-provision.sh",
+    ]);
   });
 });
 

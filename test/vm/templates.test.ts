@@ -17,7 +17,7 @@ import {
 } from "../../constructs/vm/provision";
 import { pm2Apps, renderLoadBalancerSite, renderMachineServers, renderNginxSite, SECURITY_HEADERS } from "../../constructs/vm/render";
 import { tempDir } from "../helpers/fixtures";
-import { NGINX_TEST_UPSTREAM, nginxTest, shellcheck, systemdVerify } from "../helpers/tools";
+import { NGINX_TEST_UPSTREAM, nginxTest, shellcheck, systemdSecurity, systemdVerify } from "../helpers/tools";
 
 const spec = NodeServiceSpec.parse({ name: "orders-api", port: 4000, workers: 3, shutdownGraceSeconds: 12, maxBodySizeMiB: 25 });
 const cluster = processPlan(spec, "cluster");
@@ -295,7 +295,10 @@ describe("machine plan", () => {
 describe("log rotation on a VM", () => {
   it("bounds PM2's and Nginx's logs by size and count, which logrotate accepts, and runs hourly", () => {
     const rotation = renderLogRotation(spec);
-    expect(rotation.logrotateApp).toContain("/var/log/nodescale/*.log {\n    daily\n    maxsize 100M\n    rotate 14\n");
+    // PM2's own daemon log too, which PM2 never rotates itself.
+    expect(rotation.logrotateApp).toContain(
+      "/var/log/nodescale/*.log /var/lib/nodescale/.pm2/pm2.log {\n    daily\n    maxsize 100M\n    rotate 14\n",
+    );
     expect(rotation.logrotateNginx).toContain("/var/log/nginx/*.log {\n    daily\n    maxsize 100M\n    rotate 14\n");
     expect(rotation.logrotateNginx).toContain('[ ! -f /run/nginx.pid ] || kill -USR1 "$(cat /run/nginx.pid)"');
     expect(rotation.logrotateTimer).toContain("OnCalendar=hourly");
@@ -328,6 +331,14 @@ describe("systemd units", () => {
     expect(verdict.output).toBe("");
     expect(verdict.status).toBe(0);
     expect(renderNginxRestartDropIn()).toContain("Restart=always");
+  });
+
+  it("sandboxes PM2 and the app: systemd-analyze security rates the unit OK or better (it was 8.7 EXPOSED)", () => {
+    const verdict = systemdSecurity("nodescale-pm2.service", renderPm2Unit(spec, cluster));
+    expect([verdict.level, verdict.exposure <= 4.9]).toEqual(["OK", true]);
+    // What Node and PM2 need stays allowed: JIT memory, the network, the app's own user.
+    expect(verdict.output).toMatch(/✗ MemoryDenyWriteExecute=/);
+    expect(verdict.output).toMatch(/✗ PrivateNetwork=/);
   });
 
   it("waits long enough to stop every process within its kill timeout, two at a time", () => {
