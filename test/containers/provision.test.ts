@@ -246,7 +246,12 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
       dockerOk(["restart", "-t", "30", machine.name]);
       await servesRelease(release, 120_000);
       timings.dropletRestartToHealthy = since(started);
-      expect(machine.sh("systemctl is-active nginx nodescale-pm2")).toBe("active\nactive");
+      // The service answers before `pm2 resurrect` (the unit's start) has returned on a busy machine.
+      await waitFor(
+        "both units active",
+        () => (machine.exec(["systemctl", "is-active", "nginx", "nodescale-pm2"]).stdout === "active\nactive\n" ? true : undefined),
+        60_000,
+      );
     }, 180_000);
 
     it("systemd heals a killed PM2 daemon (with its apps) and a killed Nginx", async () => {
