@@ -112,6 +112,14 @@ if ! have local/debian-systemd:bookworm; then
   docker build --network host -q -t local/debian-systemd:bookworm -f "${ROOT}/test/containers/systemd-image.Dockerfile" "${ROOT}/test/containers" >/dev/null
 fi
 
+# CI starts this script before the project is installed, so the images build meanwhile; it names a file that
+# appears once `npm ci` and the build are done.
+if [ -n "${NODESCALE_CONTAINERS_WAIT_FOR:-}" ]; then
+  say "waiting for ${NODESCALE_CONTAINERS_WAIT_FOR}"
+  for _ in $(seq 1 1800); do [ -f "${NODESCALE_CONTAINERS_WAIT_FOR}" ] && break; sleep 1; done
+  [ -f "${NODESCALE_CONTAINERS_WAIT_FOR}" ] || { echo "the project was not installed and built within 30 minutes" >&2; exit 1; }
+fi
+
 say "tests"
 status=0
 NODESCALE_CONTAINERS=1 NODESCALE_CONTAINER_CACHE="${CACHE}" npx jest --runInBand test/containers "$@" || status=$?

@@ -11,25 +11,17 @@ echo "== typecheck"; npm run --silent typecheck
 echo "== lint"; npx biome ci .
 echo "== jest"
 if [ "$#" -gt 0 ]; then exec npx jest "$@"; fi
-# Three lanes at once (jest alone runs one file at a time on 2 cores): the two-machine deploys, the other end-to-end
-# deploys, and everything else. They mostly wait on deploys and load, so they share the cores well. Each lane keeps
-# its own output; the run fails if any does.
-machines_log="$(mktemp)"
+# Two lanes at once (jest alone runs one file at a time on 2 cores): the end-to-end deploys, one after another, and
+# everything else. Each lane keeps its own output; the run fails if either does.
 e2e_log="$(mktemp)"
-trap 'rm -f "${machines_log}" "${e2e_log}"' EXIT
-npx jest test/e2e/local-machines.test.ts > "${machines_log}" 2>&1 &
-machines_pid=$!
-npx jest test/e2e --testPathIgnorePatterns /test/e2e/local-machines.test.ts > "${e2e_log}" 2>&1 &
+trap 'rm -f "${e2e_log}"' EXIT
+npx jest test/e2e > "${e2e_log}" 2>&1 &
 e2e_pid=$!
 unit_status=0
 npx jest --testPathIgnorePatterns /test/e2e/ /test/containers/ || unit_status=$?
 e2e_status=0
 wait "${e2e_pid}" || e2e_status=$?
-machines_status=0
-wait "${machines_pid}" || machines_status=$?
 echo "== jest: end-to-end lane"
 cat "${e2e_log}"
-echo "== jest: two-machine lane"
-cat "${machines_log}"
-echo "== jest: other tests exit ${unit_status}, end-to-end exit ${e2e_status}, two machines exit ${machines_status}"
-[ "${unit_status}" -eq 0 ] && [ "${e2e_status}" -eq 0 ] && [ "${machines_status}" -eq 0 ]
+echo "== jest: other tests exit ${unit_status}, end-to-end exit ${e2e_status}"
+[ "${unit_status}" -eq 0 ] && [ "${e2e_status}" -eq 0 ]

@@ -50,6 +50,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "vm.maxMachines": "Most machines CPU autoscaling may run (2+ machines). Default: vm.machines.",
   "vm.nodeMirror":
     "Where the machines download Node.js: https://nodejs.org/dist (default) or your mirror of it (same layout). The pinned SHA-256 of the release is checked either way.",
+  "vm.keepReleases":
+    "Releases each machine keeps on disk for a quick roll back, the current one included (default 3); the machine agent removes older ones after each deploy.",
   "vm.clientLimits":
     "Enforce service.clientLimits on the VMs' Nginx (behind a load balancer, per address the balancer saw). Turn off by name with false.",
   "vm.acmeServer":

@@ -192,6 +192,7 @@ export const configSchema = z
             error: "must be an http(s) URL with nodejs.org/dist's layout, such as https://mirror.example.com/nodejs/dist",
           })
           .default(NODE_DIST),
+        keepReleases: wholeNumber(1, 20, "releases each machine keeps for a quick roll back, the current one included").default(3),
         acmeServer,
         acmeEmail: z.email({ error: "must be an e-mail address" }).optional(),
         alertEmail: z.email({ error: "must be an e-mail address" }).optional(),

@@ -42,6 +42,7 @@ export class VmPm2DoStack extends NodeScaleStack {
       sshRelease: d.deployKey,
       clientLimits: config.vm.clientLimits,
       nodeMirror: config.vm.nodeMirror,
+      keepReleases: config.vm.keepReleases,
     };
     if (machines === 1) {
       const host = new DropletNodeHost(this, "Host", {

@@ -45,6 +45,7 @@ export class VmPm2Stack extends NodeScaleStack {
       rootVolumeGiB: aws.rootVolumeGiB,
       clientLimits: config.vm.clientLimits,
       nodeMirror: config.vm.nodeMirror,
+      keepReleases: config.vm.keepReleases,
     };
     // Logs and alarms are the same for one machine and a group: only the role and what is watched differ.
     const shipLogs = (role: MachineRole) =>

@@ -76,6 +76,11 @@ export interface DropletMachineProps {
    * @default "https://nodejs.org/dist"
    */
   readonly nodeMirror?: string;
+  /**
+   * Releases each machine keeps for a quick roll back, the current one included; older ones are removed.
+   * @default 3
+   */
+  readonly keepReleases?: number;
 }
 
 /**
@@ -148,7 +153,7 @@ export function dropletUserData(
   spec: NodeServiceSpec,
   plan: ProcessPlan,
   bundle: AppBundle,
-  edge: Pick<ProvisionOptions, "behindLoadBalancer" | "clientLimits" | "machineTls" | "nodeMirror">,
+  edge: Pick<ProvisionOptions, "behindLoadBalancer" | "clientLimits" | "machineTls" | "nodeMirror" | "keepReleases">,
   sshRelease?: SshReleaseKey,
 ): DropletUserData {
   const secrets = [
@@ -174,6 +179,7 @@ export function dropletUserData(
     behindLoadBalancer: edge.behindLoadBalancer,
     clientLimits: edge.clientLimits,
     ...(edge.nodeMirror !== undefined ? { nodeMirror: edge.nodeMirror } : {}),
+    ...(edge.keepReleases !== undefined ? { keepReleases: edge.keepReleases } : {}),
   };
   const script = renderProvisionScript(spec, plan, { bundleSource: inlineBundleSource(bundle), ...plain });
   const bytes = Buffer.byteLength(script);

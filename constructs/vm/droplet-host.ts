@@ -84,6 +84,7 @@ export class DropletNodeHost extends Construct {
         behindLoadBalancer: false,
         clientLimits: props.clientLimits ?? DROPLET_DEFAULTS.clientLimits,
         ...(props.nodeMirror !== undefined ? { nodeMirror: props.nodeMirror } : {}),
+        ...(props.keepReleases !== undefined ? { keepReleases: props.keepReleases } : {}),
         ...(spec.domain !== undefined
           ? { machineTls: { domain: spec.domain, acmeServer, ...(props.acmeEmail !== undefined ? { email: props.acmeEmail } : {}) } }
           : {}),

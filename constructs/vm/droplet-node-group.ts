@@ -83,6 +83,7 @@ export class DropletNodeGroup extends Construct {
         behindLoadBalancer: true,
         clientLimits: props.clientLimits ?? DROPLET_DEFAULTS.clientLimits,
         ...(props.nodeMirror !== undefined ? { nodeMirror: props.nodeMirror } : {}),
+        ...(props.keepReleases !== undefined ? { keepReleases: props.keepReleases } : {}),
         ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS, onlyHost: spec.domain } : {}),
       },
       props.sshRelease,

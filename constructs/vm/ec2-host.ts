@@ -78,6 +78,11 @@ export interface Ec2NodeHostProps {
    */
   readonly nodeMirror?: string;
   /**
+   * Releases each machine keeps for a quick roll back, the current one included; older ones are removed.
+   * @default 3
+   */
+  readonly keepReleases?: number;
+  /**
    * With `spec.domain`: the ACME directory the machine gets its certificate from (Let's Encrypt's staging directory
    * to try things out, or a team's own ACME CA).
    * @default "https://acme-v02.api.letsencrypt.org/directory"
@@ -155,6 +160,7 @@ export class Ec2NodeHost extends Construct {
       agentInstall: s3AgentInstall(releases.agentKey, releases.agentSha256, VM_AGENT),
       clientLimits,
       ...(props.nodeMirror !== undefined ? { nodeMirror: props.nodeMirror } : {}),
+      ...(props.keepReleases !== undefined ? { keepReleases: props.keepReleases } : {}),
       secretsSetup: ec2SecretsFetch(spec.secrets),
       ...(spec.domain !== undefined
         ? {

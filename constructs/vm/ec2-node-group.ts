@@ -93,6 +93,11 @@ export interface Ec2NodeGroupProps {
    */
   readonly nodeMirror?: string;
   /**
+   * Releases each machine keeps for a quick roll back, the current one included; older ones are removed.
+   * @default 3
+   */
+  readonly keepReleases?: number;
+  /**
    * With `spec.domain`: the Route 53 hosted zone of that domain, where the certificate's DNS validation record and
    * the domain's alias to the load balancer are created.
    * @default - no DNS records: create the validation record (output by the stack) and the alias yourself
@@ -176,6 +181,7 @@ export class Ec2NodeGroup extends Construct {
       behindLoadBalancer: true,
       clientLimits,
       ...(props.nodeMirror !== undefined ? { nodeMirror: props.nodeMirror } : {}),
+      ...(props.keepReleases !== undefined ? { keepReleases: props.keepReleases } : {}),
       ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS, onlyHost: spec.domain } : {}),
       // Read at each machine's boot: a release (an instance refresh) brings machines that read the current values.
       secretsSetup: ec2SecretsFetch(spec.secrets),

@@ -78,6 +78,11 @@ export interface ProvisionOptions {
    * @default NODE_DIST
    */
   readonly nodeMirror?: string;
+  /**
+   * Releases the machine keeps, the current one included.
+   * @default 3
+   */
+  readonly keepReleases?: number;
 }
 
 /** Node.js's own download site. */
@@ -109,7 +114,7 @@ export function renderVmMachinePlan(
   plan: ProcessPlan,
   options: Pick<
     ProvisionOptions,
-    "serverName" | "behindLoadBalancer" | "clientLimits" | "forwardedHstsSeconds" | "onlyHost" | "machineTls"
+    "serverName" | "behindLoadBalancer" | "clientLimits" | "forwardedHstsSeconds" | "onlyHost" | "machineTls" | "keepReleases"
   > = {},
 ): MachinePlan {
   const upstreamFile = `/etc/nginx/nodescale/${spec.name}.upstream.conf`;
@@ -120,6 +125,7 @@ export function renderVmMachinePlan(
     baseDir: VM_BASE,
     logDir: VM_LOG_DIR,
     metricsSocketDir: VM_METRICS_SOCKET_DIR,
+    ...(options.keepReleases !== undefined ? { keepReleases: options.keepReleases } : {}),
     pm2: { home: VM_PM2_HOME, bin: "/usr/local/bin/pm2", user: VM_USER, systemdUnit: PM2_UNIT },
     secretsFile: VM_SECRETS_FILE,
     nginx: { kind: "systemd", pidFile: "/run/nginx.pid", upstreamFile, listen: "port 80" },

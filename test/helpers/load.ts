@@ -20,7 +20,7 @@ export function steadyLoad(url: string, seconds: number, connections = 8): Promi
  * Steady load that runs until `stop()` (bounded by `maxSeconds`), to span a whole deploy. Rate-limited: on two
  * cores a saturating load would starve the deploy it measures (every request still counts the same).
  */
-export function loadDuring(url: string, maxSeconds = 300, connections = 8, requestsPerSecond = 1000): { stop: () => Promise<LoadResult> } {
+export function loadDuring(url: string, maxSeconds = 300, connections = 8, requestsPerSecond = 500): { stop: () => Promise<LoadResult> } {
   const run = autocannon({ url, connections, duration: maxSeconds, timeout: 5, overallRate: requestsPerSecond });
   return {
     stop: () => {

@@ -6,6 +6,7 @@ import { type Construct, Testing } from "../../constructs/cdk";
 import type { AppBundle } from "../../constructs/release/bundle";
 import { withoutDependencies } from "../../constructs/release/machine-install";
 import { readTarGz, reproducibleTarGz, type TarEntry } from "../../constructs/release/tar";
+import { NODE_RELEASES } from "../../constructs/service/node-releases";
 import { gzippedScript } from "../../constructs/vm/droplet-common";
 import { DropletNodeHost } from "../../constructs/vm/droplet-host";
 import { Ec2NodeHost } from "../../constructs/vm/ec2-host";
@@ -119,6 +120,23 @@ describe("vm-pm2 (AWS EC2)", () => {
     expect(script).toContain("limit_conn nodescale_hello_node_connections 100;");
     // The default burst (200) lets the check's 200 requests through, so the check sends its usual burst.
     expect(checks(parsed, "HealthCheck")[0][1].provisioner[0]["local-exec"].command).not.toContain("--requests");
+  });
+
+  it("downloads Node.js from vm.nodeMirror (checksum unchanged) and keeps vm.keepReleases releases", () => {
+    const mirrored = new VmPm2Stack(Testing.app(), "vm-pm2", {
+      loaded: parseConfig({ vm: { nodeMirror: "https://mirror.example.com/nodejs/dist/", keepReleases: 5 } }),
+      bundle,
+    });
+    const script = mirrored.host?.userData ?? "";
+    expect(script).toContain('readonly NODE_MIRROR="https://mirror.example.com/nodejs/dist"');
+    expect(script).toContain('curl -fsSL --retry 5 "${NODE_MIRROR}/v${NODE_VERSION}/node-v${NODE_VERSION}-linux-x64.tar.xz"');
+    expect(script).toContain(`readonly NODE_SHA256="${NODE_RELEASES[22].linuxX64Sha256}"`);
+    expect(script).toContain('"keepReleases":5');
+    expect(stack.host?.userData).toContain('readonly NODE_MIRROR="https://nodejs.org/dist"');
+    expect(stack.host?.userData).toContain('"keepReleases":3');
+    expect(() => parseConfig({ vm: { nodeMirror: "ftp://mirror.example.com" } })).toThrow(
+      'vm.nodeMirror: "ftp://mirror.example.com" is not allowed: must be an http(s) URL with nodejs.org/dist\'s layout, such as https://mirror.example.com/nodejs/dist',
+    );
   });
 
   it("renders gzipped user data that installs Nginx and PM2 and passes shellcheck", () => {
