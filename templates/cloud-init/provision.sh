@@ -20,11 +20,12 @@ log() { echo "nodescale-provision: $*"; }
 if [ -f /etc/nodescale/provision.env ]; then . /etc/nodescale/provision.env; fi
 
 # cloud-init, a redeploy (SSM, SSH) and the boot re-run may all run this script: one at a time, and a run that
-# waited 15 minutes for another gives up, saying so, instead of hanging the deploy.
+# waited 15 minutes (NODESCALE_PROVISION_LOCK_SECONDS) for another gives up, saying so, instead of hanging the deploy.
 install -d -m 0755 "${BASE}" "${BASE}/bin" "${BASE}/bundles" /etc/nodescale
+lock_seconds="${NODESCALE_PROVISION_LOCK_SECONDS:-900}"
 exec 9>/var/lock/nodescale-provision.lock
-if ! flock -w 900 9; then
-  log "another provisioning run has held the lock for 15 minutes; giving up (the next run retries)"
+if ! flock -w "${lock_seconds}" 9; then
+  log "another provisioning run has held the lock for ${lock_seconds} s; giving up (the next run retries)"
   exit 75
 fi
 # Keep a copy, so a redeploy can run the same steps again.

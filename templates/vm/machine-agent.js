@@ -60,7 +60,13 @@ function writeIfChanged(file, content, mode = 0o644) {
   } catch {}
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.nodescale-tmp`;
-  fs.writeFileSync(tmp, content, { mode });
+  try {
+    fs.writeFileSync(tmp, content, { mode });
+  } catch (err) {
+    // A full disk: the file in place stays whole; the partial copy goes.
+    fs.rmSync(tmp, { force: true });
+    throw new AgentError(`cannot write ${file} (${err.code ?? err.message}); the previous version is left in place`);
+  }
   fs.renameSync(tmp, file);
   return true;
 }
@@ -632,7 +638,13 @@ class Machine {
     }
     this.log(`canary of release ${short(sha256)} ready on port ${canaryPort}`);
     const previous = this.currentRelease();
-    writeFiles();
+    try {
+      writeFiles();
+    } catch (err) {
+      // Nothing was switched: the canary goes, the machine keeps serving what it served.
+      this.pm2Raw(["delete", canary.name]);
+      throw err;
+    }
     try {
       if (drain) {
         await drain();

@@ -241,6 +241,48 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
       expect(machine.sh("ls /var/lib/nodescale/.pm2/ | grep -c '^pm2.log.1'")).toBe("1");
     });
 
+    it("a full disk never leaves a truncated Nginx site: the write fails, the site in place stays whole and serving", async () => {
+      const site = "/etc/nginx/sites-available/hello-node.conf";
+      const before = machine.sh(`cat ${site}`);
+      // The site's folder on a tiny file system that is then filled up; the plan asks for a changed site.
+      machine.sh(
+        [
+          "cp -a /etc/nginx/sites-available /root/sites-backup",
+          "mount -t tmpfs -o size=64k tmpfs /etc/nginx/sites-available",
+          "cp -a /root/sites-backup/. /etc/nginx/sites-available/",
+          "dd if=/dev/zero of=/etc/nginx/sites-available/filler bs=1k count=1000 2>/dev/null || true",
+          "cp /opt/nodescale/plan.json /root/plan.json",
+          "sed -i 's/client_max_body_size 10m;/client_max_body_size 11m;/' /opt/nodescale/plan.json",
+        ].join(" && "),
+      );
+      try {
+        const current = machine.sh("basename $(readlink /opt/nodescale/current)");
+        const run = await machine.run(
+          `node /opt/nodescale/bin/machine-agent.js deploy /opt/nodescale/plan.json --bundle /opt/nodescale/bundles/${current}.tar.gz --sha256 ${current}`,
+        );
+        expect(run.status).toBe(1);
+        expect(run.output).toContain(`cannot write ${site} (ENOSPC); the previous version is left in place`);
+        expect(machine.sh(`cat ${site}`)).toBe(before);
+        // No half-written copy left beside it.
+        expect(machine.sh("ls /etc/nginx/sites-available")).not.toContain("nodescale-tmp");
+        expect(machine.exec(["nginx", "-t", "-q"]).status).toBe(0);
+        await servesRelease(release);
+      } finally {
+        machine.sh("umount /etc/nginx/sites-available && mv -f /root/plan.json /opt/nodescale/plan.json");
+      }
+    }, 120_000);
+
+    it("a run that cannot get the provisioning lock gives up after its timeout, saying so", async () => {
+      const holder = machine.run("exec 9>/var/lock/nodescale-provision.lock; flock 9; touch /run/provision-lock-held; sleep 15");
+      await waitFor("the lock to be held", () =>
+        machine.exec(["test", "-f", "/run/provision-lock-held"]).status === 0 ? true : undefined,
+      );
+      const run = await machine.run("NODESCALE_PROVISION_LOCK_SECONDS=2 /opt/nodescale/bin/provision.sh");
+      expect(run.status).toBe(75);
+      expect(run.output).toContain("another provisioning run has held the lock for 2 s; giving up (the next run retries)");
+      await holder;
+    }, 60_000);
+
     it("a reboot brings the service back with no help", async () => {
       const started = performance.now();
       dockerOk(["restart", "-t", "30", machine.name]);
