@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { type Measured, measure, startApp, stop } from "./load";
+import { freePort, type Measured, measure, startApp, stop } from "./load";
 
 export interface ScalingResults {
   readonly cores: number;
@@ -29,7 +29,6 @@ export async function metricsCost(root: string, work: string, seconds: number): 
   const main = join(root, "app", "dist", "main.js");
   const off = await startApp(main, { METRICS: "off" }, join(work, "metrics-off.log"));
   const without = await measure(off.port, "/", seconds).finally(() => stop(off.child));
-  const { freePort } = await import("./load");
   const on = await startApp(main, { METRICS: "on", METRICS_PORT: String(await freePort()) }, join(work, "metrics-on.log"));
   const withMetrics = await measure(on.port, "/", seconds).finally(() => stop(on.child));
   return { without, with: withMetrics };

@@ -7,6 +7,9 @@ import { processPlan } from "../constructs/vm/plan";
 import { renderNginxMain, renderNginxSite } from "../constructs/vm/render";
 import { freePort, type Measured, measure, startApp, stop, waitReady } from "./load";
 
+/** The local stack's Nginx: one worker (renderNginxMain's default, which the local stack keeps). */
+const NGINX_WORKERS = 1;
+
 export interface ProxyResults {
   readonly direct: Measured;
   readonly proxied: Measured;
@@ -41,7 +44,7 @@ export async function proxyOverhead(root: string, work: string, seconds: number)
       }),
     );
     const conf = join(prefix, "nginx.conf");
-    writeFileSync(conf, renderNginxMain({ prefix, siteFile: site }));
+    writeFileSync(conf, renderNginxMain({ prefix, siteFile: site, workerProcesses: NGINX_WORKERS }));
     const check = spawnSync("nginx", ["-t", "-q", "-p", prefix, "-c", conf, "-e", join(prefix, "logs", "error.log")], { encoding: "utf8" });
     if (check.status !== 0) throw new Error(`nginx -t failed: ${check.stderr}`);
     nginx = spawn("nginx", ["-p", prefix, "-c", conf, "-e", join(prefix, "logs", "error.log"), "-g", "daemon off;"], { stdio: "ignore" });
@@ -49,7 +52,7 @@ export async function proxyOverhead(root: string, work: string, seconds: number)
     // Side by side, in turns, so drift on a shared machine falls on both.
     const direct = await measure(app.port, "/", seconds);
     const proxied = await measure(listen, "/", seconds);
-    return { direct, proxied, nginxWorkers: 1 };
+    return { direct, proxied, nginxWorkers: NGINX_WORKERS };
   } finally {
     if (nginx !== undefined) await stop(nginx);
     await stop(app.child);

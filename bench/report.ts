@@ -16,6 +16,8 @@ export interface BenchResults {
 export const SERIES_COLOURS = ["#2563eb", "#f97316"] as const;
 
 const html = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+/** "a / b" as the bench prints it everywhere: "0.78x". */
+export const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`;
 const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
 
 interface Group {
@@ -67,7 +69,14 @@ export function barChart(title: string, unit: string, series: readonly [string, 
   return parts.join("\n");
 }
 
-function comparison(heading: string, request: string, series: readonly [string, string], a: Measured, b: Measured, ratio: string): string {
+function comparison(
+  heading: string,
+  request: string,
+  series: readonly [string, string],
+  a: Measured,
+  b: Measured,
+  verdict: string,
+): string {
   const throughput = barChart(`Throughput, ${request}`, "requests/s", series, [
     { label: "requests/s", values: [a.requestsPerSecond, b.requestsPerSecond] },
   ]);
@@ -76,13 +85,12 @@ function comparison(heading: string, request: string, series: readonly [string, 
     { label: "p90", values: [a.p90Ms, b.p90Ms] },
     { label: "p99", values: [a.p99Ms, b.p99Ms] },
   ]);
-  return `<section><h2>${html(heading)}</h2><p class="ratio">${html(ratio)}</p><div class="charts">${throughput}${latency}</div></section>`;
+  return `<section><h2>${html(heading)}</h2><p class="ratio">${html(verdict)}</p><div class="charts">${throughput}${latency}</div></section>`;
 }
 
 /** The benchmark report: one self-contained HTML page (inline SVG and CSS, nothing fetched). Pure. */
 export function renderBenchReport(r: BenchResults): string {
   const { scaling, proxy, metrics } = r;
-  const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
   const sections = [
     comparison(
       `${scaling.cores} workers vs 1 process`,
@@ -90,7 +98,7 @@ export function renderBenchReport(r: BenchResults): string {
       ["1 process", `cluster of ${scaling.cores}`],
       scaling.single,
       scaling.cluster,
-      `cluster / 1 process: ${x(scaling.cluster.requestsPerSecond, scaling.single.requestsPerSecond)} requests/s (aim: >= 0.90 x cores)`,
+      `cluster / 1 process: ${ratio(scaling.cluster.requestsPerSecond, scaling.single.requestsPerSecond)} requests/s (aim: >= 0.90 x cores)`,
     ),
     comparison(
       `Through Nginx (${proxy.nginxWorkers} worker, JSON access log) vs direct`,
@@ -98,7 +106,7 @@ export function renderBenchReport(r: BenchResults): string {
       ["direct to the app", "through Nginx"],
       proxy.direct,
       proxy.proxied,
-      `through Nginx / direct: ${x(proxy.proxied.requestsPerSecond, proxy.direct.requestsPerSecond)} requests/s (aim: >= 0.75x)`,
+      `through Nginx / direct: ${ratio(proxy.proxied.requestsPerSecond, proxy.direct.requestsPerSecond)} requests/s (aim: >= 0.75x)`,
     ),
     comparison(
       "Metrics on vs off",
@@ -106,7 +114,7 @@ export function renderBenchReport(r: BenchResults): string {
       ["metrics off", "metrics on"],
       metrics.without,
       metrics.with,
-      `with / without metrics: ${x(metrics.with.requestsPerSecond, metrics.without.requestsPerSecond)} requests/s`,
+      `with / without metrics: ${ratio(metrics.with.requestsPerSecond, metrics.without.requestsPerSecond)} requests/s`,
     ),
   ];
   return [

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { DEFAULT_METRICS_PORT } from "../constructs/service/schema";
 import { parseExposition, type Sample } from "./exposition";
 
 /** What one scrape says about one process. */
@@ -31,15 +32,21 @@ const DURATION = "http_request_duration_seconds";
 
 /** Every process one scrape names (by its pid label). Pure. */
 export function processStates(samples: readonly Sample[]): Map<string, ProcessState> {
-  const found = new Map<
-    string,
-    { worker: string; requests: number; buckets: Map<number, number>; lag?: number; rss?: number; restarts?: number }
-  >();
-  const of = (s: Sample) => {
+  type Building = { -readonly [K in keyof ProcessState]: ProcessState[K] } & { buckets: Map<number, number> };
+  const found = new Map<string, Building>();
+  const of = (s: Sample): Building => {
     const pid = s.labels.pid;
     let p = found.get(pid);
     if (p === undefined) {
-      p = { worker: s.labels.worker ?? "", requests: 0, buckets: new Map() };
+      p = {
+        pid,
+        worker: s.labels.worker ?? "",
+        requests: 0,
+        buckets: new Map(),
+        loopLagP99Seconds: undefined,
+        residentBytes: undefined,
+        restarts: undefined,
+      };
       found.set(pid, p);
     }
     return p;
@@ -51,24 +58,11 @@ export function processStates(samples: readonly Sample[]): Map<string, ProcessSt
       const le = s.labels.le === "+Inf" ? Number.POSITIVE_INFINITY : Number(s.labels.le);
       const b = of(s).buckets;
       b.set(le, (b.get(le) ?? 0) + s.value);
-    } else if (s.name === "nodejs_eventloop_lag_p99_seconds") of(s).lag = s.value;
-    else if (s.name === "process_resident_memory_bytes") of(s).rss = s.value;
+    } else if (s.name === "nodejs_eventloop_lag_p99_seconds") of(s).loopLagP99Seconds = s.value;
+    else if (s.name === "process_resident_memory_bytes") of(s).residentBytes = s.value;
     else if (s.name === "nodescale_process_restarts") of(s).restarts = s.value;
   }
-  return new Map(
-    [...found].map(([pid, p]) => [
-      pid,
-      {
-        pid,
-        worker: p.worker,
-        requests: p.requests,
-        buckets: p.buckets,
-        loopLagP99Seconds: p.lag,
-        residentBytes: p.rss,
-        restarts: p.restarts,
-      },
-    ]),
-  );
+  return found;
 }
 
 /**
@@ -151,7 +145,7 @@ export function renderTop(url: string, rows: readonly TopRow[], at: Date): strin
 /** The local stack's metrics address, from the config file (NODESCALE_CONFIG or ./nodescale.config.json). */
 export function defaultMetricsUrl(cwd: string, env: NodeJS.ProcessEnv): string {
   const file = env.NODESCALE_CONFIG ?? join(cwd, "nodescale.config.json");
-  let port = 9464;
+  let port = DEFAULT_METRICS_PORT;
   try {
     const config = JSON.parse(readFileSync(file, "utf8")) as { service?: { metricsPort?: number } };
     port = config.service?.metricsPort ?? port;

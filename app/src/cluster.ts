@@ -2,7 +2,7 @@ import cluster, { type Worker } from "node:cluster";
 import { settingsOrExit } from "./env";
 import { logger } from "./log";
 import { runSingleProcess } from "./main";
-import { startMetrics } from "./metrics";
+import { startPrimaryMetrics } from "./metrics";
 import { CrashTracker } from "./supervisor";
 
 const primaryLog = logger.child({ role: "primary" });
@@ -123,7 +123,7 @@ function runPrimary(): void {
       process.send?.("ready");
     }
   });
-  if (settings.metrics) startMetrics("cluster-primary", undefined, settings.metricsPort, settings.host);
+  if (settings.metrics) startPrimaryMetrics(settings.metricsPort, settings.host);
   process.on("SIGHUP", () => void rollingRestart());
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));

@@ -21,8 +21,6 @@ export type MetricsRole =
   | "single"
   /** A worker of the sample's own clustered primary: answers the primary over Node's IPC, listens on nothing. */
   | "cluster-worker"
-  /** The sample's clustered primary: serves every worker's metrics, aggregated over IPC. */
-  | "cluster-primary"
   /** One of several processes PM2 runs (cluster or fork mode): serves its metrics to its siblings on a private Unix socket; whichever holds the metrics port answers for all. */
   | "pm2";
 
@@ -114,34 +112,32 @@ function scrapeSocket(path: string): Promise<string | undefined> {
   });
 }
 
+/** The sample's clustered primary: serves every worker's metrics, aggregated over Node's IPC. */
+export function startPrimaryMetrics(port: number | undefined, host: string): void {
+  if (port === undefined) return;
+  const aggregator = new AggregatorRegistry();
+  listenOrRetry(
+    metricsServer(aggregator.contentType, () => aggregator.clusterMetrics()),
+    port,
+    host,
+  );
+}
+
 /**
  * Starts this process's part in the metrics of its group. Without a metrics port (METRICS_PORT unset) metrics
  * are still kept but no listener opens.
  */
-export function startMetrics(role: MetricsRole, metrics: ProcessMetrics | undefined, port: number | undefined, host: string): void {
+export function startMetrics(role: MetricsRole, own: ProcessMetrics, port: number | undefined, host: string): void {
   if (role === "cluster-worker") {
-    // Constructing one installs prom-client's answer to the primary's IPC request (for the default registry).
-    AggregatorRegistry.setRegistries([(metrics as ProcessMetrics).registry]);
+    // Constructing one installs prom-client's answer to the primary's IPC request (for the registry given).
+    AggregatorRegistry.setRegistries([own.registry]);
     new AggregatorRegistry();
     return;
   }
   if (port === undefined) return;
-  if (role === "cluster-primary") {
-    const aggregator = new AggregatorRegistry();
-    listenOrRetry(
-      metricsServer(aggregator.contentType, () => aggregator.clusterMetrics()),
-      port,
-      host,
-    );
-    return;
-  }
-  const own = metrics as ProcessMetrics;
+  const serveOwn = () => metricsServer(own.registry.contentType, () => own.registry.metrics());
   if (role === "single") {
-    listenOrRetry(
-      metricsServer(own.registry.contentType, () => own.registry.metrics()),
-      port,
-      host,
-    );
+    listenOrRetry(serveOwn(), port, host);
     return;
   }
   // pm2: siblings find each other through their sockets; the process holding the port merges them all.
@@ -149,7 +145,7 @@ export function startMetrics(role: MetricsRole, metrics: ProcessMetrics | undefi
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const mine = join(dir, `${process.pid}.sock`);
   rmSync(mine, { force: true });
-  const peer = metricsServer(own.registry.contentType, () => own.registry.metrics());
+  const peer = serveOwn();
   peer.on("error", (err) => logger.error({ err: err.message }, `metrics socket ${mine} failed; this process is left out of scrapes`));
   // exclusive: a PM2 cluster worker binds its own socket instead of sharing one through PM2's primary.
   peer.listen({ path: mine, exclusive: true });

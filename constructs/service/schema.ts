@@ -33,6 +33,9 @@ export const DOMAIN_NAME = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)
 /** The least memory a Node process is given: room for the runtime (about 45 MiB) and an app, under PM2's 90% restart mark. */
 export const MIN_MEMORY_MIB = 128;
 
+/** service.metricsPort's default (the OpenTelemetry Prometheus exporter's port). */
+export const DEFAULT_METRICS_PORT = 9464;
+
 const WORKERS_RULE = 'must be "auto" (one per CPU core) or a whole number 1-64';
 
 const path = (fallback: string) =>
@@ -55,7 +58,7 @@ export const serviceSchema = z
       1024,
       65535,
       "the port of the metrics listener: loopback on a VM, the pod's own address on Kubernetes; never routed from outside",
-    ).default(9464),
+    ).default(DEFAULT_METRICS_PORT),
     workers: z
       .union(
         [z.literal("auto"), z.number().int({ error: WORKERS_RULE }).min(1, { error: WORKERS_RULE }).max(64, { error: WORKERS_RULE })],

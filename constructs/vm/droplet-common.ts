@@ -11,7 +11,7 @@ import type { NodeServiceSpec } from "../service/spec";
 import { inlineBundleSource } from "./bundle-source";
 import { singleMachineDomainRefusal } from "./domain";
 import { DEFAULT_VM_MODE, type ProcessPlan, type VmMode } from "./plan";
-import { CERTIFICATE_SCRIPT, type ProvisionOptions, renderProvisionScript } from "./provision";
+import { CERTIFICATE_SCRIPT, type MachineSoftwareProps, machineSoftware, type ProvisionOptions, renderProvisionScript } from "./provision";
 import { assertPublicKey, type SshReleaseKey, sshBundleSource, sshChannelSetup } from "./ssh-release";
 
 /** DigitalOcean's user-data limit. */
@@ -29,7 +29,7 @@ export const DROPLET_DEFAULTS = {
 /** DropletNodeGroup's own defaults, beside DROPLET_DEFAULTS. */
 export const DROPLET_NODE_GROUP_DEFAULTS = { machines: 2 } as const;
 
-export interface DropletMachineProps {
+export interface DropletMachineProps extends MachineSoftwareProps {
   readonly spec: NodeServiceSpec;
   /** The built app: pushed over SSH with `sshRelease`, else inside the user data. */
   readonly bundle: AppBundle;
@@ -70,17 +70,6 @@ export interface DropletMachineProps {
    * @default true
    */
   readonly clientLimits?: boolean;
-  /**
-   * Where the machines download Node.js: a mirror of https://nodejs.org/dist (same layout; the pinned SHA-256 is
-   * checked either way).
-   * @default "https://nodejs.org/dist"
-   */
-  readonly nodeMirror?: string;
-  /**
-   * Releases each machine keeps for a quick roll back, the current one included; older ones are removed.
-   * @default 3
-   */
-  readonly keepReleases?: number;
 }
 
 /**
@@ -178,8 +167,7 @@ export function dropletUserData(
   const plain = {
     behindLoadBalancer: edge.behindLoadBalancer,
     clientLimits: edge.clientLimits,
-    ...(edge.nodeMirror !== undefined ? { nodeMirror: edge.nodeMirror } : {}),
-    ...(edge.keepReleases !== undefined ? { keepReleases: edge.keepReleases } : {}),
+    ...machineSoftware(edge),
   };
   const script = renderProvisionScript(spec, plan, { bundleSource: inlineBundleSource(bundle), ...plain });
   const bytes = Buffer.byteLength(script);
@@ -191,10 +179,10 @@ export function dropletUserData(
   if (Buffer.byteLength(leanScript) <= DROPLET_USER_DATA_LIMIT_BYTES) return { script: leanScript, preconditions: secrets, release: lean };
   // Still too big: the same script, gzipped, behind a stub that unpacks and runs it.
   const packed = gzippedScript(leanScript);
-  const leanBytes = Buffer.byteLength(packed);
-  if (leanBytes <= DROPLET_USER_DATA_LIMIT_BYTES) return { script: packed, preconditions: secrets, release: lean };
+  const packedBytes = Buffer.byteLength(packed);
+  if (packedBytes <= DROPLET_USER_DATA_LIMIT_BYTES) return { script: packed, preconditions: secrets, release: lean };
   const message =
-    `${owner}: the release (${bundle.data.length} bytes packed; ${lean.data.length} without node_modules) makes the user data ${leanBytes} bytes, over DigitalOcean's limit of ` +
+    `${owner}: the release (${bundle.data.length} bytes packed; ${lean.data.length} without node_modules) makes the user data ${packedBytes} bytes, over DigitalOcean's limit of ` +
     `${DROPLET_USER_DATA_LIMIT_BYTES} bytes, and Droplets receive their release in user data. Nothing was changed. ` +
     "Push releases over SSH instead (DropletNodeHost/DropletNodeGroup sshRelease; config vm.digitalocean.deployKey), " +
     "deploy with vm-pm2 (EC2: releases travel through S3), eks or doks, or make the release smaller.";
@@ -208,7 +196,7 @@ export function dropletUserData(
   ].join("\n");
   return {
     script: renderProvisionScript(spec, plan, { bundleSource: refused, ...plain }),
-    preconditions: [...secrets, refuseAtPlan(scope, "UserDataBytes", message, leanBytes, DROPLET_USER_DATA_LIMIT_BYTES)],
+    preconditions: [...secrets, refuseAtPlan(scope, "UserDataBytes", message, packedBytes, DROPLET_USER_DATA_LIMIT_BYTES)],
     release: lean,
   };
 }

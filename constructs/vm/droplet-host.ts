@@ -17,6 +17,7 @@ import {
 } from "./droplet-common";
 import { newMachineReady } from "./new-machine-check";
 import { type ProcessPlan, processPlan } from "./plan";
+import { machineSoftware } from "./provision";
 import { assertSshNotWorldOpen } from "./ssh";
 import { SshRelease } from "./ssh-release";
 
@@ -83,8 +84,7 @@ export class DropletNodeHost extends Construct {
       {
         behindLoadBalancer: false,
         clientLimits: props.clientLimits ?? DROPLET_DEFAULTS.clientLimits,
-        ...(props.nodeMirror !== undefined ? { nodeMirror: props.nodeMirror } : {}),
-        ...(props.keepReleases !== undefined ? { keepReleases: props.keepReleases } : {}),
+        ...machineSoftware(props),
         ...(spec.domain !== undefined
           ? { machineTls: { domain: spec.domain, acmeServer, ...(props.acmeEmail !== undefined ? { email: props.acmeEmail } : {}) } }
           : {}),

@@ -20,6 +20,7 @@ import {
 } from "./droplet-common";
 import { NEW_MACHINE_SECONDS } from "./new-machine-check";
 import { type ProcessPlan, processPlan } from "./plan";
+import { machineSoftware } from "./provision";
 import { assertSshNotWorldOpen } from "./ssh";
 import { SshRelease } from "./ssh-release";
 
@@ -82,8 +83,7 @@ export class DropletNodeGroup extends Construct {
       {
         behindLoadBalancer: true,
         clientLimits: props.clientLimits ?? DROPLET_DEFAULTS.clientLimits,
-        ...(props.nodeMirror !== undefined ? { nodeMirror: props.nodeMirror } : {}),
-        ...(props.keepReleases !== undefined ? { keepReleases: props.keepReleases } : {}),
+        ...machineSoftware(props),
         ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS, onlyHost: spec.domain } : {}),
       },
       props.sshRelease,

@@ -16,7 +16,7 @@ import { BUCKET_TAG, BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3AgentInstall, s3BundleSou
 import { EC2_MACHINE_DEFAULTS, ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
 import { newMachineReady } from "./new-machine-check";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
-import { renderProvisionScript, VM_AGENT, VM_BASE } from "./provision";
+import { type MachineSoftwareProps, machineSoftware, renderProvisionScript, VM_AGENT, VM_BASE } from "./provision";
 import { ReleaseBucket } from "./release-bucket";
 import { ec2SecretsFetch, roleReadableOnly } from "./secrets-fetch";
 import { assertSshNotWorldOpen } from "./ssh";
@@ -26,7 +26,7 @@ export { CANONICAL_OWNER_ID, EC2_USER_DATA_LIMIT_BYTES } from "./ec2-common";
 /** Where one machine keeps certbot's folder (account, certificate, renewal settings) for the machine replacing it. */
 const TLS_STATE_KEY = "tls/letsencrypt.tar.gz";
 
-export interface Ec2NodeHostProps {
+export interface Ec2NodeHostProps extends MachineSoftwareProps {
   /** The service the machine runs. */
   readonly spec: NodeServiceSpec;
   /** The built app, shipped through a private S3 bucket. */
@@ -71,17 +71,6 @@ export interface Ec2NodeHostProps {
    * @default true
    */
   readonly clientLimits?: boolean;
-  /**
-   * Where the machines download Node.js: a mirror of https://nodejs.org/dist (same layout; the pinned SHA-256 is
-   * checked either way).
-   * @default "https://nodejs.org/dist"
-   */
-  readonly nodeMirror?: string;
-  /**
-   * Releases each machine keeps for a quick roll back, the current one included; older ones are removed.
-   * @default 3
-   */
-  readonly keepReleases?: number;
   /**
    * With `spec.domain`: the ACME directory the machine gets its certificate from (Let's Encrypt's staging directory
    * to try things out, or a team's own ACME CA).
@@ -159,8 +148,7 @@ export class Ec2NodeHost extends Construct {
       bundleSource: s3BundleSource(),
       agentInstall: s3AgentInstall(releases.agentKey, releases.agentSha256, VM_AGENT),
       clientLimits,
-      ...(props.nodeMirror !== undefined ? { nodeMirror: props.nodeMirror } : {}),
-      ...(props.keepReleases !== undefined ? { keepReleases: props.keepReleases } : {}),
+      ...machineSoftware(props),
       secretsSetup: ec2SecretsFetch(spec.secrets),
       ...(spec.domain !== undefined
         ? {

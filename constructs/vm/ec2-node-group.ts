@@ -19,14 +19,14 @@ import type { NodeServiceSpec } from "../service/spec";
 import { BUCKET_TAG, BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3AgentInstall, s3BundleSource } from "./bundle-source";
 import { EC2_MACHINE_DEFAULTS, EC2_NODE_GROUP_DEFAULTS, ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
-import { renderProvisionScript, VM_AGENT } from "./provision";
+import { type MachineSoftwareProps, machineSoftware, renderProvisionScript, VM_AGENT } from "./provision";
 import { ReleaseBucket } from "./release-bucket";
 import { ec2SecretsFetch, roleReadableOnly } from "./secrets-fetch";
 
 /** Seconds a new machine gets to install Node.js, Nginx and PM2 and pass the target group's check. */
 export const MACHINE_WARMUP_SECONDS = 300;
 
-export interface Ec2NodeGroupProps {
+export interface Ec2NodeGroupProps extends MachineSoftwareProps {
   /** The service every machine runs. */
   readonly spec: NodeServiceSpec;
   /** The built app, shipped through a private S3 bucket; a new one rolls through the group. */
@@ -86,17 +86,6 @@ export interface Ec2NodeGroupProps {
    * @default true
    */
   readonly clientLimits?: boolean;
-  /**
-   * Where the machines download Node.js: a mirror of https://nodejs.org/dist (same layout; the pinned SHA-256 is
-   * checked either way).
-   * @default "https://nodejs.org/dist"
-   */
-  readonly nodeMirror?: string;
-  /**
-   * Releases each machine keeps for a quick roll back, the current one included; older ones are removed.
-   * @default 3
-   */
-  readonly keepReleases?: number;
   /**
    * With `spec.domain`: the Route 53 hosted zone of that domain, where the certificate's DNS validation record and
    * the domain's alias to the load balancer are created.
@@ -180,8 +169,7 @@ export class Ec2NodeGroup extends Construct {
       agentInstall: s3AgentInstall(this.releases.agentKey, this.releases.agentSha256, VM_AGENT),
       behindLoadBalancer: true,
       clientLimits,
-      ...(props.nodeMirror !== undefined ? { nodeMirror: props.nodeMirror } : {}),
-      ...(props.keepReleases !== undefined ? { keepReleases: props.keepReleases } : {}),
+      ...machineSoftware(props),
       ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS, onlyHost: spec.domain } : {}),
       // Read at each machine's boot: a release (an instance refresh) brings machines that read the current values.
       secretsSetup: ec2SecretsFetch(spec.secrets),

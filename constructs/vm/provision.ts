@@ -22,7 +22,30 @@ const AUTO_WORKERS_STOP_ESTIMATE = 16;
 /** PM2 stops this many processes at a time (its CONCURRENT_ACTIONS default). */
 const PM2_STOP_PARALLELISM = 2;
 
-export interface ProvisionOptions {
+/** What a VM's provisioning installs and keeps, the same on EC2 and Droplets (the VM leaves' props extend it). */
+export interface MachineSoftwareProps {
+  /**
+   * Where the machines download Node.js: a mirror of https://nodejs.org/dist (same layout; the pinned SHA-256 is
+   * checked either way).
+   * @default "https://nodejs.org/dist"
+   */
+  readonly nodeMirror?: string;
+  /**
+   * Releases each machine keeps for a quick roll back, the current one included; older ones are removed.
+   * @default 3
+   */
+  readonly keepReleases?: number;
+}
+
+/** The software props that were given, as provision options (unset ones keep their defaults). */
+export function machineSoftware(props: MachineSoftwareProps): MachineSoftwareProps {
+  return {
+    ...(props.nodeMirror !== undefined ? { nodeMirror: props.nodeMirror } : {}),
+    ...(props.keepReleases !== undefined ? { keepReleases: props.keepReleases } : {}),
+  };
+}
+
+export interface ProvisionOptions extends MachineSoftwareProps {
   /**
    * Shell text that sets BUNDLE_SHA256 and defines `fetch_bundle DEST` (from S3, or inline).
    * The agent refuses a bundle whose SHA-256 does not match.
@@ -72,17 +95,6 @@ export interface ProvisionOptions {
    * @default - no TLS on the machine
    */
   readonly machineTls?: MachineTlsOptions;
-  /**
-   * Where Node.js is downloaded from: a mirror of https://nodejs.org/dist (same layout); the pinned SHA-256 is
-   * checked either way.
-   * @default NODE_DIST
-   */
-  readonly nodeMirror?: string;
-  /**
-   * Releases the machine keeps, the current one included.
-   * @default 3
-   */
-  readonly keepReleases?: number;
 }
 
 /** Node.js's own download site. */

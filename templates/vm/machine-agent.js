@@ -33,6 +33,8 @@ const PM2_DEFINING = new Set(["start", "reload", "restart"]);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const short = (sha) => (sha ? String(sha).slice(0, 12) : "(none)");
+/** The last lines of a finished command's output, for an error message. */
+const outputTail = (run) => `${run.stdout ?? ""}${run.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n");
 
 function parseArgs(argv) {
   const [command, planFile, ...rest] = argv;
@@ -246,7 +248,7 @@ class Machine {
   pm2(...args) {
     const run = this.pm2Raw(args);
     if (run.status !== 0) {
-      const out = this.redact(`${run.stdout ?? ""}${run.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n"));
+      const out = this.redact(outputTail(run));
       throw new AgentError(`pm2 ${args.join(" ")} failed (exit ${run.status ?? run.signal}):\n${out}`);
     }
     return run.stdout;
@@ -422,16 +424,16 @@ class Machine {
       // A release that came without its dependencies (a Droplet's user data is too small for them): exactly the
       // locked versions, each checked against the lock file's integrity hash; no package's install scripts run.
       this.log(`release ${short(sha256)}: installing its locked dependencies (npm ci --omit=dev --ignore-scripts)`);
-      const npm = path.join(path.dirname(process.execPath), "npm");
-      const install = spawnSync(npm, ["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], {
+      const nodeBin = path.dirname(process.execPath);
+      const install = spawnSync(path.join(nodeBin, "npm"), ["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], {
         cwd: partial,
         encoding: "utf8",
         timeout: 600_000,
-        env: { ...process.env, NODE_ENV: "production", PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}` },
+        env: { ...process.env, NODE_ENV: "production", PATH: `${nodeBin}:${process.env.PATH ?? "/usr/bin:/bin"}` },
       });
       if (install.status !== 0) {
         fs.rmSync(partial, { recursive: true, force: true });
-        throw new AgentError(`release ${short(sha256)}: npm ci failed (exit ${install.status}): ${`${install.stdout ?? ""}${install.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n")}`);
+        throw new AgentError(`release ${short(sha256)}: npm ci failed (exit ${install.status}): ${outputTail(install)}`);
       }
     }
     fs.writeFileSync(path.join(partial, "RELEASE"), `${sha256}\n`);

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -13,7 +13,7 @@ import { parseConfig } from "../../stacks/config";
 import { VmPm2Stack } from "../../stacks/vm-pm2";
 import { VmPm2DoStack } from "../../stacks/vm-pm2-do";
 import { describeContainers, docker, dockerOk, since } from "../helpers/containers";
-import { tempDir } from "../helpers/fixtures";
+import { copySampleApp, tempDir } from "../helpers/fixtures";
 import { failures, loadDuring } from "../helpers/load";
 import { get, ROOT, sleep, waitFor } from "../helpers/processes";
 
@@ -24,9 +24,7 @@ const CA_IN_MACHINE = "/usr/local/share/ca-certificates/nodescale-test-extra.crt
 
 /** A copy of the sample app packed as a release; `marker` makes another release of the same code. */
 function sampleRelease(marker = "") {
-  const appDir = join(tempDir("nodescale-provision-app-"), "app");
-  for (const file of ["package.json", "package-lock.json"]) cpSync(join(ROOT, "app", file), join(appDir, file));
-  cpSync(join(ROOT, "app", "dist"), join(appDir, "dist"), { recursive: true });
+  const appDir = copySampleApp(join(tempDir("nodescale-provision-app-"), "app"));
   if (marker) writeFileSync(join(appDir, "dist", "marker.txt"), marker);
   return packRelease({ appDir, cacheDir: join(ROOT, ".nodescale", "releases") });
 }

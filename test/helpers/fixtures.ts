@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AppBundle } from "../../constructs/release/bundle";
@@ -16,6 +16,14 @@ export function fixtureBundle(): AppBundle {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The sample app as a release takes it (package.json, lock file, built dist/), copied to `dest`. */
+export function copySampleApp(dest: string): string {
+  const app = join(__dirname, "..", "..", "app");
+  for (const file of ["package.json", "package-lock.json"]) cpSync(join(app, file), join(dest, file));
+  cpSync(join(app, "dist"), join(dest, "dist"), { recursive: true });
+  return dest;
 }
 
 const temps: string[] = [];

@@ -3,6 +3,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { copySampleApp } from "./fixtures";
 import { ROOT } from "./processes";
 
 const CDKTF = join(ROOT, "node_modules", ".bin", "cdktf");
@@ -40,8 +41,7 @@ export class LocalDeployment {
     this.httpsPort = 10_000 + (((process.pid % 20) * 1000 + hash) % 20_000);
     this.metricsPort = this.httpsPort + 2;
     if (app === undefined) {
-      for (const file of ["package.json", "package-lock.json"]) cpSync(join(ROOT, "app", file), join(this.appDir, file));
-      cpSync(join(ROOT, "app", "dist"), join(this.appDir, "dist"), { recursive: true });
+      copySampleApp(this.appDir);
     } else {
       cpSync(app, this.appDir, { recursive: true, filter: (from) => !from.includes("node_modules") });
     }

@@ -1,10 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MACHINE_INSTALL_MARKER, withoutDependencies } from "../../constructs/release/machine-install";
 import { packRelease } from "../../constructs/release/release-pack";
 import { readTarGz } from "../../constructs/release/tar";
-import { tempDir } from "../helpers/fixtures";
+import { copySampleApp, tempDir } from "../helpers/fixtures";
 import { ROOT } from "../helpers/processes";
 
 // The machine agent as every machine runs it; required as a module, as the local target does.
@@ -12,9 +12,7 @@ const { Machine, AgentError } = require(join(ROOT, "templates", "vm", "machine-a
 
 /** The sample app as a release: its build output, lock file and its two dependencies (prom-client, pino). */
 function sampleRelease() {
-  const appDir = join(tempDir("nodescale-sample-copy-"), "app");
-  for (const file of ["package.json", "package-lock.json"]) cpSync(join(ROOT, "app", file), join(appDir, file));
-  cpSync(join(ROOT, "app", "dist"), join(appDir, "dist"), { recursive: true });
+  const appDir = copySampleApp(join(tempDir("nodescale-sample-copy-"), "app"));
   return packRelease({ appDir, cacheDir: join(ROOT, ".nodescale", "releases") });
 }
 
