@@ -16,7 +16,7 @@ export const MACHINE_TLS = {
   webroot: "/var/www/nodescale-acme",
   /** Symlink Nginx reads the certificate through: the placeholder, then certbot's live folder. */
   link: "/etc/nodescale/tls/live",
-  /** A certificate taken over from the machine this one replaced (Droplets, over the SSH release channel). */
+  /** A certificate taken over from the machine this one replaced (Droplets: over the SSH release channel; EC2: from the release bucket, verified). */
   imported: "/etc/nodescale/tls/imported",
   /** A short-lived self-signed pair, so Nginx can start before the CA's certificate exists. */
   placeholder: "/etc/nodescale/tls/placeholder",
@@ -63,7 +63,7 @@ export interface CertificateScriptOptions {
    */
   readonly reloadNginx?: readonly string[];
   /**
-   * Shell lines run after each issuance and renewal that keep certbot's folder for a replacement machine.
+   * Shell lines run after each issuance and renewal that keep the certificate for a replacement machine (`LIVE`: its folder).
    * @default - none
    */
   readonly saveState?: readonly string[];

@@ -1,4 +1,5 @@
 import type { AppBundle } from "../release/bundle";
+import { CERTIFICATE_TAKEOVER_MIN_SECONDS, MACHINE_TLS } from "./acme";
 
 /** Instance tags (read through IMDSv2) that point an EC2 machine at its current release. */
 export const BUNDLE_URI_TAG = "NodeScaleBundle";
@@ -58,26 +59,60 @@ export function s3AgentInstall(key: string, sha256: string, dest: string): strin
   ].join("\n");
 }
 
+/** Where s3CertificateState keeps its files on the machine, and what it trusts. */
+export interface CertificateStateOptions {
+  /** The domain the certificate must be for. */
+  readonly domain: string;
+  /** @default MACHINE_TLS.imported */
+  readonly imported?: string;
+  /** @default MACHINE_TLS.letsencryptDir */
+  readonly letsencryptDir?: string;
+  /** The file that holds the object's URI for saveState. @default "/etc/nodescale/tls/state-uri" */
+  readonly uriFile?: string;
+  /** A CA bundle the certificate must chain to. @default - the system's CAs */
+  readonly trustedCa?: string;
+}
+
 /**
- * EC2, one machine ending TLS itself: certbot's folder kept at `key` in the release bucket. `restoreState` (provision
- * lines) brings it back on a new machine before any certificate is requested; `saveState` (run by the certificate
- * script after each issuance and renewal, where `instance_tag` is not defined) reads the object's URI from a file
- * that `restoreState` writes.
+ * EC2, one machine ending TLS itself: the certificate it serves (its chain and key, nothing else) kept at `key` in the
+ * release bucket, so its replacement serves the same one from its first answer. `saveState` (run by the certificate
+ * script after each issuance and renewal, as root) writes it; `restoreState` (provision lines, as root) takes it back
+ * only as a certificate taken over (`MACHINE_TLS.imported`, served until the machine has its own), and only when the
+ * chain verifies to a trusted CA for the domain with 30+ days left and the key matches it. No certbot configuration,
+ * account or hook ever comes back from the bucket: whoever could write the object can at most plant a pair the CA
+ * signed for this domain, which is no gain over holding it. (Why a CA's signature and no HMAC: docs/security.md.)
  */
-export function s3CertbotState(key: string): { restoreState: string; saveState: string[] } {
-  const uriFile = "/etc/nodescale/tls/state-uri";
+export function s3CertificateState(key: string, options: CertificateStateOptions): { restoreState: string; saveState: string[] } {
+  const uriFile = options.uriFile ?? "/etc/nodescale/tls/state-uri";
+  const imported = options.imported ?? MACHINE_TLS.imported;
+  const live = `${options.letsencryptDir ?? MACHINE_TLS.letsencryptDir}/live/${options.domain}`;
+  const verify = `openssl verify -purpose sslserver${options.trustedCa !== undefined ? ` -CAfile ${options.trustedCa}` : ""}`;
   return {
     restoreState: [
       `echo "s3://$(instance_tag ${BUCKET_TAG})/${key}" > ${uriFile}`,
-      "if [ ! -d /etc/letsencrypt/live ]; then",
+      `if [ ! -f ${live}/fullchain.pem ] && [ ! -f ${imported}/fullchain.pem ]; then`,
       "  command -v aws >/dev/null 2>&1 || snap install aws-cli --classic",
-      `  if s3 cp --only-show-errors "$(cat ${uriFile})" /etc/nodescale/tls/state.tar.gz 2>/dev/null; then`,
-      "    install -d -m 0755 /etc/letsencrypt",
-      "    tar -xzf /etc/nodescale/tls/state.tar.gz -C /etc/letsencrypt",
+      '  tls_work="$(mktemp -d)"',
+      `  if s3 cp --only-show-errors "$(cat ${uriFile})" "\${tls_work}/pair.pem" 2>/dev/null; then`,
+      '    if [ "$(stat -c %s "${tls_work}/pair.pem")" -le 65536 ] &&',
+      `      sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' "\${tls_work}/pair.pem" > "\${tls_work}/fullchain.pem" &&`,
+      '      openssl pkey -in "${tls_work}/pair.pem" -out "${tls_work}/privkey.pem" 2>/dev/null &&',
+      `      openssl x509 -noout -checkhost ${options.domain} -in "\${tls_work}/fullchain.pem" 2>/dev/null | grep -q " does match " &&`,
+      `      openssl x509 -noout -checkend ${CERTIFICATE_TAKEOVER_MIN_SECONDS} -in "\${tls_work}/fullchain.pem" >/dev/null 2>&1 &&`,
+      '      [ "$(openssl x509 -noout -pubkey -in "${tls_work}/fullchain.pem")" = "$(openssl pkey -pubout -in "${tls_work}/privkey.pem")" ] &&',
+      `      ${verify} -untrusted "\${tls_work}/fullchain.pem" "\${tls_work}/fullchain.pem" >/dev/null 2>&1; then`,
+      `      rm -rf ${imported}.new`,
+      `      install -d -m 0700 ${imported}.new`,
+      `      cp "\${tls_work}/fullchain.pem" "\${tls_work}/privkey.pem" ${imported}.new/`,
+      `      mv -T ${imported}.new ${imported}`,
+      `      log "took over the certificate for ${options.domain} kept by the machine this one replaces"`,
+      "    else",
+      `      log "the kept certificate is not one for ${options.domain} from a trusted CA with 30+ days left and its key; not used"`,
+      "    fi",
       "  fi",
-      "  rm -f /etc/nodescale/tls/state.tar.gz",
+      '  rm -rf "${tls_work}"',
       "fi",
     ].join("\n"),
-    saveState: [`tar -C /etc/letsencrypt -czf - . | aws s3 cp --only-show-errors - "$(cat ${uriFile})"`],
+    saveState: [`cat "\${LIVE}/fullchain.pem" "\${LIVE}/privkey.pem" | aws s3 cp --only-show-errors - "$(cat ${uriFile})"`],
   };
 }

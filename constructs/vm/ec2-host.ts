@@ -12,7 +12,7 @@ import type { AppBundle } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import type { NodeServiceSpec } from "../service/spec";
 import { assertAcmeServer, LETS_ENCRYPT_DIRECTORY } from "./acme";
-import { BUCKET_TAG, BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3AgentInstall, s3BundleSource, s3CertbotState } from "./bundle-source";
+import { BUCKET_TAG, BUNDLE_SHA_TAG, BUNDLE_URI_TAG, s3AgentInstall, s3BundleSource, s3CertificateState } from "./bundle-source";
 import { EC2_MACHINE_DEFAULTS, ec2UserDataBase64, MachineRole, PublicNetwork, ubuntuAmi } from "./ec2-common";
 import { newMachineReady } from "./new-machine-check";
 import { type ProcessPlan, processPlan, type VmMode } from "./plan";
@@ -23,8 +23,8 @@ import { assertSshNotWorldOpen } from "./ssh";
 
 export { CANONICAL_OWNER_ID, EC2_USER_DATA_LIMIT_BYTES } from "./ec2-common";
 
-/** Where one machine keeps certbot's folder (account, certificate, renewal settings) for the machine replacing it. */
-const TLS_STATE_KEY = "tls/letsencrypt.tar.gz";
+/** Where one machine keeps the certificate it serves (chain and key only) for the machine replacing it. */
+const TLS_STATE_KEY = "tls/certificate.pem";
 
 export interface Ec2NodeHostProps extends MachineSoftwareProps {
   /** The service the machine runs. */
@@ -156,8 +156,8 @@ export class Ec2NodeHost extends Construct {
               domain: spec.domain,
               acmeServer,
               ...(props.acmeEmail !== undefined ? { email: props.acmeEmail } : {}),
-              // The machine this one replaces kept certbot's folder there: the same certificate from the first answer.
-              ...s3CertbotState(TLS_STATE_KEY),
+              // The machine this one replaces kept its certificate there: the same one from the first answer.
+              ...s3CertificateState(TLS_STATE_KEY, { domain: spec.domain }),
             },
           }
         : {}),

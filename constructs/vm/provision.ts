@@ -15,6 +15,11 @@ export const VM_LOG_DIR = "/var/log/nodescale";
 /** The PM2 unit's RuntimeDirectory: the app user's, gone when the unit stops (see AppOptions.metricsSocketDir). */
 export const VM_METRICS_SOCKET_DIR = "/run/nodescale-metrics";
 export const PM2_UNIT = "nodescale-pm2.service";
+/**
+ * The instance metadata service's addresses (EC2 IPv4 and IPv6; DigitalOcean's is the same IPv4 address), which the
+ * PM2 unit denies to the app's processes (`IPAddressDeny=`).
+ */
+export const METADATA_ADDRESSES = ["169.254.169.254", "fd00:ec2::254"] as const;
 /** Where a VM's Nginx serves its connection counters (stub_status): loopback only. */
 export const VM_NGINX_STATUS = "127.0.0.1:8090";
 /** Processes assumed for `workers: "auto"` when sizing the stop timeout (the core count is not known at synth). */
@@ -108,13 +113,13 @@ export interface MachineTlsOptions {
   /** @default - no e-mail on the ACME account */
   readonly email?: string;
   /**
-   * Provision lines that restore certbot's folder kept by the machine this one replaces (before any certificate is
-   * requested), so the new machine serves the same certificate from its first answer.
+   * Provision lines that take over the certificate kept by the machine this one replaces (before any certificate is
+   * requested; verified, installed only as MACHINE_TLS.imported), so the new machine serves it from its first answer.
    * @default - none: a new machine starts without one
    */
   readonly restoreState?: string;
   /**
-   * Lines run after each issuance and renewal that keep certbot's folder for a replacement.
+   * Lines run after each issuance and renewal that keep the certificate (chain and key) for a replacement.
    * @default - none
    */
   readonly saveState?: readonly string[];
@@ -236,6 +241,7 @@ export function renderPm2Unit(spec: NodeServiceSpec, plan: ProcessPlan): string 
     metricsRuntimeDirectory: VM_METRICS_SOCKET_DIR.replace(/^\/run\//, ""),
     killTimeoutSeconds: spec.killTimeoutMs / 1000,
     timeoutStopSeconds: pm2StopTimeoutSeconds(spec, plan),
+    metadataAddresses: METADATA_ADDRESSES.join(" "),
   });
 }
 

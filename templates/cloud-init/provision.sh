@@ -124,6 +124,18 @@ cat > /etc/systemd/system/nodescale-pm2.service.tmp <<'NODESCALE_UNIT'
 {{pm2Unit}}
 NODESCALE_UNIT
 mv -f /etc/systemd/system/nodescale-pm2.service.tmp /etc/systemd/system/nodescale-pm2.service
+# A metadata endpoint named by AWS_EC2_METADATA_SERVICE_ENDPOINT (an address literal) is closed to the app as well;
+# the loopback address the app itself answers on never is.
+imds_deny="${AWS_EC2_METADATA_SERVICE_ENDPOINT:-}"
+imds_deny="${imds_deny#*://}"
+imds_deny="${imds_deny%%/*}"
+if [[ "${imds_deny}" =~ ^\[([0-9A-Fa-f:.]+)\](:[0-9]+)?$ ]]; then imds_deny="${BASH_REMATCH[1]}"; else imds_deny="${imds_deny%%:*}"; fi
+install -d -m 0755 /etc/systemd/system/nodescale-pm2.service.d
+if [[ "${imds_deny}" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$|:  ]] && [ "${imds_deny}" != "127.0.0.1" ] && [ "${imds_deny}" != "::1" ]; then
+  printf '[Service]\nIPAddressDeny=%s\n' "${imds_deny}" > /etc/systemd/system/nodescale-pm2.service.d/metadata.conf
+else
+  rm -f /etc/systemd/system/nodescale-pm2.service.d/metadata.conf
+fi
 install -d -m 0755 /etc/systemd/system/nginx.service.d
 cat > /etc/systemd/system/nginx.service.d/nodescale-restart.conf.tmp <<'NODESCALE_DROPIN'
 {{nginxDropIn}}

@@ -21,6 +21,8 @@ const NODE = NODE_RELEASES[22].version;
 const MIRROR_DIR = process.env.NODESCALE_NODE_MIRROR_DIR ?? "";
 const EXTRA_CA = process.env.NODESCALE_EXTRA_CA ?? "";
 const CA_IN_MACHINE = "/usr/local/share/ca-certificates/nodescale-test-extra.crt";
+/** The loopback stand-in for the instance metadata service (IMDSv2) answers here. */
+const IMDS_HOST = "127.0.0.2";
 
 /** A copy of the sample app packed as a release; `marker` makes another release of the same code. */
 function sampleRelease(marker = "") {
@@ -30,9 +32,12 @@ function sampleRelease(marker = "") {
 }
 
 /** A loopback HTTP server; resolves with it and its port. */
-async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; port: number }> {
+async function serve(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  host = "127.0.0.1",
+): Promise<{ server: Server; port: number }> {
   const server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const address = server.address();
   return { server, port: typeof address === "object" && address ? address.port : 0 };
 }
@@ -327,7 +332,9 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
         const value = tag !== undefined ? tags.get(tag) : undefined;
         if (value === undefined) return void res.writeHead(404).end();
         res.writeHead(200).end(value);
-      });
+        // The stand-in sits on a loopback address of its own (the app answers Nginx on 127.0.0.1), which the PM2
+        // unit then denies, as it denies 169.254.169.254 on EC2.
+      }, IMDS_HOST);
       s3 = await serve((req, res) => {
         // Path-style, as the AWS CLI addresses an IP endpoint: /<bucket>/<key>.
         const key = decodeURIComponent((req.url ?? "").replace(/\?.*$/, "")).replace(`/${BUCKET}/`, "");
@@ -351,7 +358,7 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
         "/etc/nodescale/provision.env",
         [
           `export NODE_EXTRA_CA_CERTS=${CA_IN_MACHINE}`,
-          `export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:${imds.port}`,
+          `export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://${IMDS_HOST}:${imds.port}`,
           `export AWS_ENDPOINT_URL_S3=http://127.0.0.1:${s3.port}`,
           // The instance role's credentials come from IMDS on EC2; the stand-in S3 checks none.
           "export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1",
@@ -414,6 +421,38 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
       expect(machine.pids()).toEqual(before);
       await servesRelease(first.sha256);
     }, 300_000);
+
+    it("the app's processes cannot reach the metadata service (the PM2 unit's IPAddressDeny); root's provisioning can", async () => {
+      // The deny as the machine has it: the unit's fixed addresses and the configured endpoint's, from the drop-in.
+      expect(machine.sh("systemctl show -p IPAddressDeny --value nodescale-pm2.service").split(" ").sort()).toEqual(
+        [`${IMDS_HOST}/32`, "169.254.169.254/32", "fd00:ec2::254/128"].sort(),
+      );
+      // A process started by the unit's PM2 daemon, as the app's are, asks the stand-in for a token.
+      const probe = [
+        'const out = "/var/log/nodescale/imds-probe.txt";',
+        'const write = (s) => require("node:fs").writeFileSync(out, s);',
+        `fetch("http://${IMDS_HOST}:${imds.port}/latest/api/token", { method: "PUT", signal: AbortSignal.timeout(5000) })`,
+        "  .then((r) => write(`answered ${r.status}`), (e) => write(`failed ${e.cause?.code ?? e.name}`));",
+      ].join("\n");
+      machine.write("/opt/nodescale/imds-probe.js", probe);
+      const pm2 = "runuser -u nodescale -- env PM2_HOME=/var/lib/nodescale/.pm2 /usr/local/bin/pm2";
+      machine.sh(`rm -f /var/log/nodescale/imds-probe.txt; ${pm2} start /opt/nodescale/imds-probe.js --name imds-probe --no-autorestart`);
+      try {
+        const verdict = await waitFor(
+          "the probe's verdict",
+          () => machine.exec(["cat", "/var/log/nodescale/imds-probe.txt"]).stdout || undefined,
+          30_000,
+        );
+        // The kernel drops the unit's packets to a denied address: connect() fails with EPERM.
+        expect(verdict).toBe("failed EPERM");
+      } finally {
+        machine.sh(`${pm2} delete imds-probe`);
+      }
+      // Root, outside the unit, still reaches it (the provision script and the agent read the instance tags).
+      expect(
+        machine.sh(`curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://${IMDS_HOST}:${imds.port}/latest/api/token`),
+      ).toBe("imdsv2-token");
+    }, 120_000);
 
     it("a new release through the SSM rollout's command switches `current` with no failed request under load", async () => {
       expect(rollout).toMatch(/^NODESCALE_BUNDLE_URI=\S+ NODESCALE_BUNDLE_SHA256=[0-9a-f]{64} \/opt\/nodescale\/bin\/provision\.sh/);

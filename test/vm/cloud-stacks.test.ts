@@ -85,6 +85,18 @@ describe("vm-pm2 (AWS EC2)", () => {
     expect(ami.filter).toContainEqual({ name: "name", values: ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"] });
   });
 
+  it("closes the metadata service (the role's credentials) to the app: the synthesized PM2 unit denies its addresses", () => {
+    const script = stack.host?.userData ?? "";
+    const unit =
+      /cat > \/etc\/systemd\/system\/nodescale-pm2\.service\.tmp <<'NODESCALE_UNIT'\n([\s\S]*?)\nNODESCALE_UNIT/.exec(script)?.[1] ?? "";
+    expect(unit).toContain("User=nodescale");
+    expect(unit.split("\n").filter((l) => l.startsWith("IPAddressDeny="))).toEqual(["IPAddressDeny=169.254.169.254 fd00:ec2::254"]);
+    // A configured endpoint (a test's loopback stand-in) is denied too, through a drop-in; never the app's own 127.0.0.1.
+    expect(script).toContain(
+      "printf '[Service]\\nIPAddressDeny=%s\\n' \"${imds_deny}\" > /etc/systemd/system/nodescale-pm2.service.d/metadata.conf",
+    );
+  });
+
   it("gives the instance SSM access and read access to its releases only", () => {
     expect(only(parsed.resource, "aws_iam_role_policy_attachment").policy_arn).toBe("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore");
     const read = Object.values(parsed.data.aws_iam_policy_document).find((d) => JSON.stringify(d).includes("s3:GetObject"));
@@ -802,16 +814,22 @@ describe("service.domain on the VM stacks", () => {
     expect(script).toContain("ssl_reject_handshake on;");
     expect(script).toContain("return 308 https://orders.example.com$request_uri;");
     expect(shellcheck(script)).toBe("");
-    // The machine keeps certbot's folder for its replacement: its role reaches exactly that object.
+    // The machine keeps its certificate for its replacement: its role reaches exactly that object.
     const policies = Object.values(parsed.data.aws_iam_policy_document) as { statement: { actions: string[]; resources: string[] }[] }[];
     const tlsState = policies.filter((p) => p.statement.some((s) => s.actions.includes("s3:PutObject")));
     expect(tlsState).toHaveLength(1);
     expect(tlsState[0].statement).toEqual([
-      { actions: ["s3:GetObject", "s3:PutObject"], resources: [expect.stringMatching(/\.arn\}\/tls\/letsencrypt\.tar\.gz$/)] },
+      { actions: ["s3:GetObject", "s3:PutObject"], resources: [expect.stringMatching(/\.arn\}\/tls\/certificate\.pem$/)] },
     ]);
     // User data is gzipped at synth: the bucket's name comes from an instance tag, never a Terraform reference.
-    expect(script).toContain('echo "s3://$(instance_tag NodeScaleBucket)/tls/letsencrypt.tar.gz" > /etc/nodescale/tls/state-uri');
-    expect(script).toContain('tar -C /etc/letsencrypt -czf - . | aws s3 cp --only-show-errors - "$(cat /etc/nodescale/tls/state-uri)"');
+    expect(script).toContain('echo "s3://$(instance_tag NodeScaleBucket)/tls/certificate.pem" > /etc/nodescale/tls/state-uri');
+    // Only the chain and key go to the bucket, and come back only as a verified certificate taken over: no certbot
+    // configuration, account or hook (test/vm/certificate-state.test.ts runs it).
+    expect(script).toContain(
+      'cat "${LIVE}/fullchain.pem" "${LIVE}/privkey.pem" | aws s3 cp --only-show-errors - "$(cat /etc/nodescale/tls/state-uri)"',
+    );
+    expect(script).not.toContain("tar -xzf /etc/nodescale/tls/state.tar.gz");
+    expect(script).not.toMatch(/-C \/etc\/letsencrypt/);
     expect(script).not.toContain("TfToken");
     expect((instance as unknown as { tags: Record<string, string> }).tags.NodeScaleBucket).toMatch(
       /^\$\{aws_s3_bucket\.Host_Releases_Bucket_\w+\.bucket\}$/,
