@@ -8,7 +8,6 @@ import { DataAwsRegion } from "@cdktf/provider-aws/lib/data-aws-region";
 import { IamInstanceProfile } from "@cdktf/provider-aws/lib/iam-instance-profile";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
-import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment";
 import { InternetGateway } from "@cdktf/provider-aws/lib/internet-gateway";
 import { RouteTable } from "@cdktf/provider-aws/lib/route-table";
 import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-association";
@@ -18,6 +17,45 @@ import { Construct, Fn } from "../cdk";
 import { InvalidPropError, invalidProp } from "../service/errors";
 import type { SecretRef } from "../service/secrets";
 import { DEFAULT_VM_MODE } from "./plan";
+
+/**
+ * What the SSM agent needs for Session Manager and for the rollout (State Manager associations, Run Command): the
+ * actions of AWS's AmazonSSMManagedInstanceCore without `ssm:GetParameter(s)` on `*` (which would let the machine read
+ * every parameter in the account and region, SecureStrings included), and without Patch Manager's
+ * `ssm:GetDeployablePatchSnapshotForInstance`, which NodeScale does not use. Distributor's two stay: the logs install
+ * the CloudWatch agent through AWS-ConfigureAWSPackage. The machine's own secrets (and the logs' agent configuration)
+ * are granted apart, by exact ARN.
+ */
+export const SSM_AGENT_ACTIONS = {
+  ssm: [
+    "ssm:DescribeAssociation",
+    "ssm:DescribeDocument",
+    "ssm:GetDocument",
+    "ssm:GetManifest",
+    "ssm:ListAssociations",
+    "ssm:ListInstanceAssociations",
+    "ssm:PutComplianceItems",
+    "ssm:PutConfigurePackageResult",
+    "ssm:PutInventory",
+    "ssm:UpdateAssociationStatus",
+    "ssm:UpdateInstanceAssociationStatus",
+    "ssm:UpdateInstanceInformation",
+  ],
+  ssmmessages: [
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+  ],
+  ec2messages: [
+    "ec2messages:AcknowledgeMessage",
+    "ec2messages:DeleteMessage",
+    "ec2messages:FailMessage",
+    "ec2messages:GetEndpoint",
+    "ec2messages:GetMessages",
+    "ec2messages:SendReply",
+  ],
+} as const;
 
 /** Canonical's account, which publishes the official Ubuntu AMIs. */
 export const CANONICAL_OWNER_ID = "099720109477";
@@ -144,7 +182,15 @@ export class MachineRole extends Construct {
       statement: [{ actions: ["sts:AssumeRole"], principals: [{ type: "Service", identifiers: ["ec2.amazonaws.com"] }] }],
     });
     this.role = new IamRole(this, "Role", { namePrefix: `${props.name}-`, assumeRolePolicy: assume.json, tags: props.tags });
-    new IamRolePolicyAttachment(this, "Ssm", { role: this.role.name, policyArn: "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" });
+    // The SSM agent's own calls (Session Manager, the rollout's association), scoped: no parameter reads on `*`.
+    const ssmAgent = new DataAwsIamPolicyDocument(this, "SsmAgent", {
+      statement: [
+        { sid: "SsmAgent", actions: [...SSM_AGENT_ACTIONS.ssm], resources: ["*"] },
+        { sid: "SessionManager", actions: [...SSM_AGENT_ACTIONS.ssmmessages], resources: ["*"] },
+        { sid: "RunCommand", actions: [...SSM_AGENT_ACTIONS.ec2messages], resources: ["*"] },
+      ],
+    });
+    new IamRolePolicy(this, "SsmAgentPolicy", { role: this.role.id, policy: ssmAgent.json });
     const readReleases = new DataAwsIamPolicyDocument(this, "ReadReleases", {
       statement: [{ actions: ["s3:GetObject"], resources: [props.releasesArn, ...(props.agentArn !== undefined ? [props.agentArn] : [])] }],
     });

@@ -9,6 +9,7 @@ import { readTarGz, reproducibleTarGz, type TarEntry } from "../../constructs/re
 import { NODE_RELEASES } from "../../constructs/service/node-releases";
 import { gzippedScript } from "../../constructs/vm/droplet-common";
 import { DropletNodeHost } from "../../constructs/vm/droplet-host";
+import { SSM_AGENT_ACTIONS } from "../../constructs/vm/ec2-common";
 import { Ec2NodeHost } from "../../constructs/vm/ec2-host";
 import { machineAgentSource } from "../../constructs/vm/machine-plan";
 import { parseConfig } from "../../stacks/config";
@@ -98,7 +99,30 @@ describe("vm-pm2 (AWS EC2)", () => {
   });
 
   it("gives the instance SSM access and read access to its releases only", () => {
-    expect(only(parsed.resource, "aws_iam_role_policy_attachment").policy_arn).toBe("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore");
+    // No managed policy: AmazonSSMManagedInstanceCore reads every SSM parameter in the account (ssm:GetParameter on *).
+    expect(parsed.resource.aws_iam_role_policy_attachment).toBeUndefined();
+    const documents = Object.values(parsed.data.aws_iam_policy_document) as {
+      statement: { sid?: string; actions: string[]; resources: string[] }[];
+    }[];
+    const ssmAgent = documents.find((d) => d.statement.some((s) => s.sid === "SsmAgent"));
+    expect(ssmAgent?.statement).toEqual([
+      { sid: "SsmAgent", actions: [...SSM_AGENT_ACTIONS.ssm], resources: ["*"] },
+      { sid: "SessionManager", actions: [...SSM_AGENT_ACTIONS.ssmmessages], resources: ["*"] },
+      { sid: "RunCommand", actions: [...SSM_AGENT_ACTIONS.ec2messages], resources: ["*"] },
+    ]);
+    // What Session Manager and the rollout's association need is there; no parameter or secret is readable on `*`.
+    expect(SSM_AGENT_ACTIONS.ssm).toEqual(
+      expect.arrayContaining(["ssm:UpdateInstanceInformation", "ssm:ListInstanceAssociations", "ssm:UpdateInstanceAssociationStatus"]),
+    );
+    const wildcard = documents
+      .flatMap((d) => d.statement)
+      .filter((s) => (s.resources ?? []).includes("*"))
+      .flatMap((s) => s.actions);
+    expect(
+      wildcard.filter((a) => /^(ssm:GetParameter|ssm:GetParameters|ssm:GetParametersByPath|secretsmanager:|kms:|s3:)/.test(a)),
+    ).toEqual([]);
+    const attached = all(parsed.resource, "aws_iam_role_policy").map((p) => String(p.policy));
+    expect(attached.filter((p) => /aws_iam_policy_document\.\w*SsmAgent_\w+\.json/.test(p))).toHaveLength(1);
     const read = Object.values(parsed.data.aws_iam_policy_document).find((d) => JSON.stringify(d).includes("s3:GetObject"));
     expect(JSON.stringify(read)).toContain("/releases/*");
   });
