@@ -55,6 +55,51 @@ function parseArgs(argv) {
   return { command, planFile, options };
 }
 
+/**
+ * A release holds regular files, folders and links that stay inside it; anything else is refused before it is used:
+ * device files, FIFOs, sockets and hard links, a link that is absolute or leads out of the release, a top-level
+ * `.npmrc` (npm would read it as project config; packRelease never ships one) and a `RELEASE` (the agent's own
+ * mark). setuid, setgid and sticky bits are dropped. Throws AgentError naming the entry.
+ */
+function checkReleaseTree(root, release, prefix = "") {
+  const refuse = (entry, why) => {
+    throw new AgentError(`release ${release}: ${prefix}${entry} ${why}; refused (nothing changed)`);
+  };
+  if (prefix === "") {
+    for (const name of [".npmrc", "RELEASE"]) if (fs.existsSync(path.join(root, name)) || isLink(path.join(root, name))) refuse(name, "must not be in a release");
+  }
+  const walk = (rel) => {
+    for (const name of fs.readdirSync(path.join(root, rel))) {
+      const entry = rel ? `${rel}/${name}` : name;
+      const full = path.join(root, entry);
+      const st = fs.lstatSync(full);
+      if (st.isSymbolicLink()) {
+        const target = fs.readlinkSync(full);
+        const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(entry), target));
+        if (path.posix.isAbsolute(target) || resolved === ".." || resolved.startsWith("../")) refuse(entry, `is a link out of the release (to ${target})`);
+        continue;
+      }
+      if (st.isDirectory()) {
+        if (st.mode & 0o7000) fs.chmodSync(full, st.mode & 0o777);
+        walk(entry);
+        continue;
+      }
+      if (!st.isFile()) refuse(entry, "is not a regular file, folder or link");
+      if (st.nlink > 1) refuse(entry, "is a hard link");
+      if (st.mode & 0o7000) fs.chmodSync(full, st.mode & 0o777);
+    }
+  };
+  walk("");
+}
+
+function isLink(file) {
+  try {
+    return fs.lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
 /** Atomic write: a full disk or a crash never leaves a truncated config behind. Returns true when it changed. */
 function writeIfChanged(file, content, mode = 0o644) {
   try {
@@ -417,29 +462,78 @@ class Machine {
     if (actual !== sha256) throw new AgentError(`bundle ${bundle} has SHA-256 ${actual}, expected ${sha256}: refusing it`);
     const partial = `${dir}.partial`;
     fs.rmSync(partial, { recursive: true, force: true });
-    fs.mkdirSync(partial, { recursive: true, mode: 0o755 });
-    const untar = spawnSync("tar", ["-xzf", bundle, "-C", partial, "--no-same-owner"], { encoding: "utf8" });
+    // Closed (0700) until every entry is checked: no one runs a file of it before its special bits are gone.
+    fs.mkdirSync(partial, { recursive: true, mode: 0o700 });
+    fs.chmodSync(partial, 0o700);
+    const untar = spawnSync("tar", ["-xzf", bundle, "-C", partial, "--no-same-owner", "--no-same-permissions"], { encoding: "utf8" });
     if (untar.status !== 0) throw new AgentError(`cannot unpack ${bundle}: ${untar.stderr}`);
+    checkReleaseTree(partial, short(sha256));
     if (fs.existsSync(path.join(partial, ".nodescale-npm-ci"))) {
       // A release that came without its dependencies (a Droplet's user data is too small for them): exactly the
       // locked versions, each checked against the lock file's integrity hash; no package's install scripts run.
       this.log(`release ${short(sha256)}: installing its locked dependencies (npm ci --omit=dev --ignore-scripts)`);
-      const nodeBin = path.dirname(process.execPath);
-      const install = spawnSync(path.join(nodeBin, "npm"), ["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], {
-        cwd: partial,
-        encoding: "utf8",
-        timeout: 600_000,
-        env: { ...process.env, NODE_ENV: "production", PATH: `${nodeBin}:${process.env.PATH ?? "/usr/bin:/bin"}` },
-      });
-      if (install.status !== 0) {
+      try {
+        this.installDependencies(partial, sha256);
+      } catch (err) {
         fs.rmSync(partial, { recursive: true, force: true });
-        throw new AgentError(`release ${short(sha256)}: npm ci failed (exit ${install.status}): ${outputTail(install)}`);
+        throw err;
       }
+      checkReleaseTree(path.join(partial, "node_modules"), short(sha256), "node_modules/");
     }
-    fs.writeFileSync(path.join(partial, "RELEASE"), `${sha256}\n`);
+    // O_EXCL and O_NOFOLLOW: never through a link, never over a file the release brought.
+    const fd = fs.openSync(
+      path.join(partial, "RELEASE"),
+      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+      0o644,
+    );
+    fs.writeSync(fd, `${sha256}\n`);
+    fs.closeSync(fd);
+    fs.chmodSync(partial, 0o755);
     fs.renameSync(partial, dir);
     this.log(`release ${short(sha256)} unpacked`);
     return dir;
+  }
+
+  /**
+   * npm ci for a release, as the app's user (root never runs npm on a release), in a folder of its own that holds
+   * only package.json and the lock file: no project .npmrc exists there, and no user's config is read
+   * (--userconfig=/dev/null, npm_config_* dropped); only the machine's global npm config applies. The installed
+   * node_modules then moves into the release and becomes root's, read-only to the app like the rest.
+   */
+  installDependencies(partial, sha256) {
+    const user = this.plan.pm2?.user;
+    const stage = `${partial}.npm`;
+    fs.rmSync(stage, { recursive: true, force: true });
+    fs.mkdirSync(stage, { mode: 0o700 });
+    try {
+      for (const f of ["package.json", "package-lock.json"]) {
+        if (fs.existsSync(path.join(partial, f))) fs.copyFileSync(path.join(partial, f), path.join(stage, f));
+      }
+      if (user) runOk("chown", ["-R", `${user}:`, stage]);
+      const nodeBin = path.dirname(process.execPath);
+      const keep = ["NODE_EXTRA_CA_CERTS", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"];
+      const env = {
+        ...Object.fromEntries(keep.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
+        HOME: stage,
+        NODE_ENV: "production",
+        PATH: `${nodeBin}:/usr/local/bin:/usr/bin:/bin`,
+        npm_config_cache: path.join(stage, ".npm-cache"),
+        npm_config_update_notifier: "false",
+      };
+      const npm = [path.join(nodeBin, "npm"), "ci", "--omit=dev", "--ignore-scripts", "--userconfig=/dev/null", "--no-audit", "--no-fund", "--loglevel=error"];
+      const [cmd, argv] = user
+        ? ["runuser", ["-u", user, "--", "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...npm]]
+        : [npm[0], npm.slice(1)];
+      const install = spawnSync(cmd, argv, { cwd: stage, encoding: "utf8", timeout: 600_000, env: user ? {} : env });
+      if (install.status !== 0) {
+        throw new AgentError(`release ${short(sha256)}: npm ci failed (exit ${install.status}): ${outputTail(install)}`);
+      }
+      fs.rmSync(path.join(partial, "node_modules"), { recursive: true, force: true });
+      fs.renameSync(path.join(stage, "node_modules"), path.join(partial, "node_modules"));
+      if (user) runOk("chown", ["-R", "--no-dereference", "0:0", path.join(partial, "node_modules")]);
+    } finally {
+      fs.rmSync(stage, { recursive: true, force: true });
+    }
   }
 
   currentRelease() {
@@ -808,6 +902,12 @@ class Machine {
 
 function run(cmd, args) {
   return spawnSync(cmd, args, { encoding: "utf8", timeout: 120_000 });
+}
+
+function runOk(cmd, args) {
+  const done = run(cmd, args);
+  if (done.status !== 0) throw new AgentError(`${cmd} ${args.join(" ")} failed: ${outputTail(done)}`);
+  return done;
 }
 
 async function main() {

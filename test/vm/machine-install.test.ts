@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MACHINE_INSTALL_MARKER, withoutDependencies } from "../../constructs/release/machine-install";
 import { packRelease } from "../../constructs/release/release-pack";
@@ -75,4 +75,109 @@ describe("a release whose dependencies the machine installs (a Droplet's 64 KiB 
     expect(install).toThrow(/npm ci failed \(exit 1\)/);
     expect(existsSync(join(base, "releases")) ? readdirSync(join(base, "releases")) : []).toEqual([]);
   }, 120_000);
+});
+
+/** A release made from a folder by the system's tar (modes, links and special files as they are on disk). */
+function releaseOf(build: (dir: string) => void) {
+  const dir = tempDir("nodescale-hostile-release-");
+  build(dir);
+  const file = join(tempDir("nodescale-hostile-tar-"), "release.tar.gz");
+  const tar = spawnSync("tar", ["-czf", file, "-C", dir, "."], { encoding: "utf8" });
+  if (tar.status !== 0) throw new Error(tar.stderr);
+  const data = readFileSync(file);
+  return { data, sha256: require("node:crypto").createHash("sha256").update(data).digest("hex") as string };
+}
+
+const APP = (dir: string) => {
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "hostile", version: "1.0.0" }));
+  writeFileSync(join(dir, "main.js"), "console.log('hi')\n");
+};
+
+describe("a hostile release, from whoever holds the deploy key, never reaches root (the machine agent's unpack)", () => {
+  const outside = tempDir("nodescale-outside-");
+
+  it("refuses a release whose .npmrc names a git program for its git dependency: the program never runs", () => {
+    const pwned = join(outside, "pwned-by-npmrc");
+    const commit = "0123456789abcdef0123456789abcdef01234567";
+    const release = releaseOf((dir) => {
+      const evil = `git+ssh://git@git.invalid/evil.git#${commit}`;
+      writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "hostile", version: "1.0.0", dependencies: { evil } }));
+      writeFileSync(
+        join(dir, "package-lock.json"),
+        JSON.stringify({
+          name: "hostile",
+          version: "1.0.0",
+          lockfileVersion: 3,
+          requires: true,
+          packages: {
+            "": { name: "hostile", version: "1.0.0", dependencies: { evil } },
+            "node_modules/evil": { version: "1.0.0", resolved: evil },
+          },
+        }),
+      );
+      writeFileSync(join(dir, ".npmrc"), "git=./pwn.sh\n");
+      writeFileSync(join(dir, "pwn.sh"), `#!/bin/sh\nid -u > ${pwned}\nexit 1\n`, { mode: 0o755 });
+      writeFileSync(join(dir, MACHINE_INSTALL_MARKER), "npm ci\n");
+    });
+    const { install } = unpackWith(release);
+    expect(install).toThrow(`release ${release.sha256.slice(0, 12)}: .npmrc must not be in a release; refused (nothing changed)`);
+    expect(existsSync(pwned)).toBe(false);
+  }, 120_000);
+
+  it("refuses a link named RELEASE: the agent's write never follows it out of the release", () => {
+    const victim = join(outside, "victim.txt");
+    writeFileSync(victim, "untouched\n");
+    const release = releaseOf((dir) => {
+      APP(dir);
+      symlinkSync(victim, join(dir, "RELEASE"));
+    });
+    const { install } = unpackWith(release);
+    expect(install).toThrow(`release ${release.sha256.slice(0, 12)}: RELEASE must not be in a release; refused (nothing changed)`);
+    expect(readFileSync(victim, "utf8")).toBe("untouched\n");
+  });
+
+  it("refuses a link that leads out of the release, and keeps links that stay inside (node_modules/.bin)", () => {
+    const escaping = releaseOf((dir) => {
+      APP(dir);
+      mkdirSync(join(dir, "lib"));
+      symlinkSync("../../../../etc", join(dir, "lib", "etc"));
+    });
+    expect(unpackWith(escaping).install).toThrow(
+      `release ${escaping.sha256.slice(0, 12)}: lib/etc is a link out of the release (to ../../../../etc); refused (nothing changed)`,
+    );
+    const inside = releaseOf((dir) => {
+      APP(dir);
+      mkdirSync(join(dir, "node_modules", ".bin"), { recursive: true });
+      symlinkSync("../../main.js", join(dir, "node_modules", ".bin", "main"));
+    });
+    const dir = unpackWith(inside).install();
+    expect(readFileSync(join(dir, "node_modules", ".bin", "main"), "utf8")).toBe("console.log('hi')\n");
+  });
+
+  it("unpacks a setuid, setgid or sticky file without those bits", () => {
+    const release = releaseOf((dir) => {
+      APP(dir);
+      writeFileSync(join(dir, "suid"), "#!/bin/sh\nid\n");
+      chmodSync(join(dir, "suid"), 0o4755);
+      writeFileSync(join(dir, "sgid"), "x");
+      chmodSync(join(dir, "sgid"), 0o2755);
+      mkdirSync(join(dir, "sticky"));
+      chmodSync(join(dir, "sticky"), 0o1777);
+    });
+    const dir = unpackWith(release).install();
+    expect(statSync(join(dir, "suid")).mode & 0o7777).toBe(0o755);
+    expect(statSync(join(dir, "sgid")).mode & 0o7000).toBe(0);
+    expect(statSync(join(dir, "sticky")).mode & 0o7000).toBe(0);
+  });
+
+  it("refuses a special file (a FIFO) in a release", () => {
+    const release = releaseOf((dir) => {
+      APP(dir);
+      const made = spawnSync("mkfifo", [join(dir, "pipe")]);
+      if (made.status !== 0) throw new Error("mkfifo failed");
+    });
+    expect(unpackWith(release).install).toThrow(
+      `release ${release.sha256.slice(0, 12)}: pipe is not a regular file, folder or link; refused (nothing changed)`,
+    );
+  });
 });
