@@ -463,33 +463,34 @@ class Machine {
     const partial = `${dir}.partial`;
     fs.rmSync(partial, { recursive: true, force: true });
     // Closed (0700) until every entry is checked: no one runs a file of it before its special bits are gone.
-    fs.mkdirSync(partial, { recursive: true, mode: 0o700 });
-    fs.chmodSync(partial, 0o700);
-    const untar = spawnSync("tar", ["-xzf", bundle, "-C", partial, "--no-same-owner", "--no-same-permissions"], { encoding: "utf8" });
-    if (untar.status !== 0) throw new AgentError(`cannot unpack ${bundle}: ${untar.stderr}`);
-    checkReleaseTree(partial, short(sha256));
-    if (fs.existsSync(path.join(partial, ".nodescale-npm-ci"))) {
-      // A release that came without its dependencies (a Droplet's user data is too small for them): exactly the
-      // locked versions, each checked against the lock file's integrity hash; no package's install scripts run.
-      this.log(`release ${short(sha256)}: installing its locked dependencies (npm ci --omit=dev --ignore-scripts)`);
-      try {
+    // Whatever fails (a corrupt archive, a refused entry, npm, a full disk) leaves no half-unpacked folder behind.
+    try {
+      fs.mkdirSync(partial, { recursive: true, mode: 0o700 });
+      fs.chmodSync(partial, 0o700);
+      const untar = spawnSync("tar", ["-xzf", bundle, "-C", partial, "--no-same-owner", "--no-same-permissions"], { encoding: "utf8" });
+      if (untar.status !== 0) throw new AgentError(`cannot unpack ${bundle}: ${untar.stderr}`);
+      checkReleaseTree(partial, short(sha256));
+      if (fs.existsSync(path.join(partial, ".nodescale-npm-ci"))) {
+        // A release that came without its dependencies (a Droplet's user data is too small for them): exactly the
+        // locked versions, each checked against the lock file's integrity hash; no package's install scripts run.
+        this.log(`release ${short(sha256)}: installing its locked dependencies (npm ci --omit=dev --ignore-scripts)`);
         this.installDependencies(partial, sha256);
-      } catch (err) {
-        fs.rmSync(partial, { recursive: true, force: true });
-        throw err;
+        checkReleaseTree(path.join(partial, "node_modules"), short(sha256), "node_modules/");
       }
-      checkReleaseTree(path.join(partial, "node_modules"), short(sha256), "node_modules/");
+      // O_EXCL and O_NOFOLLOW: never through a link, never over a file the release brought.
+      const fd = fs.openSync(
+        path.join(partial, "RELEASE"),
+        fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+        0o644,
+      );
+      fs.writeSync(fd, `${sha256}\n`);
+      fs.closeSync(fd);
+      fs.chmodSync(partial, 0o755);
+      fs.renameSync(partial, dir);
+    } catch (err) {
+      fs.rmSync(partial, { recursive: true, force: true });
+      throw err;
     }
-    // O_EXCL and O_NOFOLLOW: never through a link, never over a file the release brought.
-    const fd = fs.openSync(
-      path.join(partial, "RELEASE"),
-      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
-      0o644,
-    );
-    fs.writeSync(fd, `${sha256}\n`);
-    fs.closeSync(fd);
-    fs.chmodSync(partial, 0o755);
-    fs.renameSync(partial, dir);
     this.log(`release ${short(sha256)} unpacked`);
     return dir;
   }

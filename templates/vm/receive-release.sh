@@ -114,6 +114,10 @@ if [ "${request}" = "secrets" ]; then
 fi
 
 install -d -m 0755 "${BASE}/bundles"
+# Bundles left by earlier pushes that failed go before a new one comes: only the current release's stays, so failing
+# pushes can never fill the disk (at most the current bundle and this one are kept).
+current="$(basename "$(readlink "${BASE}/current" 2>/dev/null || true)")"
+find "${BASE}/bundles" -maxdepth 1 -type f -name '*.tar.gz' ! -name "${current:-none}.tar.gz" -delete
 partial="${BASE}/bundles/${sha}.tar.gz.partial"
 trap 'rm -f "${partial}"' EXIT
 head -c "$((MAX_BYTES + 1))" > "${partial}"

@@ -170,6 +170,21 @@ describe("a hostile release, from whoever holds the deploy key, never reaches ro
     expect(statSync(join(dir, "sticky")).mode & 0o7000).toBe(0);
   });
 
+  it("leaves no half-unpacked folder when a release is refused or its archive is corrupt", () => {
+    const refused = releaseOf((dir) => {
+      APP(dir);
+      symlinkSync("/etc/passwd", join(dir, "passwd"));
+    });
+    const first = unpackWith(refused);
+    expect(first.install).toThrow(/passwd is a link out of the release/);
+    expect(readdirSync(join(first.base, "releases"))).toEqual([]);
+    const data = Buffer.concat([readFileSync(join(ROOT, "package.json")).subarray(0, 64)]);
+    const corrupt = { data, sha256: require("node:crypto").createHash("sha256").update(data).digest("hex") as string };
+    const second = unpackWith(corrupt);
+    expect(second.install).toThrow(/cannot unpack/);
+    expect(readdirSync(join(second.base, "releases"))).toEqual([]);
+  });
+
   it("refuses a special file (a FIFO) in a release", () => {
     const release = releaseOf((dir) => {
       APP(dir);

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   PUSH_RELEASE_SCRIPT,
@@ -121,6 +121,22 @@ describe("release over SSH", () => {
     const result = await push(port);
     expect(result.status).toBe(3);
     expect(result.output).toContain(`nodescale-push: 127.0.0.1 refused release ${bundle.sha256.slice(0, 12)} (exit 3)`);
+  });
+
+  it("keeps at most the current release's bundle and the newest one however many pushes fail", async () => {
+    mkdirSync(join(base, "bundles"), { recursive: true });
+    const current = "c".repeat(64);
+    rmSync(join(base, "current"), { force: true });
+    symlinkSync(join("releases", current), join(base, "current"));
+    // Three earlier pushes the machine refused (512 MiB each at most), and the current release's bundle.
+    for (const sha of [current, "1".repeat(64), "2".repeat(64), "3".repeat(64)]) writeFileSync(join(base, "bundles", `${sha}.tar.gz`), "x");
+    try {
+      writeFileSync(join(dir, "exit-code"), "3");
+      expect((await push(port)).status).toBe(3);
+      expect(readdirSync(join(base, "bundles")).sort()).toEqual([`${bundle.sha256}.tar.gz`, `${current}.tar.gz`].sort());
+    } finally {
+      rmSync(join(base, "current"), { force: true });
+    }
   });
 
   it("lets the deploy key run nothing but the receiver", () => {
