@@ -54,10 +54,16 @@ const SKIP_AT_TOP = new Set([".nodescale", "cdktf.out", ".terraform", "coverage"
 /** Local secrets stay on the developer's machine: `.env`, `.env.local`, ... (templates such as `.env.example` ship). */
 const SECRET_FILE = /^\.env(\.(?!example$|sample$|template$)[^/]*)?$/;
 const STATE_FILE = /\.tfstate(\..*)?$/;
+/**
+ * Package managers' and tools' credentials (registry tokens, machine passwords): present while packing, so npm ci
+ * and the build can reach a private registry, never shipped (a release is readable on every machine and in the
+ * bucket or user data).
+ */
+const CREDENTIAL_FILE = /^(\.npmrc|\.yarnrc|\.yarnrc\.yml|\.netrc)$/;
 /** npm's own cache of the install, which differs between npm versions; npm rebuilds it when missing. */
 const NPM_HIDDEN_LOCK = "node_modules/.package-lock.json";
 /** Bumped when the packing rules change, so a cached release from older rules is not reused. */
-const PACK_FORMAT = "nodescale-release-2";
+const PACK_FORMAT = "nodescale-release-3";
 
 /** Files and links under `root/rel`, in name order, descending only where `ships(path, name)` holds. */
 function collect(root: string, rel: string, ships: (path: string, name: string) => boolean, out: string[]): string[] {
@@ -72,7 +78,11 @@ function collect(root: string, rel: string, ships: (path: string, name: string) 
 }
 
 const isSource = (path: string, name: string) =>
-  !SKIP_ANYWHERE.has(name) && !(path === name && SKIP_AT_TOP.has(name)) && !SECRET_FILE.test(name) && !STATE_FILE.test(name);
+  !SKIP_ANYWHERE.has(name) &&
+  !(path === name && SKIP_AT_TOP.has(name)) &&
+  !SECRET_FILE.test(name) &&
+  !STATE_FILE.test(name) &&
+  !CREDENTIAL_FILE.test(name);
 
 /** Every file and link under `root` that ships, sorted; node_modules (as npm installed it) only when `withModules`. */
 function listFiles(root: string, withModules: boolean): string[] {
@@ -196,6 +206,12 @@ export function packRelease(options: PackReleaseOptions): AppBundle {
   const stage = mkdtempSync(join(tmpdir(), "nodescale-pack-"));
   try {
     copyFiles(appDir, sources, stage);
+    // The app's registry credentials for npm ci and the build only; the release's listing leaves them out.
+    copyFiles(
+      appDir,
+      readdirSync(appDir).filter((name) => CREDENTIAL_FILE.test(name) && lstatSync(join(appDir, name)).isFile()),
+      stage,
+    );
     const locked = readJson<{ packages?: Record<string, { dev?: boolean }> }>(join(stage, lock), lock);
     const deps = Object.entries(locked.packages ?? {}).filter(([name]) => name.startsWith("node_modules/"));
     if (build !== false) {

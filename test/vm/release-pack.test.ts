@@ -1,7 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { PackError, packRelease } from "../../constructs/release/release-pack";
+import { readTarGz } from "../../constructs/release/tar";
 import { tempDir } from "../helpers/fixtures";
 import { ROOT } from "../helpers/processes";
 
@@ -75,6 +77,27 @@ describe("packRelease: a release is the app, its build output and its production
     const release = packRelease({ appDir: dir });
     expect(release.files).toEqual([".env.example", "bin/run", "dist/main.js", "package-lock.json", "package.json"]);
     expect(tarList(release.data).find((line) => line.endsWith(" bin/run"))).toMatch(/^-rwxr-xr-x /);
+  });
+
+  it("leaves registry and machine credentials out (.npmrc, .yarnrc, .yarnrc.yml, .netrc) but lets the build read them", () => {
+    const token = "//registry.example.invalid/:_authToken=npm_secret_token_4f1c";
+    const dir = app(
+      {
+        "dist/main.js": "1",
+        ".npmrc": `${token}\n`,
+        ".yarnrc": "secret",
+        ".yarnrc.yml": "npmAuthToken: secret",
+        ".netrc": "machine example.invalid password secret",
+        // The build proves it saw the app's .npmrc (a private registry's install needs it) without shipping it.
+        "build.js": 'require("fs").writeFileSync("dist/saw-npmrc.txt", String(require("fs").existsSync(".npmrc")))',
+      },
+      { scripts: { build: "node build.js" } },
+    );
+    const release = packRelease({ appDir: dir });
+    expect(release.files).toEqual(["build.js", "dist/main.js", "dist/saw-npmrc.txt", "package-lock.json", "package.json"]);
+    expect(readTarGz(release.data).find((e) => e.path === "dist/saw-npmrc.txt")).toMatchObject({ data: Buffer.from("true") });
+    expect(release.data.includes(Buffer.from("npm_secret_token"))).toBe(false);
+    expect(gunzipSync(release.data).includes(Buffer.from("npm_secret_token"))).toBe(false);
   });
 
   it("keeps paths longer than a ustar name (PAX headers) intact for GNU tar", () => {
