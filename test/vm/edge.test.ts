@@ -240,10 +240,22 @@ describe("metrics and Nginx's own counters stay off the public listener", () => 
       }),
     );
     try {
-      for (const path of ["/metrics", "/metrics/", "/metrics/x"]) {
+      for (const path of [
+        "/metrics",
+        "/metrics/",
+        "/metrics/x",
+        "/Metrics",
+        "/METRICS",
+        "/mEtRiCs/",
+        "/%6Detrics",
+        "/%4Detrics",
+        "//metrics",
+      ]) {
         const answer = await get(nginx.port, { path });
         expect([path, answer.status, answer.appSaw]).toEqual([path, 404, undefined]);
       }
+      // A path that only starts like it is the app's.
+      expect(await get(nginx.port, { path: "/metricsx" })).toMatchObject({ status: 200, body: "ok" });
       // On the public listener the path is the app's like any other: Nginx's counters are not there.
       expect(await get(nginx.port, { path: "/nginx_status" })).toMatchObject({ status: 200, body: "ok" });
       const status = await get(statusPort, { path: "/nginx_status" });
