@@ -191,8 +191,28 @@ describe("eks stack", () => {
     const trust = Object.entries(parsed.data.aws_iam_policy_document).find(([k]) => k.startsWith("LoadBalancerController"))?.[1] as {
       statement: unknown[];
     };
+    // Only this account's pods of this cluster: an association made elsewhere cannot hand the role out.
     expect(trust.statement).toEqual([
-      { actions: ["sts:AssumeRole", "sts:TagSession"], principals: [{ type: "Service", identifiers: ["pods.eks.amazonaws.com"] }] },
+      {
+        actions: ["sts:AssumeRole", "sts:TagSession"],
+        principals: [{ type: "Service", identifiers: ["pods.eks.amazonaws.com"] }],
+        condition: [
+          {
+            test: "StringEquals",
+            variable: "aws:SourceAccount",
+            values: [expect.stringMatching(/^\$\{data\.aws_caller_identity\.LoadBalancerController_PodIdentityAccount_\w+\.account_id\}$/)],
+          },
+          {
+            test: "ArnEquals",
+            variable: "aws:SourceArn",
+            values: [
+              expect.stringMatching(
+                /^arn:\$\{data\.aws_partition\.\w+\.partition\}:eks:\$\{data\.aws_region\.\w+\.(region|name)\}:\$\{data\.aws_caller_identity\.\w+\.account_id\}:cluster\/\$\{aws_eks_cluster\.\w+\.name\}$/,
+              ),
+            ],
+          },
+        ],
+      },
     ]);
     const values = JSON.parse(
       ((all(parsed.resource, "helm_release").find((r) => r.chart === "aws-load-balancer-controller")?.values ?? [""]) as string[])[0],
