@@ -25,6 +25,47 @@ export const RESERVED_ENV = [
   "METRICS_SOCKET_DIR",
 ] as const;
 
+/**
+ * Names that change how the machine's programs load or run rather than what the app reads: the dynamic loader's and
+ * glibc's (the variables glibc itself drops for setuid programs: LD_*, GCONV_PATH, GLIBC_TUNABLES, ...), the shell's
+ * (BASH_ENV, ENV, IFS, exported functions), the search paths (PATH, NODE_PATH, HOME), Node.js's flags (NODE_OPTIONS),
+ * PM2's and npm's configuration. The values reach root's `runuser` and the PM2 CLI on VMs, where one of these runs
+ * code as root (a secret named LD_PRELOAD loaded a library as uid 0), and the same names are refused on every target.
+ */
+export const RESERVED_ENV_PREFIXES = ["LD_", "PM2_", "npm_config_", "NPM_CONFIG_", "BASH_FUNC_"] as const;
+export const RESERVED_PROCESS_ENV = [
+  "PATH",
+  "HOME",
+  "NODE_OPTIONS",
+  "NODE_PATH",
+  "BASH_ENV",
+  "ENV",
+  "IFS",
+  "SHELLOPTS",
+  "BASHOPTS",
+  "PS4",
+  "CDPATH",
+  "GCONV_PATH",
+  "GETCONF_DIR",
+  "GLIBC_TUNABLES",
+  "HOSTALIASES",
+  "LOCALDOMAIN",
+  "LOCPATH",
+  "MALLOC_TRACE",
+  "NIS_PATH",
+  "NLSPATH",
+  "RESOLV_HOST_CONF",
+  "RES_OPTIONS",
+  "TMPDIR",
+  "TZDIR",
+] as const;
+const PROCESS_CONTROL_RULE = `changes how the machine's programs load or run, not what the app reads (refused: ${RESERVED_ENV_PREFIXES.map((p) => `${p}*`).join(", ")}, ${RESERVED_PROCESS_ENV.join(", ")}); use another name`;
+
+/** Whether a variable name is one of RESERVED_ENV_PREFIXES / RESERVED_PROCESS_ENV. */
+export function controlsProcesses(name: string): boolean {
+  return (RESERVED_PROCESS_ENV as readonly string[]).includes(name) || RESERVED_ENV_PREFIXES.some((p) => name.startsWith(p));
+}
+
 const NODE_VERSION_RULE = `must be a supported Node.js LTS major: ${SUPPORTED_NODE_MAJORS.join(", ")}`;
 
 /** A fully qualified DNS name (what a certificate is issued for). */
@@ -134,12 +175,17 @@ export const serviceSchema = z
     for (const key of Object.keys(service.secrets)) {
       const clash = (RESERVED_ENV as readonly string[]).includes(key)
         ? `is set by NodeScale from the spec (reserved: ${RESERVED_ENV.join(", ")})`
-        : key in service.env
-          ? "is also in service.env: one variable, one source"
-          : undefined;
+        : controlsProcesses(key)
+          ? `the name ${key} ${PROCESS_CONTROL_RULE}`
+          : key in service.env
+            ? "is also in service.env: one variable, one source"
+            : undefined;
       if (clash) ctx.addIssue({ code: "custom", path: ["secrets", key], input: key, message: clash });
     }
     for (const key of Object.keys(service.env)) {
+      if (controlsProcesses(key)) {
+        ctx.addIssue({ code: "custom", path: ["env", key], input: key, message: `the name ${key} ${PROCESS_CONTROL_RULE}` });
+      }
       if ((RESERVED_ENV as readonly string[]).includes(key)) {
         ctx.addIssue({
           code: "custom",

@@ -105,6 +105,31 @@ describe("nodescale.config.json validation", () => {
     ]);
   });
 
+  it("refuses secret and service.env names that change how the machine's programs load or run (LD_PRELOAD ran as root)", () => {
+    const rule =
+      "changes how the machine's programs load or run, not what the app reads (refused: LD_*, PM2_*, npm_config_*, NPM_CONFIG_*, BASH_FUNC_*, PATH, HOME, NODE_OPTIONS, NODE_PATH, BASH_ENV, ENV, IFS, SHELLOPTS, BASHOPTS, PS4, CDPATH, GCONV_PATH, GETCONF_DIR, GLIBC_TUNABLES, HOSTALIASES, LOCALDOMAIN, LOCPATH, MALLOC_TRACE, NIS_PATH, NLSPATH, RESOLV_HOST_CONF, RES_OPTIONS, TMPDIR, TZDIR); use another name";
+    expect(
+      problems({
+        service: {
+          env: { NODE_OPTIONS: "--require /tmp/x.js", PATH: "/tmp", PM2_HOME: "/tmp/pm2", BASH_ENV: "/tmp/x", NODE_ENV: "production" },
+          secrets: { LD_PRELOAD: "env:EVIL", npm_config_git: "env:GIT", IFS: "env:IFS_VALUE", DB_PASSWORD: "env:DB" },
+        },
+      }),
+    ).toEqual([
+      `service.secrets.LD_PRELOAD: "env:EVIL" is not allowed: the name LD_PRELOAD ${rule}`,
+      `service.secrets.npm_config_git: "env:GIT" is not allowed: the name npm_config_git ${rule}`,
+      `service.secrets.IFS: "env:IFS_VALUE" is not allowed: the name IFS ${rule}`,
+      `service.env.NODE_OPTIONS: "--require /tmp/x.js" is not allowed: the name NODE_OPTIONS ${rule}`,
+      `service.env.PATH: "/tmp" is not allowed: the name PATH ${rule}`,
+      `service.env.PM2_HOME: "/tmp/pm2" is not allowed: the name PM2_HOME ${rule}`,
+      `service.env.BASH_ENV: "/tmp/x" is not allowed: the name BASH_ENV ${rule}`,
+    ]);
+    // Names that only look alike are the app's own.
+    expect(() =>
+      parseConfig({ service: { env: { NODE_ENV: "production", PATHS: "a", LDAP_URL: "ldap://x", MY_HOME: "/x" } } }),
+    ).not.toThrow();
+  });
+
   it("takes secrets as references only, and says what a reference looks like", () => {
     const rule =
       'must be a reference, never a value: "ssm:/path/to/parameter", "secretsmanager:arn:aws:secretsmanager:<region>:<account>:secret:<name>" or "env:VARIABLE"';
