@@ -49,6 +49,23 @@ function usable(path: string, now: Date): X509Certificate | undefined {
   }
 }
 
+/** TLS server authentication: the only use the local CA's certificates have. */
+const SERVER_AUTH_OID = "1.3.6.1.5.5.7.3.1";
+
+/**
+ * The local CA's name constraints: loopback DNS and IP names only, and no e-mail or URI name at all (both limited to
+ * the reserved `.invalid`, which names nothing), so that S/MIME, client or URI (SPIFFE-style) certificates it signed
+ * never verify.
+ */
+export const LOCAL_CA_NAME_CONSTRAINTS =
+  "nameConstraints=critical,permitted;DNS:localhost,permitted;IP:127.0.0.0/255.0.0.0,permitted;IP:::1/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff,permitted;email:nodescale.invalid,permitted;URI:nodescale.invalid";
+
+/** A CA made before it was limited to server authentication (no EKU) is replaced, as an expiring one is. */
+const serverAuthOnly = (ca: X509Certificate) => {
+  const uses = ca.keyUsage;
+  return Array.isArray(uses) && uses.length === 1 && uses[0] === SERVER_AUTH_OID;
+};
+
 /** openssl arguments for a new, unencrypted P-256 key written to `keyFile`. */
 const newP256Key = (keyFile: string) => ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", keyFile];
 
@@ -61,13 +78,15 @@ function installPair(dir: string, stem: string, key: string, cert: string): void
 
 /**
  * Makes sure the local CA and a server certificate signed by it exist, are valid for more than RENEW_BEFORE_DAYS and
- * cover LOCAL_TLS_NAMES; creates or replaces what does not. The CA may sign only loopback names (name constraints),
- * so trusting it in a browser trusts nothing else. Keys are 0600 in a 0700 folder. Returns what it did.
+ * cover LOCAL_TLS_NAMES; creates or replaces what does not. The CA may sign only loopback names (name constraints,
+ * no e-mail or URI names) for server authentication only (its extended key usage), so trusting it, even system-wide,
+ * trusts nothing else. Keys are 0600 in a 0700 folder. Returns what it did.
  */
 export function ensureLocalTls(files: LocalTlsFiles, label: string, now = new Date()): "kept" | "issued" | "created" {
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   chmodSync(files.dir, 0o700);
   let ca = existsSync(files.caKey) ? usable(files.caCert, now) : undefined;
+  if (ca !== undefined && !serverAuthOnly(ca)) ca = undefined;
   let created = false;
   if (ca === undefined) {
     openssl(
@@ -87,8 +106,11 @@ export function ensureLocalTls(files: LocalTlsFiles, label: string, now = new Da
         "basicConstraints=critical,CA:TRUE,pathlen:0",
         "-addext",
         "keyUsage=critical,keyCertSign,cRLSign",
+        // Server authentication only: verifiers that chain EKUs (OpenSSL, browsers) refuse anything else it signs.
         "-addext",
-        "nameConstraints=critical,permitted;DNS:localhost,permitted;IP:127.0.0.0/255.0.0.0,permitted;IP:::1/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "extendedKeyUsage=serverAuth",
+        "-addext",
+        LOCAL_CA_NAME_CONSTRAINTS,
       ],
       files.dir,
     );
