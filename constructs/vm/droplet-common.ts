@@ -225,6 +225,13 @@ export function gzippedScript(script: string): string {
   ].join("\n");
 }
 
+/** The user data with `NODESCALE_HOST_PROOF` set on its second line (after the shebang), from Terraform. */
+function withHostProof(script: string, proof: string | undefined): string {
+  if (proof === undefined) return script;
+  const newline = script.indexOf("\n");
+  return `${script.slice(0, newline)}\nNODESCALE_HOST_PROOF='${proof}'\n${script.slice(newline + 1)}`;
+}
+
 /**
  * The settings every NodeScale Droplet shares. DigitalOcean replaces a Droplet whose user data changes, so the
  * replacement is created first (the caller proves it healthy before the old one's address or turn goes).
@@ -236,6 +243,11 @@ export function dropletConfig(options: {
   readonly tag: string;
   readonly sshKeyFingerprints: readonly string[];
   readonly userData: DropletUserData;
+  /**
+   * The host proof key (hostProofKey().sensitive), set as NODESCALE_HOST_PROOF at the top of the user data.
+   * @default - none
+   */
+  readonly hostProof?: string;
 }): DropletConfig {
   return {
     name: options.name,
@@ -246,7 +258,7 @@ export function dropletConfig(options: {
     ipv6: true,
     sshKeys: [...options.sshKeyFingerprints],
     tags: [options.tag, "nodescale"],
-    userData: terraformLiteral(options.userData.script),
+    userData: withHostProof(terraformLiteral(options.userData.script), options.hostProof),
     gracefulShutdown: true,
     lifecycle: {
       createBeforeDestroy: true,

@@ -19,7 +19,7 @@ import { newMachineReady } from "./new-machine-check";
 import { type ProcessPlan, processPlan } from "./plan";
 import { machineSoftware } from "./provision";
 import { assertSshNotWorldOpen } from "./ssh";
-import { SshRelease } from "./ssh-release";
+import { hostProofKey, SshRelease } from "./ssh-release";
 
 export { DROPLET_USER_DATA_LIMIT_BYTES, terraformLiteral } from "./droplet-common";
 
@@ -93,11 +93,21 @@ export class DropletNodeHost extends Construct {
     );
     // The firewall follows the tag, so a replacement Droplet is covered from its first boot.
     const tag = new Tag(this, "Tag", { name: `nodescale-${spec.name}` }).name;
+    // With the SSH channel, the Droplet proves itself with this key before the push sends anything.
+    const proof = props.sshRelease !== undefined ? hostProofKey(this) : undefined;
 
     this.droplet = new Droplet(
       this,
       "Droplet",
-      dropletConfig({ name: spec.name, region, size, tag, sshKeyFingerprints, userData: this.userData }),
+      dropletConfig({
+        name: spec.name,
+        region,
+        size,
+        tag,
+        sshKeyFingerprints,
+        userData: this.userData,
+        ...(proof !== undefined ? { hostProof: proof.sensitive } : {}),
+      }),
     );
     this.reservedIp = new ReservedIp(this, "ReservedIp", { region });
     if (props.sshRelease !== undefined) {
@@ -107,6 +117,7 @@ export class DropletNodeHost extends Construct {
         bundle: props.bundle,
         key: props.sshRelease,
         secrets: spec.secrets,
+        ...(proof !== undefined ? { hostProof: proof.forPush } : {}),
         // The reserved IP still points at the Droplet being replaced: its certificate comes over first.
         ...(spec.domain !== undefined ? { certificateFrom: this.reservedIp.ipAddress } : {}),
         dependsOn: [this.droplet],

@@ -22,7 +22,7 @@ import { NEW_MACHINE_SECONDS } from "./new-machine-check";
 import { type ProcessPlan, processPlan } from "./plan";
 import { machineSoftware } from "./provision";
 import { assertSshNotWorldOpen } from "./ssh";
-import { SshRelease } from "./ssh-release";
+import { hostProofKey, SshRelease } from "./ssh-release";
 
 export interface DropletNodeGroupProps extends DropletMachineProps {
   /**
@@ -131,11 +131,21 @@ export class DropletNodeGroup extends Construct {
     this.droplets = [];
     this.inRotation = [];
     this.releases = [];
+    // With the SSH channel, each Droplet proves itself with this key before a push sends it anything.
+    const proof = props.sshRelease !== undefined ? hostProofKey(this) : undefined;
     for (let i = 0; i < machines; i++) {
       const name = `${spec.name}-${i + 1}-${generation}`;
       const previous = this.inRotation[i - 1];
       const droplet = new Droplet(this, `Droplet${i + 1}`, {
-        ...dropletConfig({ name, region, size, tag, sshKeyFingerprints, userData: this.userData }),
+        ...dropletConfig({
+          name,
+          region,
+          size,
+          tag,
+          sshKeyFingerprints,
+          userData: this.userData,
+          ...(proof !== undefined ? { hostProof: proof.sensitive } : {}),
+        }),
         // The one it replaces leaves only after this one is in rotation; the next waits for this one.
         dependsOn: [previous ? previous.resource : this.loadBalancer],
       });
@@ -151,6 +161,7 @@ export class DropletNodeGroup extends Construct {
               bundle: props.bundle,
               key: props.sshRelease,
               secrets: spec.secrets,
+              ...(proof !== undefined ? { hostProof: proof.forPush } : {}),
               dependsOn: [droplet, ...(previousRelease ? [previousRelease.resource] : [])],
             });
       if (release) this.releases.push(release);

@@ -1,4 +1,4 @@
-import { Construct, DataResource, Fn, type ITerraformDependable, TerraformAsset } from "../cdk";
+import { Construct, DataResource, Fn, type ITerraformDependable, TerraformAsset, Token } from "../cdk";
 import { type AppBundle, bundleFile } from "../release/bundle";
 import { invalidProp } from "../service/errors";
 import { SSH_PUBLIC_KEY, SSH_PUBLIC_KEY_RULE } from "../service/rules";
@@ -14,6 +14,8 @@ export const DEPLOY_USER = "nodescale-deploy";
 export const RECEIVE_RELEASE = `${VM_BASE}/bin/receive-release`;
 /** The largest release a machine accepts over SSH. */
 export const MAX_SSH_RELEASE_BYTES = 512 * 1024 * 1024;
+/** Where a machine keeps its host proof key (root 0600), with which its receiver answers the push's challenge. */
+export const HOST_PROOF_FILE = "/etc/nodescale/host-proof";
 /** How long the receiver waits for a new machine to finish provisioning before it takes a release. */
 const PROVISION_WAIT_SECONDS = 900;
 /** The deployer-side script Terraform runs to push a release. */
@@ -74,14 +76,17 @@ export interface ReceiverTls {
  * The receiver the deploy key's forced command runs. Pure.
  * @param base the machine's NodeScale folder; @param secretsFile where received secrets go; @param node Node.js;
  * @param tls with a domain the machine ends TLS for: certificates can be taken over from the machine it replaces
+ * @param hostProofFile the key the machine proves itself with (from its user data)
  */
 export function renderReceiveRelease(
   base = VM_BASE,
   secretsFile = VM_SECRETS_FILE,
   node = "/usr/local/bin/node",
   tls?: ReceiverTls,
+  hostProofFile = HOST_PROOF_FILE,
 ): string {
   return renderTemplate("vm/receive-release.sh", {
+    hostProofFile: safeToken("hostProofFile", hostProofFile),
     base,
     maxBytes: MAX_SSH_RELEASE_BYTES,
     provisionWaitSeconds: PROVISION_WAIT_SECONDS,
@@ -97,10 +102,30 @@ export function renderReceiveRelease(
   });
 }
 
+/**
+ * A random key (two UUIDs: 244 random bits, made by Terraform's uuid() once and kept in state) that the Droplets of
+ * one stack receive in their user data (a channel the DigitalOcean API authenticates) and the push holds: before
+ * anything is sent, the machine proves it holds the key (HMAC-SHA256 of a fresh challenge), which pins its SSH host
+ * key for the rest of the push. A machine in the path at a first deploy has no key, so it gets nothing.
+ */
+export function hostProofKey(scope: Construct, id = "HostProof"): { sensitive: string; forPush: string } {
+  const key = new DataResource(scope, id, {
+    input: Fn.sensitive(Fn.join("", [Fn.uuid(), Fn.uuid()])),
+    lifecycle: { ignoreChanges: ["input"] },
+  });
+  const value = Token.asString(key.output);
+  return { sensitive: value, forPush: Fn.nonsensitive(value) };
+}
+
 /** Provision-script steps that open the SSH channel: the deploy user, its one key, its one command. Pure. */
 export function sshChannelSetup(key: SshReleaseKey, tls?: ReceiverTls): string {
   return [
     'log "release channel: SSH, deploy user with one command"',
+    // The host proof key from the user data (NODESCALE_HOST_PROOF, set above the script by the Droplet's user data).
+    'if [ -n "${NODESCALE_HOST_PROOF:-}" ]; then',
+    `  (umask 077 && printf '%s' "\${NODESCALE_HOST_PROOF}" > ${HOST_PROOF_FILE}.tmp)`,
+    `  mv -f ${HOST_PROOF_FILE}.tmp ${HOST_PROOF_FILE}`,
+    "fi",
     `id -u ${DEPLOY_USER} >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/${DEPLOY_USER} --shell /bin/bash ${DEPLOY_USER}`,
     `install -d -o ${DEPLOY_USER} -g ${DEPLOY_USER} -m 0700 /var/lib/${DEPLOY_USER}/.ssh`,
     `cat > /var/lib/${DEPLOY_USER}/.ssh/authorized_keys <<'NODESCALE_KEY'`,
@@ -156,6 +181,12 @@ export interface SshReleaseProps {
    * @default - no certificate taken over
    */
   readonly certificateFrom?: string;
+  /**
+   * The host proof key the machine received in its user data (hostProofKey().forPush): the push sends nothing until
+   * the machine proves it holds it, and pins its host key from then on.
+   * @default - trust on first use: the first host key seen is pinned
+   */
+  readonly hostProof?: string;
 }
 
 /**
@@ -203,6 +234,7 @@ export class SshRelease extends Construct {
             // Names only: the values stay in the shell that deploys until the push reads them.
             ...(fromShell.length > 0 ? { NODESCALE_SECRETS: fromShell.join(" ") } : {}),
             ...(props.certificateFrom !== undefined ? { NODESCALE_TLS_FROM: props.certificateFrom } : {}),
+            ...(props.hostProof !== undefined ? { NODESCALE_HOST_PROOF: props.hostProof } : {}),
           },
           command: 'bash "$NODESCALE_PUSH"',
         },

@@ -16,7 +16,8 @@ key_file="${NODESCALE_KEY_FILE/#\~/${HOME}}"
 known_hosts_dir="${NODESCALE_KNOWN_HOSTS_DIR:-${HOME}/.nodescale/known_hosts}"
 mkdir -p "${known_hosts_dir}"
 
-# Trust on first use, per machine: a new machine gets a new known-hosts file, a changed key on the same one fails.
+# One known-hosts file per machine: its key is pinned at the first connection (proven with NODESCALE_HOST_PROOF when
+# given, below), and a changed key on the same machine fails.
 options=(
   -i "${key_file}" -p "${port}"
   -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=8
@@ -55,6 +56,37 @@ send() { # send REQUEST SOURCE WHAT CONSEQUENCE
     sleep 5
   done
 }
+
+# Before anything is sent: the machine proves it holds the host proof key from its user data (HMAC-SHA256 of a fresh
+# challenge). The host key seen in that session is the one pinned in this machine's known-hosts file for every step
+# after it; a machine that cannot prove it (someone in the path at a first deploy) gets nothing, and its key is
+# forgotten.
+if [ -n "${NODESCALE_HOST_PROOF:-}" ]; then
+  challenge="$(node -e 'process.stdout.write(require("node:crypto").randomBytes(32).toString("hex"))')"
+  # shellcheck disable=SC2016 # the program is JavaScript, not shell
+  expected="$(node -e 'process.stdout.write(require("node:crypto").createHmac("sha256", process.env.NODESCALE_HOST_PROOF).update(process.argv[1]).digest("hex"))' "${challenge}")"
+  proof_file="$(mktemp)"
+  trap 'rm -f "${proof_file}"' EXIT
+  echo "nodescale-push: ${user}@${NODESCALE_HOST}:${port} proves it is the machine Terraform created"
+  # The request is meant to expand here: the machine's forced command reads it, no shell runs it there.
+  # shellcheck disable=SC2029
+  until ssh "${options[@]}" "${user}@${NODESCALE_HOST}" "prove ${challenge}" < /dev/null > "${proof_file}"; do
+    status=$?
+    if [ "${status}" -ne 255 ]; then break; fi
+    if [ $((SECONDS - started)) -ge "${wait_seconds}" ]; then
+      echo "nodescale-push: could not reach ${user}@${NODESCALE_HOST}:${port} over SSH within ${wait_seconds}s (is this machine's address in sshCidrs?)" >&2
+      exit 1
+    fi
+    sleep 5
+  done
+  answer="$(head -c 200 "${proof_file}" | tr -d '\n')"
+  rm -f "${proof_file}"
+  if [ "${answer}" != "${expected}" ]; then
+    rm -f "${known_hosts_dir}/${NODESCALE_MACHINE_ID}"
+    echo "nodescale-push: ${NODESCALE_HOST} did not prove it holds this deploy's host proof key: it may not be the machine Terraform created (someone in the path?); nothing was sent, its host key is forgotten" >&2
+    exit 1
+  fi
+fi
 
 if [ -n "${NODESCALE_SECRETS:-}" ]; then
   node -e "${secrets_json}" check

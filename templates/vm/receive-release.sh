@@ -5,7 +5,8 @@
 # The ssh client sends "release <sha256>", or "secrets" with the service's secrets as JSON on stdin (written to a
 # root-only file the machine agent reads), or, on a machine that ends TLS for its domain, "tls-export" (the
 # certificate and key it serves, to stdout) and "tls-import" (one taken over from the machine it replaces, verified
-# before use); nothing else is accepted.
+# before use), or "prove <64 hex>" (the machine proves it holds its host proof key, before the push sends anything);
+# nothing else is accepted.
 set -euo pipefail
 readonly BASE="{{base}}"
 readonly MAX_BYTES={{maxBytes}}
@@ -22,15 +23,17 @@ readonly CERTIFICATE_SCRIPT="{{certificateScript}}"
 readonly TRUSTED_CA="{{trustedCa}}"
 # A certificate is worth taking over only with at least this much validity left.
 readonly TAKEOVER_MIN_SECONDS={{takeoverMinSeconds}}
+# The key from this machine's user data with which it proves itself to the push (root 0600).
+readonly HOST_PROOF_FILE="{{hostProofFile}}"
 
 fail() { echo "nodescale-receive: $*" >&2; exit 1; }
 
 request="${SSH_ORIGINAL_COMMAND:-}"
-if [[ "${request}" != "secrets" && "${request}" != "tls-export" && "${request}" != "tls-import" && ! "${request}" =~ ^release\ ([0-9a-f]{64})$ ]]; then
-  echo "nodescale-receive: expected \"release <sha256>\", \"secrets\", \"tls-export\" or \"tls-import\", got \"${request:0:80}\"" >&2
+if [[ "${request}" != "secrets" && "${request}" != "tls-export" && "${request}" != "tls-import" && ! "${request}" =~ ^(release|prove)\ ([0-9a-f]{64})$ ]]; then
+  echo "nodescale-receive: expected \"release <sha256>\", \"secrets\", \"tls-export\", \"tls-import\" or \"prove <challenge>\", got \"${request:0:80}\"" >&2
   exit 2
 fi
-sha="${BASH_REMATCH[1]:-}"
+sha="${BASH_REMATCH[2]:-}"
 
 # A machine just created may still be provisioning (cloud-init runs after sshd starts).
 waited=0
@@ -39,6 +42,16 @@ until [ -f "${BASE}/provisioned" ]; do
   sleep 5
   waited=$((waited + 5))
 done
+
+if [ "${request%% *}" = "prove" ]; then
+  [ -s "${HOST_PROOF_FILE}" ] || { echo "nodescale-receive: this machine has no host proof key" >&2; exit 3; }
+  # HMAC-SHA256 of the challenge under the key; the key never leaves this process.
+  # shellcheck disable=SC2016 # the program is JavaScript, not shell
+  exec "${NODE}" -e '
+    const fs = require("node:fs"), crypto = require("node:crypto");
+    process.stdout.write(crypto.createHmac("sha256", fs.readFileSync(process.argv[1])).update(process.argv[2]).digest("hex") + "\n");
+  ' "${HOST_PROOF_FILE}" "${sha}"
+fi
 
 # A certificate chain for TLS_DOMAIN that chains to a trusted CA, valid TAKEOVER_MIN_SECONDS more, with its key.
 usable_pair() { # usable_pair CHAIN KEY

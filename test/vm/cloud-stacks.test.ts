@@ -409,6 +409,17 @@ describe("vm-pm2-do with vm.digitalocean.deployKey (releases over SSH, in place)
     expect(push.triggers_replace.release).toBe(other.sha256);
   });
 
+  it("has the Droplet prove itself to the push with a key from its user data (made by Terraform, never in the JSON)", () => {
+    const keyResource = Object.entries(parsed.resource.terraform_data).find(([k]) => k.includes("HostProof"));
+    expect(keyResource?.[1]).toEqual({ input: '${sensitive(join("", [uuid(), uuid()]))}', lifecycle: { ignore_changes: ["input"] } });
+    const proof = `terraform_data.${keyResource?.[0]}.output`;
+    const userData = String(only(parsed.resource, "digitalocean_droplet").user_data);
+    expect(userData.split("\n").slice(0, 2)).toEqual(["#!/usr/bin/env bash", `NODESCALE_HOST_PROOF='\${${proof}}'`]);
+    expect(script).toContain("(umask 077 && printf '%s' \"${NODESCALE_HOST_PROOF}\" > /etc/nodescale/host-proof.tmp)");
+    const [[, push]] = pushes(parsed);
+    expect(push.provisioner[0]["local-exec"].environment.NODESCALE_HOST_PROOF).toBe(`\${nonsensitive(${proof})}`);
+  });
+
   it("installs the public key for a user that may run only the release receiver; no private key anywhere in the JSON", () => {
     expect(script).toContain(`restrict,command="sudo -n /opt/nodescale/bin/receive-release" ${DEPLOY_KEY.publicKey}`);
     expect(script).toContain('nodescale-deploy ALL=(root) NOPASSWD: /opt/nodescale/bin/receive-release ""');

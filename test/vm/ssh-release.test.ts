@@ -24,6 +24,8 @@ const clientKey = join(dir, "deploy_key");
 const bundleFile = join(dir, "release.tar.gz");
 const record = join(dir, "provisioned-release");
 const secretsFile = join(dir, "etc", "secrets.json");
+/** The machine's host proof key (root 0600 on a Droplet, from its user data). */
+const proofFile = join(dir, "etc", "host-proof");
 const daemons: ChildProcess[] = [];
 
 async function startSshdHere(port: number): Promise<ChildProcess> {
@@ -75,7 +77,7 @@ beforeAll(async () => {
   );
   chmodSync(join(base, "bin", "provision.sh"), 0o755);
   const receiver = join(dir, "receive-release");
-  writeFileSync(receiver, renderReceiveRelease(base, secretsFile, process.execPath));
+  writeFileSync(receiver, renderReceiveRelease(base, secretsFile, process.execPath, undefined, proofFile));
   chmodSync(receiver, 0o755);
   const publicKey = readFileSync(`${clientKey}.pub`, "utf8").trim();
   writeFileSync(join(dir, "authorized_keys"), `${renderDeployAuthorizedKey(publicKey, receiver)}\n`);
@@ -139,11 +141,60 @@ describe("release over SSH", () => {
     }
   });
 
+  it("sends nothing until the machine proves it holds the host proof key from its user data, then pins its host key", async () => {
+    const key = "5b0e8f3a-7c1d-4e2b-9a6f-0d4c3b2a1e9f8d7c6b5a-4f3e-4d2c-8b1a-0f9e8d7c6b5a";
+    mkdirSync(join(dir, "etc"), { recursive: true });
+    writeFileSync(proofFile, key, { mode: 0o600 });
+    rmSync(secretsFile, { force: true });
+    try {
+      const result = await push(port, bundle.sha256, {
+        NODESCALE_HOST_PROOF: key,
+        NODESCALE_MACHINE_ID: "proven",
+        NODESCALE_SECRETS: "API_TOKEN=NODESCALE_TEST_PROOF_TOKEN",
+        NODESCALE_TEST_PROOF_TOKEN: "proof-secret-1",
+      });
+      expect([result.status, result.output]).toEqual([0, expect.stringContaining("proves it is the machine Terraform created")]);
+      expect(JSON.parse(readFileSync(secretsFile, "utf8"))).toEqual({ API_TOKEN: "proof-secret-1" });
+      expect(readFileSync(join(dir, "known_hosts", "proven"), "utf8")).toMatch(/ssh-ed25519 /);
+    } finally {
+      rmSync(proofFile, { force: true });
+    }
+  });
+
+  it.each([
+    ["holds another key (an impostor in the path)", "another-key"],
+    ["holds no key at all", undefined],
+  ])("sends neither secrets nor release to a machine that %s, and forgets its host key", async (_, machineKey) => {
+    mkdirSync(join(dir, "etc"), { recursive: true });
+    if (machineKey !== undefined) writeFileSync(proofFile, machineKey, { mode: 0o600 });
+    rmSync(secretsFile, { force: true });
+    try {
+      const result = await push(port, bundle.sha256, {
+        NODESCALE_HOST_PROOF: "the-key-terraform-made",
+        NODESCALE_MACHINE_ID: "impostor",
+        NODESCALE_SECRETS: "API_TOKEN=NODESCALE_TEST_PROOF_TOKEN",
+        NODESCALE_TEST_PROOF_TOKEN: "proof-secret-2",
+      });
+      expect(result.status).toBe(1);
+      expect(result.output).toContain(
+        "nodescale-push: 127.0.0.1 did not prove it holds this deploy's host proof key: it may not be the machine Terraform created (someone in the path?); nothing was sent, its host key is forgotten",
+      );
+      expect(result.output).not.toContain("proof-secret-2");
+      expect([existsSync(secretsFile), existsSync(record), existsSync(join(dir, "known_hosts", "impostor"))]).toEqual([
+        false,
+        false,
+        false,
+      ]);
+    } finally {
+      rmSync(proofFile, { force: true });
+    }
+  });
+
   it("lets the deploy key run nothing but the receiver", () => {
     const run = sshAsDeployKey("cat /etc/shadow", "");
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(
-      'nodescale-receive: expected "release <sha256>", "secrets", "tls-export" or "tls-import", got "cat /etc/shadow"',
+      'nodescale-receive: expected "release <sha256>", "secrets", "tls-export", "tls-import" or "prove <challenge>", got "cat /etc/shadow"',
     );
   });
 
