@@ -423,10 +423,6 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
     }, 300_000);
 
     it("the app's processes cannot reach the metadata service (the PM2 unit's IPAddressDeny); root's provisioning can", async () => {
-      // The deny as the machine has it: the unit's fixed addresses and the configured endpoint's, from the drop-in.
-      expect(machine.sh("systemctl show -p IPAddressDeny --value nodescale-pm2.service").split(" ").sort()).toEqual(
-        [`${IMDS_HOST}/32`, "169.254.169.254/32", "fd00:ec2::254/128"].sort(),
-      );
       // A process started by the unit's PM2 daemon, as the app's are, asks the stand-in for a token.
       const probe = [
         'const out = "/var/log/nodescale/imds-probe.txt";',
@@ -455,6 +451,10 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
         `curl -fsS --max-time 10 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://${IMDS_HOST}:${imds.port}/latest/api/token`,
       );
       expect([root.status, root.output]).toEqual([0, "imdsv2-token"]);
+      // The deny as the machine has it: the unit's fixed addresses and the configured endpoint's, from the drop-in.
+      expect(machine.sh("systemctl show -p IPAddressDeny --value nodescale-pm2.service").split(" ").sort()).toEqual(
+        [`${IMDS_HOST}/32`, "169.254.169.254/32", "fd00:ec2::254/128"].sort(),
+      );
     }, 120_000);
 
     it("a new release through the SSM rollout's command switches `current` with no failed request under load", async () => {
