@@ -185,6 +185,26 @@ describe("a hostile release, from whoever holds the deploy key, never reaches ro
     expect(readdirSync(join(second.base, "releases"))).toEqual([]);
   });
 
+  it("writes nothing outside the release for entries named ../x or /x (GNU tar refuses or strips them)", () => {
+    const { reproducibleTarGz } = require("../../constructs/release/tar");
+    const escaped = `nodescale-escape-${process.pid}`;
+    const data: Buffer = reproducibleTarGz([
+      { path: "package.json", kind: "file", executable: false, data: Buffer.from("{}") },
+      { path: `../../../../../../tmp/${escaped}-dotdot`, kind: "file", executable: false, data: Buffer.from("x") },
+      { path: `/tmp/${escaped}-absolute`, kind: "file", executable: false, data: Buffer.from("x") },
+    ]);
+    const sha256 = require("node:crypto").createHash("sha256").update(data).digest("hex") as string;
+    const { base, install } = unpackWith({ data, sha256 });
+    try {
+      install();
+    } catch (err) {
+      expect(String(err)).toMatch(/cannot unpack/);
+    }
+    expect([existsSync(`/tmp/${escaped}-dotdot`), existsSync(`/tmp/${escaped}-absolute`)]).toEqual([false, false]);
+    // Nothing half-unpacked either (a refused archive leaves no folder).
+    expect(readdirSync(join(base, "releases")).filter((e) => e.endsWith(".partial"))).toEqual([]);
+  });
+
   it("refuses a special file (a FIFO) in a release", () => {
     const release = releaseOf((dir) => {
       APP(dir);

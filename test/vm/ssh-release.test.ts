@@ -190,6 +190,15 @@ describe("release over SSH", () => {
     }
   });
 
+  it("refuses secrets larger than 64 KiB, keeping the ones it has", () => {
+    mkdirSync(join(dir, "etc"), { recursive: true });
+    writeFileSync(secretsFile, '{"KEPT":"1"}', { mode: 0o600 });
+    const run = sshAsDeployKey("secrets", JSON.stringify({ BIG: "x".repeat(64 * 1024) }));
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("nodescale-receive: secrets are larger than 65536 bytes; refused (nothing changed)");
+    expect(readFileSync(secretsFile, "utf8")).toBe('{"KEPT":"1"}');
+  });
+
   it("lets the deploy key run nothing but the receiver", () => {
     const run = sshAsDeployKey("cat /etc/shadow", "");
     expect(run.status).toBe(2);
