@@ -465,7 +465,8 @@ class Machine {
     // Closed (0700) until every entry is checked: no one runs a file of it before its special bits are gone.
     // Whatever fails (a corrupt archive, a refused entry, npm, a full disk) leaves no half-unpacked folder behind.
     try {
-      fs.mkdirSync(partial, { recursive: true, mode: 0o700 });
+      fs.mkdirSync(releases, { recursive: true, mode: 0o755 });
+      fs.mkdirSync(partial, { mode: 0o700 });
       fs.chmodSync(partial, 0o700);
       const untar = spawnSync("tar", ["-xzf", bundle, "-C", partial, "--no-same-owner", "--no-same-permissions"], { encoding: "utf8" });
       if (untar.status !== 0) throw new AgentError(`cannot unpack ${bundle}: ${untar.stderr}`);
@@ -525,9 +526,16 @@ class Machine {
       const [cmd, argv] = user
         ? ["runuser", ["-u", user, "--", "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...npm]]
         : [npm[0], npm.slice(1)];
-      const install = spawnSync(cmd, argv, { cwd: stage, encoding: "utf8", timeout: 600_000, env: user ? {} : env });
+      // runuser itself (root) gets only a PATH to be found by; env -i gives npm the clean environment above.
+      const install = spawnSync(cmd, argv, {
+        cwd: stage,
+        encoding: "utf8",
+        timeout: 600_000,
+        env: user ? { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } : env,
+      });
       if (install.status !== 0) {
-        throw new AgentError(`release ${short(sha256)}: npm ci failed (exit ${install.status}): ${outputTail(install)}`);
+        const why = install.error ? install.error.message : outputTail(install);
+        throw new AgentError(`release ${short(sha256)}: npm ci failed (exit ${install.status}): ${why}`);
       }
       fs.rmSync(path.join(partial, "node_modules"), { recursive: true, force: true });
       fs.renameSync(path.join(stage, "node_modules"), path.join(partial, "node_modules"));

@@ -60,6 +60,53 @@ describe("a release whose dependencies the machine installs (a Droplet's 64 KiB 
     expect(run.stdout).toBe("loaded\n");
   }, 120_000);
 
+  it("runs npm ci as the app's user (here: nobody), never root, and leaves node_modules root's", () => {
+    const base = tempDir("nodescale-machine-user-");
+    // As the machine's /opt/nodescale: others may pass through (mkdtemp makes it 0700).
+    chmodSync(base, 0o755);
+    const file = join(base, "release.tar.gz");
+    writeFileSync(file, lean.data);
+    const lines: string[] = [];
+    const machine = new Machine({ machine: "m1", baseDir: base, pm2: { user: "nobody" } }, (line: string) => lines.push(line));
+    const dir = machine.installRelease(file, lean.sha256) as string;
+    const owner = (path: string) => statSync(path).uid;
+    expect(owner(join(dir, "node_modules", "prom-client", "package.json"))).toBe(0);
+    expect(owner(join(dir, "node_modules"))).toBe(0);
+    // Nothing of the staging folder is left beside the release.
+    expect(readdirSync(join(base, "releases"))).toEqual([lean.sha256]);
+  }, 120_000);
+
+  it("npm ci cannot read what only root can: a release depending on a root-only package file fails to install", () => {
+    // A package tarball only root may read, and a release locked to it: root's npm would install it, the app user's
+    // cannot (EACCES), which shows who runs npm.
+    const rootOnly = tempDir("nodescale-root-only-");
+    const pkg = join(rootOnly, "pkg");
+    mkdirSync(pkg);
+    writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "root-only", version: "1.0.0" }));
+    const packed = spawnSync("npm", ["pack", "--silent", "--pack-destination", rootOnly], { cwd: pkg, encoding: "utf8" });
+    const tarball = join(rootOnly, packed.stdout.trim());
+    const release = releaseOf((dir) => {
+      writeFileSync(
+        join(dir, "package.json"),
+        JSON.stringify({ name: "app", version: "1.0.0", dependencies: { "root-only": `file:${tarball}` } }),
+      );
+      const lock = spawnSync("npm", ["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund"], {
+        cwd: dir,
+        encoding: "utf8",
+      });
+      if (lock.status !== 0) throw new Error(lock.stderr);
+      writeFileSync(join(dir, MACHINE_INSTALL_MARKER), "npm ci\n");
+    });
+    chmodSync(rootOnly, 0o700);
+    const base = tempDir("nodescale-machine-user-");
+    chmodSync(base, 0o755);
+    const file = join(base, "release.tar.gz");
+    writeFileSync(file, release.data);
+    const machine = new Machine({ machine: "m1", baseDir: base, pm2: { user: "nobody" } }, () => {});
+    expect(() => machine.installRelease(file, release.sha256)).toThrow(/npm ci failed \(exit \d+\):[\s\S]*(EACCES|permission denied)/);
+    expect(readdirSync(join(base, "releases"))).toEqual([]);
+  }, 120_000);
+
   it("refuses a release whose lock file does not match what the registry serves, leaving no half-installed folder", () => {
     const entries = readTarGz(lean.data).map((e) => {
       if (e.path !== "package-lock.json" || e.kind !== "file") return e;
