@@ -86,6 +86,15 @@ export interface NginxSiteOptions {
   readonly upstreamFile: string;
 }
 
+/**
+ * The file whose existence turns keep-alive off on a site or balancer (answers say "Connection: close"): the
+ * machine agent creates it before it reloads a client-facing Nginx and removes it once the old workers are gone.
+ * The agent derives the same name from the plan's `upstreamFile` (templates/vm/machine-agent.js: keepAliveOffFile).
+ */
+export function keepAliveOffFile(upstreamFile: string): string {
+  return `${upstreamFile}.keepalive-off`;
+}
+
 export function nginxId(name: string): string {
   return name.replace(/-/g, "_");
 }
@@ -329,6 +338,8 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
     mode: plan.mode,
     ports: plan.ports.join(", "),
     upstreamFile: safeToken("upstreamFile", options.upstreamFile),
+    keepAliveOffFile: safeToken("upstreamFile", keepAliveOffFile(options.upstreamFile)),
+    forwardedProto: "$scheme",
     keepaliveConnections: 16 * plan.ports.length,
     upstreamIdleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
     nodeKeepAliveSeconds: spec.keepAliveTimeoutMs / 1000,
@@ -389,6 +400,7 @@ export function renderLoadBalancerSite(spec: NodeServiceSpec, options: LoadBalan
     machines: options.machines,
     failTimeoutSeconds: LB_FAIL_TIMEOUT_SECONDS,
     upstreamFile: safeToken("upstreamFile", options.upstreamFile),
+    keepAliveOffFile: safeToken("upstreamFile", keepAliveOffFile(options.upstreamFile)),
     idleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
     machineKeepAliveSeconds: spec.keepAliveTimeoutMs / 1000,
     listen: listenLines(options.listen, options.tls),
