@@ -31,15 +31,17 @@ interface Answer {
   readonly body: string;
   readonly requestId?: string;
   readonly appSaw?: string;
+  readonly appSawProto?: string;
 }
 
 function get(
   port: number,
-  options: { localAddress?: string; forwardedFor?: string; host?: string; path?: string; requestId?: string } = {},
+  options: { localAddress?: string; forwardedFor?: string; forwardedProto?: string; host?: string; path?: string; requestId?: string } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     if (options.forwardedFor) headers["x-forwarded-for"] = options.forwardedFor;
+    if (options.forwardedProto) headers["x-forwarded-proto"] = options.forwardedProto;
     if (options.host) headers.host = options.host;
     if (options.requestId) headers["x-request-id"] = options.requestId;
     const path = options.path ?? "/";
@@ -53,6 +55,7 @@ function get(
           body,
           requestId: res.headers["x-request-id"] as string | undefined,
           appSaw: res.headers["x-app-saw-request-id"] as string | undefined,
+          appSawProto: res.headers["x-app-saw-proto"] as string | undefined,
         }),
       );
     });
@@ -75,7 +78,7 @@ async function serve(
     process.execPath,
     [
       "-e",
-      `require("http").createServer((q, s) => { s.setHeader("x-app-saw-request-id", q.headers["x-request-id"] || ""); s.end("ok"); }).listen(${appPort}, "127.0.0.1")`,
+      `require("http").createServer((q, s) => { s.setHeader("x-app-saw-request-id", q.headers["x-request-id"] || ""); s.setHeader("x-app-saw-proto", q.headers["x-forwarded-proto"] || ""); s.end("ok"); }).listen(${appPort}, "127.0.0.1")`,
     ],
     { stdio: "ignore" },
   );
@@ -314,5 +317,44 @@ describe("keep-alive off before a reload (the machine agent's file beside the up
       agent.destroy();
       nginx.stop();
     }
+  });
+});
+
+describe("X-Forwarded-Proto behind a TLS-ending load balancer", () => {
+  const behind = (balancerCidrs?: readonly string[]) => (listen: string, upstreamFile: string) =>
+    renderNginxSite(spec, cluster, {
+      listen: [listen],
+      behindLoadBalancer: true,
+      clientLimits: false,
+      accessLog: "off",
+      upstreamFile,
+      ...(balancerCidrs ? { balancerCidrs } : {}),
+    });
+
+  it("passes the balancer's https to the app from the balancer's addresses only; anyone else gets this hop's scheme", async () => {
+    // The balancer is 127.0.0.1 here; 127.0.0.2 is a client that reached the machine some other way.
+    const nginx = await serve(behind(["127.0.0.1/32"]));
+    try {
+      expect((await get(nginx.port, { forwardedProto: "https" })).appSawProto).toBe("https");
+      expect((await get(nginx.port, { forwardedProto: "http" })).appSawProto).toBe("http");
+      expect((await get(nginx.port, {})).appSawProto).toBe("http");
+      expect((await get(nginx.port, { forwardedProto: "https", localAddress: "127.0.0.2" })).appSawProto).toBe("http");
+      // Only the two schemes pass, even from the balancer.
+      expect((await get(nginx.port, { forwardedProto: "gopher" })).appSawProto).toBe("http");
+    } finally {
+      nginx.stop();
+    }
+  });
+
+  it("without balancer addresses, the app sees this hop's scheme whatever a client sends; a bad CIDR is refused", async () => {
+    const nginx = await serve(behind());
+    try {
+      expect((await get(nginx.port, { forwardedProto: "https" })).appSawProto).toBe("http");
+    } finally {
+      nginx.stop();
+    }
+    expect(() => behind(["10.0.0.0/33"])("80", NGINX_TEST_UPSTREAM)).toThrow(
+      'balancerCidrs: "10.0.0.0/33" is not a CIDR such as 10.30.0.0/16',
+    );
   });
 });
