@@ -40,6 +40,22 @@ const KEEPALIVE_OFF_BEFORE_RELOAD_MS = 1000;
 /** Same name as constructs/vm/render.ts keepAliveOffFile: the site's `if (-f ...)` switches keep-alive off. */
 const keepAliveOffFile = (upstreamFile) => `${upstreamFile}.keepalive-off`;
 
+/**
+ * The first folder on the way to `file` that others cannot search, when this agent runs as root (Nginx's workers
+ * then run as an unprivileged user and stat() the file from a site's `if (-f ...)`).
+ */
+function unsearchableFolders(file) {
+  if (process.getuid?.() !== 0) return undefined;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    try {
+      if ((fs.statSync(dir).mode & 0o001) === 0) return dir;
+    } catch {
+      // A folder that does not exist yet is made by the agent, searchable.
+    }
+    if (dir === path.dirname(dir)) return undefined;
+  }
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const short = (sha) => (sha ? String(sha).slice(0, 12) : "(none)");
 /** The last lines of a finished command's output, for an error message. */
@@ -390,6 +406,12 @@ class Machine {
   async withKeepAliveOff(reload) {
     if (this.plan.clientFacing === false) return reload();
     const file = keepAliveOffFile(this.plan.nginx.upstreamFile);
+    const blocked = unsearchableFolders(file);
+    if (blocked !== undefined) {
+      this.log(
+        `note: Nginx's workers cannot look into ${blocked} (no search permission for others), so they cannot see ${path.basename(file)}: keep-alive stays on through this reload, and a client sending on an idle connection as it closes sees it reset.`,
+      );
+    }
     try {
       fs.writeFileSync(file, "");
       await sleep(KEEPALIVE_OFF_BEFORE_RELOAD_MS);

@@ -53,6 +53,7 @@ afterAll(() => {
   process.stdout.write(
     `one machine, ${LOAD_CONNECTIONS} connections, requests sent / failed / rate per change:\n${JSON.stringify(measured, null, 1)}\n`,
   );
+  require("node:child_process").spawnSync("bash", ["-c"]);
   local.cleanUp([local.instance, other]);
 }, 180_000);
 

@@ -12,7 +12,7 @@ let appPort = 0;
 let localPort = 0;
 const url = () => `http://127.0.0.1:${localPort}/`;
 /** sent / failed per scenario, printed at the end for the record. */
-const measured: Record<string, { sent: number; failed: number; rate: number; deploySeconds?: number }> = {};
+const measured: Record<string, ReturnType<typeof failures> & { deploySeconds?: number }> = {};
 
 type Config = Parameters<LocalDeployment["writeConfig"]>[0];
 const config = (service: Record<string, unknown>, mode: "cluster" | "fork" = "cluster"): Config => ({

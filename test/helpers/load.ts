@@ -6,18 +6,26 @@ import { Agent, request } from "node:http";
  */
 export const LOAD_CONNECTIONS = 16;
 
+/** A request with no answer within this counts as failed (autocannon's default, and far below Nginx's 60 s). */
+export const ANSWER_TIMEOUT_MS = 10_000;
+
 /** What one run of load sent and how it ended; every request is counted once, in `ok` or `failed`. */
 export interface LoadResult {
   readonly sent: number;
   /** Answered 2xx. */
   readonly ok: number;
-  /** Anything else: another status, a reset or closed connection, a timeout (5 s). */
+  /** Anything else: another status, a reset or closed connection, no answer within ANSWER_TIMEOUT_MS. */
   readonly failed: number;
-  /** Failures by kind (an error code, or `HTTP <status>`), for the message of a failing test. */
+  /**
+   * Failures by kind, for the message of a failing test: `HTTP <status>`, `<error code> (no answer)` (the
+   * connection failed before an answer began), `<error code> (answer cut short)`.
+   */
   readonly failures: Readonly<Record<string, number>>;
   readonly seconds: number;
   /** Requests sent per second, over the run. */
   readonly rate: number;
+  /** The slowest answer, in milliseconds (a shared, loaded machine stalls processes for seconds). */
+  readonly slowestMs: number;
 }
 
 /**
@@ -40,6 +48,7 @@ function runLoad(
   let ok = 0;
   let failed = 0;
   let stopping = false;
+  let slowestMs = 0;
   const started = Date.now();
   const fail = (kind: string) => {
     failed++;
@@ -48,21 +57,23 @@ function runLoad(
   const one = () =>
     new Promise<void>((resolve) => {
       sent++;
+      const begun = Date.now();
       const req = request({ host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, agent }, (res) => {
         res.resume();
         res.on("end", () => {
+          slowestMs = Math.max(slowestMs, Date.now() - begun);
           if (res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300) ok++;
           else fail(`HTTP ${res.statusCode}`);
           resolve();
         });
         res.on("error", (err: NodeJS.ErrnoException) => {
-          fail(err.code ?? err.message);
+          fail(`${err.code ?? err.message} (answer cut short)`);
           resolve();
         });
       });
-      req.setTimeout(5000, () => req.destroy(Object.assign(new Error("timeout"), { code: "TIMEOUT" })));
+      req.setTimeout(ANSWER_TIMEOUT_MS, () => req.destroy(Object.assign(new Error("timeout"), { code: "TIMEOUT" })));
       req.on("error", (err: NodeJS.ErrnoException) => {
-        fail(err.code ?? err.message);
+        fail(`${err.code ?? err.message} (no answer)`);
         resolve();
       });
       req.end();
@@ -86,7 +97,7 @@ function runLoad(
       await loops;
       agent.destroy();
       const seconds = (Date.now() - started) / 1000;
-      return { sent, ok, failed, failures: kinds, seconds, rate: Math.round(sent / seconds) };
+      return { sent, ok, failed, failures: kinds, seconds, rate: Math.round(sent / seconds), slowestMs };
     },
   };
 }
@@ -112,6 +123,12 @@ export function loadDuring(
 }
 
 /** What a test asserts: every request sent got a 2xx. */
-export function failures(result: LoadResult): { sent: number; failed: number; rate: number; failures: Readonly<Record<string, number>> } {
-  return { sent: result.sent, failed: result.failed, rate: result.rate, failures: result.failures };
+export function failures(result: LoadResult): {
+  sent: number;
+  failed: number;
+  rate: number;
+  slowestMs: number;
+  failures: Readonly<Record<string, number>>;
+} {
+  return { sent: result.sent, failed: result.failed, rate: result.rate, slowestMs: result.slowestMs, failures: result.failures };
 }
