@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import { PACKAGE_ROOT } from "../constructs/package-files";
-import { findLockFile } from "../constructs/release/release-pack";
+import { findLockFile, unsupportedPackageManager } from "../constructs/release/release-pack";
 import { ConfigError } from "../constructs/service/errors";
 import { parseConfig, resolveApp } from "../stacks/config";
 
@@ -68,6 +68,8 @@ export function initConfig(options: InitOptions): InitResult {
   if (existsSync(file) && !options.force) {
     throw new InitError(`${file} exists; nothing was written. Run "nodescale init --force" to replace it.`);
   }
+  const unsupported = unsupportedPackageManager(dir);
+  if (unsupported !== undefined) throw new InitError(unsupported);
   let pkg: { name?: unknown; scripts?: Record<string, unknown> };
   try {
     pkg = JSON.parse(readFileSync(pkgFile, "utf8"));

@@ -11,4 +11,5 @@ command -v nginx >/dev/null 2>&1 || {
 }
 npm run --silent build
 mkdir -p .nodescale
-npx cdktf deploy local --auto-approve --outputs-file .nodescale/local-outputs.json
+# One outputs file per instance (NODESCALE_LOCAL_INSTANCE), beside its state: two instances never overwrite each other's.
+npx cdktf deploy local --auto-approve --outputs-file ".nodescale/${NODESCALE_LOCAL_INSTANCE:-local}-outputs.json"

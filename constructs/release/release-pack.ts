@@ -115,6 +115,24 @@ export function findLockFile(appDir: string): string | undefined {
   return ["npm-shrinkwrap.json", "package-lock.json"].find((name) => existsSync(join(appDir, name)));
 }
 
+/** Lock files of the package managers a release cannot be built with yet (it runs `npm ci`). */
+const UNSUPPORTED_LOCK_FILES: readonly (readonly [file: string, manager: string])[] = [
+  ["pnpm-lock.yaml", "pnpm"],
+  ["yarn.lock", "Yarn"],
+];
+
+/**
+ * Why `appDir` cannot be released, when its only lock file is pnpm's or Yarn's (no npm lock file beside it):
+ * NodeScale installs a release with `npm ci`, and telling a pnpm user to "run npm install" would be wrong advice.
+ */
+export function unsupportedPackageManager(appDir: string): string | undefined {
+  if (findLockFile(appDir) !== undefined) return undefined;
+  const found = UNSUPPORTED_LOCK_FILES.find(([file]) => existsSync(join(appDir, file)));
+  if (found === undefined) return undefined;
+  const [file, manager] = found;
+  return `${appDir} is locked by ${manager} (${file}) and has no package-lock.json: NodeScale builds a release with "npm ci" from package-lock.json and does not support pnpm or Yarn yet. Nothing was written. To deploy this app now, create a package-lock.json ("npm install --package-lock-only") and commit it beside ${file}.`;
+}
+
 /**
  * The lock file npm ci installs from, in a folder that must be a Node.js app (a package.json): the release is
  * reproducible only with one. Throws PackError naming what is missing.
@@ -123,6 +141,8 @@ function appLockFile(appDir: string): string {
   if (!existsSync(join(appDir, "package.json"))) throw new PackError(`${appDir} has no package.json; it must be a Node.js app's folder`);
   const found = findLockFile(appDir);
   if (found !== undefined) return found;
+  const unsupported = unsupportedPackageManager(appDir);
+  if (unsupported !== undefined) throw new PackError(unsupported.replace(" Nothing was written.", ""));
   throw new PackError(
     `the app in ${appDir} has no package-lock.json (or npm-shrinkwrap.json): a release installs exactly the locked dependencies; run "npm install" there and commit the lock file`,
   );

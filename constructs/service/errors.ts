@@ -48,6 +48,20 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return node;
 }
 
+/**
+ * Keys one level down that match `key` (exactly, else closely), as paths from here: "context" under
+ * kubernetes finds "cluster.context". An unknown key is often a known one put one level too high.
+ */
+function nestedGuesses(key: string, schema: z.ZodType, path: readonly PropertyKey[], known: readonly string[]): string[] {
+  const below = known.map((parent) => ({ parent, keys: shapeKeysAt(schema, [...path, parent]) }));
+  const exact = below.filter(({ keys }) => keys.includes(key)).map(({ parent }) => `${parent}.${key}`);
+  if (exact.length > 0) return exact;
+  return below.flatMap(({ parent, keys }) => {
+    const guess = didYouMean(key, keys);
+    return guess === undefined ? [] : [`${parent}.${guess}`];
+  });
+}
+
 function shapeKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
   // Walk the schema along the path to list the keys allowed where an unknown key was found.
   let node: unknown = schema;
@@ -83,10 +97,10 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], input: unkno
     if (issue.code === "unrecognized_keys") {
       const known = shapeKeysAt(schema, issue.path);
       for (const key of issue.keys) {
-        const guess = didYouMean(key, known);
-        lines.push(
-          `${at([...issue.path, key])}: unknown key${guess ? ` (did you mean "${guess}"?)` : ""}; allowed here: ${known.join(", ") || "none"}`,
-        );
+        const here = didYouMean(key, known);
+        const guesses = here !== undefined ? [here] : nestedGuesses(key, schema, issue.path, known).map((p) => at([...issue.path, p]));
+        const mean = guesses.length > 0 ? ` (did you mean ${guesses.map((g) => `"${g}"`).join(" or ")}?)` : "";
+        lines.push(`${at([...issue.path, key])}: unknown key${mean}; allowed here: ${known.join(", ") || "none"}`);
       }
       continue;
     }

@@ -142,7 +142,7 @@ export function dropletUserData(
   spec: NodeServiceSpec,
   plan: ProcessPlan,
   bundle: AppBundle,
-  edge: Pick<ProvisionOptions, "behindLoadBalancer" | "clientLimits" | "machineTls" | "nodeMirror" | "keepReleases">,
+  edge: Pick<ProvisionOptions, "behindLoadBalancer" | "balancerCidrs" | "clientLimits" | "machineTls" | "nodeMirror" | "keepReleases">,
   sshRelease?: SshReleaseKey,
 ): DropletUserData {
   const secrets = [
@@ -166,6 +166,7 @@ export function dropletUserData(
   // Without the SSH channel the domain is refused above; the script stays plain HTTP.
   const plain = {
     behindLoadBalancer: edge.behindLoadBalancer,
+    ...(edge.balancerCidrs !== undefined ? { balancerCidrs: edge.balancerCidrs } : {}),
     clientLimits: edge.clientLimits,
     ...machineSoftware(edge),
   };

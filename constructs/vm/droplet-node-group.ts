@@ -41,6 +41,9 @@ export interface DropletNodeGroupProps extends DropletMachineProps {
  * in the load balancer's rotation with the new release before the next one is replaced, so the balancer always has
  * healthy targets.
  */
+/** The private ranges a DigitalOcean VPC's addresses come from (RFC 1918). */
+export const DO_VPC_CIDRS: readonly string[] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+
 export class DropletNodeGroup extends Construct {
   /** With `spec.domain`: its Let's Encrypt certificate, issued and renewed by DigitalOcean. */
   readonly certificate?: Certificate;
@@ -82,6 +85,9 @@ export class DropletNodeGroup extends Construct {
       props.bundle,
       {
         behindLoadBalancer: true,
+        // The balancer reaches the Droplets over the region's VPC, whose range is private (RFC 1918) and chosen by
+        // DigitalOcean; the firewall below admits port 80 from the balancer only.
+        balancerCidrs: DO_VPC_CIDRS,
         clientLimits: props.clientLimits ?? DROPLET_DEFAULTS.clientLimits,
         ...machineSoftware(props),
         ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS, onlyHost: spec.domain } : {}),

@@ -168,6 +168,8 @@ export class Ec2NodeGroup extends Construct {
       bundleSource: s3BundleSource(),
       agentInstall: s3AgentInstall(this.releases.agentKey, this.releases.agentSha256, VM_AGENT),
       behindLoadBalancer: true,
+      // The ALB's nodes live in the VPC's public subnets (the machines' security group admits port 80 from it only).
+      balancerCidrs: [vpcCidr],
       clientLimits,
       ...machineSoftware(props),
       ...(spec.domain !== undefined ? { forwardedHstsSeconds: HSTS_MAX_AGE_SECONDS, onlyHost: spec.domain } : {}),

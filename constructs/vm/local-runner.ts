@@ -243,6 +243,9 @@ async function apply(): Promise<void> {
   const deployment = withCertificate(rendered);
   writeSecrets(deployment);
   mkdirSync(deployment.dir, { recursive: true });
+  // Searchable by Nginx's workers (nobody, when the stack runs as root): each site checks for its keep-alive-off
+  // file in here; an older state folder may be 0700. Its secrets and keys are 0600 files and a 0700 folder.
+  chmodSync(deployment.dir, 0o755);
   writeFileSync(join(deployment.dir, "deployment.json"), JSON.stringify(deployment, null, 2));
   await rollout(deployment, options);
 

@@ -187,6 +187,8 @@ export class LocalTarget extends Construct {
               ...(machines === 1 && tls ? { tls } : {}),
               // Limits apply where clients connect: here with one machine, at the balancer with several.
               clientLimits: machines === 1 && clientLimits,
+              // Behind the local balancer (it connects from 127.0.0.1): its X-Forwarded-Proto reaches the app.
+              ...(machines > 1 ? { balancerCidrs: ["127.0.0.1/32"] } : {}),
               accessLog: join(prefix, "logs", "access.log"),
               upstreamFile: nginx.upstreamFile,
             }),

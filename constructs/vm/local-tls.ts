@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes, X509Certificate } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 /** Where the local stack keeps its CA and the certificate Nginx serves (under the deployment's state folder). */
 export interface LocalTlsFiles {
@@ -83,6 +83,9 @@ function installPair(dir: string, stem: string, key: string, cert: string): void
  * trusts nothing else. Keys are 0600 in a 0700 folder. Returns what it did.
  */
 export function ensureLocalTls(files: LocalTlsFiles, label: string, now = new Date()): "kept" | "issued" | "created" {
+  // Only the key folder is 0700: a recursive mkdir would give its parents (the state folder) that mode too, and
+  // Nginx's workers must look into the state folder (the keep-alive-off file, docs/zero-downtime.md).
+  mkdirSync(dirname(files.dir), { recursive: true });
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   chmodSync(files.dir, 0o700);
   let ca = existsSync(files.caKey) ? usable(files.caCert, now) : undefined;

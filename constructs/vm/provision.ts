@@ -74,6 +74,12 @@ export interface ProvisionOptions extends MachineSoftwareProps {
    */
   readonly behindLoadBalancer?: boolean;
   /**
+   * With `behindLoadBalancer`: the addresses the balancer connects from (NginxSiteOptions.balancerCidrs), whose
+   * `X-Forwarded-Proto` the app then receives.
+   * @default - none: the app sees this hop's scheme (http)
+   */
+  readonly balancerCidrs?: readonly string[];
+  /**
    * Provision steps that write the secrets' values to VM_SECRETS_FILE (run after Node.js is installed, before the
    * agent), e.g. ec2SecretsFetch(spec.secrets).
    * @default - none: the service has no secrets, or they arrive another way
@@ -131,7 +137,14 @@ export function renderVmMachinePlan(
   plan: ProcessPlan,
   options: Pick<
     ProvisionOptions,
-    "serverName" | "behindLoadBalancer" | "clientLimits" | "forwardedHstsSeconds" | "onlyHost" | "machineTls" | "keepReleases"
+    | "serverName"
+    | "behindLoadBalancer"
+    | "balancerCidrs"
+    | "clientLimits"
+    | "forwardedHstsSeconds"
+    | "onlyHost"
+    | "machineTls"
+    | "keepReleases"
   > = {},
 ): MachinePlan {
   const upstreamFile = `/etc/nginx/nodescale/${spec.name}.upstream.conf`;
@@ -169,6 +182,7 @@ export function renderVmMachinePlan(
             : {}),
           clientLimits: options.clientLimits ?? true,
           behindLoadBalancer: options.behindLoadBalancer ?? false,
+          ...(options.behindLoadBalancer && options.balancerCidrs !== undefined ? { balancerCidrs: options.balancerCidrs } : {}),
           ...(options.forwardedHstsSeconds !== undefined ? { forwardedHstsSeconds: options.forwardedHstsSeconds } : {}),
           accessLog: "/var/log/nginx/access.log",
           statusListen: VM_NGINX_STATUS,

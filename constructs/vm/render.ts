@@ -1,3 +1,4 @@
+import { parseCidr } from "../service/cidr";
 import type { NodeServiceSpec } from "../service/spec";
 import { renderTemplate, safeToken, TemplateError } from "../template";
 import type { ProcessPlan } from "./plan";
@@ -58,6 +59,13 @@ export interface NginxSiteOptions {
    */
   readonly onlyHost?: string;
   /**
+   * Addresses the load balancer in front connects from: a request from one of them keeps the `X-Forwarded-Proto`
+   * the balancer set (https where it ended TLS), so the app builds its absolute URLs with the client's scheme. From
+   * any other address the header is this hop's scheme, whatever the client sent.
+   * @default - none: `X-Forwarded-Proto` is always this hop's scheme
+   */
+  readonly balancerCidrs?: readonly string[];
+  /**
    * Behind a load balancer that ends TLS: send `Strict-Transport-Security` with this max-age on answers to requests
    * it received over HTTPS (`X-Forwarded-Proto: https`).
    * @default - no HSTS header
@@ -84,6 +92,15 @@ export interface NginxSiteOptions {
   readonly accessLog: string;
   /** File holding the upstream's `server` lines; the machine agent writes it at each deploy. */
   readonly upstreamFile: string;
+}
+
+/**
+ * The file whose existence turns keep-alive off on a site or balancer (answers say "Connection: close"): the
+ * machine agent creates it before it reloads a client-facing Nginx and removes it once the old workers are gone.
+ * The agent derives the same name from the plan's `upstreamFile` (templates/vm/machine-agent.js: keepAliveOffFile).
+ */
+export function keepAliveOffFile(upstreamFile: string): string {
+  return `${upstreamFile}.keepalive-off`;
 }
 
 export function nginxId(name: string): string {
@@ -120,12 +137,36 @@ function securityHeaderMaps(id: string): string {
     .join("");
 }
 
+/**
+ * `$nodescale_<id>_forwarded_proto` (http level): the balancer's `X-Forwarded-Proto` (http or https) on a request
+ * from one of its addresses, this hop's `$scheme` otherwise. Nothing without balancer addresses.
+ */
+function forwardedProtoMaps(id: string, cidrs: readonly string[] | undefined): string {
+  if (cidrs === undefined || cidrs.length === 0) return "";
+  for (const cidr of cidrs) {
+    if (parseCidr(cidr) === undefined) throw new TemplateError(`balancerCidrs: ${JSON.stringify(cidr)} is not a CIDR such as 10.30.0.0/16`);
+  }
+  return [
+    "# The load balancer's X-Forwarded-Proto counts only on a request from the balancer's own addresses.",
+    `geo $nodescale_${id}_from_balancer {`,
+    "    default 0;",
+    ...cidrs.map((c) => `    ${c} 1;`),
+    "}",
+    `map "$nodescale_${id}_from_balancer:$http_x_forwarded_proto" $nodescale_${id}_forwarded_proto {`,
+    '    "1:https" https;',
+    '    "1:http"  http;',
+    "    default  $scheme;",
+    "}",
+    "",
+  ].join("\n");
+}
+
 /** HSTS for requests a TLS-ending load balancer received over HTTPS (never on its plain-HTTP health checks). */
-function forwardedHstsMap(id: string, seconds: number | undefined): string {
+function forwardedHstsMap(id: string, seconds: number | undefined, trusted: boolean): string {
   if (seconds === undefined) return "";
   if (!Number.isInteger(seconds) || seconds < 1)
     throw new TemplateError(`forwardedHstsSeconds: ${seconds} must be a whole number of seconds >= 1`);
-  return `map $http_x_forwarded_proto $nodescale_${id}_hsts {\n    https   "max-age=${seconds}";\n    default "";\n}\n`;
+  return `map ${trusted ? `$nodescale_${id}_forwarded_proto` : "$http_x_forwarded_proto"} $nodescale_${id}_hsts {\n    https   "max-age=${seconds}";\n    default "";\n}\n`;
 }
 
 /** `add_header` lines for the maps above; an empty value adds nothing, so the app's own header stands. */
@@ -318,6 +359,7 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
   const id = nginxId(spec.name);
   const acme = acmeSite(options);
   const securityHeaders = options.securityHeaders ?? true;
+  const trustsBalancer = (options.balancerCidrs ?? []).length > 0;
   const limits = renderClientLimits(spec, {
     on: options.clientLimits ?? true,
     behindLoadBalancer: options.behindLoadBalancer,
@@ -329,6 +371,8 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
     mode: plan.mode,
     ports: plan.ports.join(", "),
     upstreamFile: safeToken("upstreamFile", options.upstreamFile),
+    keepAliveOffFile: safeToken("upstreamFile", keepAliveOffFile(options.upstreamFile)),
+    forwardedProto: trustsBalancer ? `$nodescale_${id}_forwarded_proto` : "$scheme",
     keepaliveConnections: 16 * plan.ports.length,
     upstreamIdleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
     nodeKeepAliveSeconds: spec.keepAliveTimeoutMs / 1000,
@@ -340,7 +384,10 @@ export function renderNginxSite(spec: NodeServiceSpec, plan: ProcessPlan, option
     status: statusServer(options.statusListen),
     otherHosts: acme ? acmeServers(spec, options, acme) : options.onlyHost === undefined ? "" : otherHostsServer(spec, options),
     tls: renderTls(options.tls),
-    securityHeaderMaps: (securityHeaders ? securityHeaderMaps(id) : "") + forwardedHstsMap(id, options.forwardedHstsSeconds),
+    securityHeaderMaps:
+      (securityHeaders ? securityHeaderMaps(id) : "") +
+      forwardedProtoMaps(id, options.balancerCidrs) +
+      forwardedHstsMap(id, options.forwardedHstsSeconds, trustsBalancer),
     securityHeaders:
       (securityHeaders ? securityHeaderLines(id) : "") +
       (options.forwardedHstsSeconds !== undefined ? `    add_header Strict-Transport-Security $nodescale_${id}_hsts always;\n` : ""),
@@ -389,6 +436,7 @@ export function renderLoadBalancerSite(spec: NodeServiceSpec, options: LoadBalan
     machines: options.machines,
     failTimeoutSeconds: LB_FAIL_TIMEOUT_SECONDS,
     upstreamFile: safeToken("upstreamFile", options.upstreamFile),
+    keepAliveOffFile: safeToken("upstreamFile", keepAliveOffFile(options.upstreamFile)),
     idleTimeoutSeconds: spec.upstreamIdleTimeoutSeconds,
     machineKeepAliveSeconds: spec.keepAliveTimeoutMs / 1000,
     listen: listenLines(options.listen, options.tls),

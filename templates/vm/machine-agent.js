@@ -31,6 +31,31 @@ const SECRET_MARK = "__NODESCALE_SECRET__:";
 /** PM2 commands that read an ecosystem file, and so the secrets it refers to. */
 const PM2_DEFINING = new Set(["start", "reload", "restart"]);
 
+/**
+ * How long answers say "Connection: close" before a client-facing Nginx reloads: every connection that is
+ * sending requests gets one more answer in that time and is closed by Nginx after it, so the reload finds no
+ * busy connection idle (an idle one it closes at once, racing a client that sends on it).
+ */
+const KEEPALIVE_OFF_BEFORE_RELOAD_MS = 1000;
+/** Same name as constructs/vm/render.ts keepAliveOffFile: the site's `if (-f ...)` switches keep-alive off. */
+const keepAliveOffFile = (upstreamFile) => `${upstreamFile}.keepalive-off`;
+
+/**
+ * The first folder on the way to `file` that others cannot search, when this agent runs as root (Nginx's workers
+ * then run as an unprivileged user and stat() the file from a site's `if (-f ...)`).
+ */
+function unsearchableFolders(file) {
+  if (process.getuid?.() !== 0) return undefined;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    try {
+      if ((fs.statSync(dir).mode & 0o001) === 0) return dir;
+    } catch {
+      // A folder that does not exist yet is made by the agent, searchable.
+    }
+    if (dir === path.dirname(dir)) return undefined;
+  }
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const short = (sha) => (sha ? String(sha).slice(0, 12) : "(none)");
 /** The last lines of a finished command's output, for an error message. */
@@ -394,9 +419,12 @@ class Machine {
       const active = run("systemctl", ["is-active", "--quiet", "nginx"]).status === 0;
       const before = this.nginxMaster();
       const old = before ? this.nginxWorkers(before) : [];
-      const act = run("systemctl", [active ? "reload" : "restart", "nginx"]);
-      if (act.status !== 0) throw new AgentError(`systemctl ${active ? "reload" : "restart"} nginx failed: ${act.stderr}`);
-      await this.waitGone(old);
+      const apply = async () => {
+        const act = run("systemctl", [active ? "reload" : "restart", "nginx"]);
+        if (act.status !== 0) throw new AgentError(`systemctl ${active ? "reload" : "restart"} nginx failed: ${act.stderr}`);
+        await this.waitGone(old);
+      };
+      await (active ? this.withKeepAliveOff(apply) : apply());
       return;
     }
     const master = this.nginxMaster();
@@ -407,10 +435,35 @@ class Machine {
       this.log(`Nginx started on ${n.listen}`);
       return;
     }
-    const old = this.nginxWorkers(master);
-    const reload = run("nginx", [...this.nginxArgs(), "-s", "reload"]);
-    if (reload.status !== 0) throw new AgentError(`Nginx reload failed: ${(reload.stderr ?? "").trim()}`);
-    await this.waitGone(old);
+    await this.withKeepAliveOff(async () => {
+      const old = this.nginxWorkers(master);
+      const reload = run("nginx", [...this.nginxArgs(), "-s", "reload"]);
+      if (reload.status !== 0) throw new AgentError(`Nginx reload failed: ${(reload.stderr ?? "").trim()}`);
+      await this.waitGone(old);
+    });
+  }
+
+  /**
+   * Runs a reload with keep-alive off on a client-facing Nginx: from a moment before it until the old workers
+   * are gone (they close idle connections at once; a connection they serve is closed after its answer, which
+   * then says so). Behind a load balancer the machine is out of rotation when it reloads: no client to spare.
+   */
+  async withKeepAliveOff(reload) {
+    if (this.plan.clientFacing === false) return reload();
+    const file = keepAliveOffFile(this.plan.nginx.upstreamFile);
+    const blocked = unsearchableFolders(file);
+    if (blocked !== undefined) {
+      this.log(
+        `note: Nginx's workers cannot look into ${blocked} (no search permission for others), so they cannot see ${path.basename(file)}: keep-alive stays on through this reload, and a client sending on an idle connection as it closes sees it reset.`,
+      );
+    }
+    try {
+      fs.writeFileSync(file, "");
+      await sleep(KEEPALIVE_OFF_BEFORE_RELOAD_MS);
+      await reload();
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   }
 
   async waitGone(pids) {
@@ -791,7 +844,7 @@ class Machine {
       if (bridge) {
         if (plan.clientFacing) {
           this.log(
-            "note: this change moves ports, so the client-facing Nginx reloads; a reload closes idle keep-alive connections, and a client that sends on one at that instant sees it closed (conforming clients retry idempotent requests). Behind a load balancer (2+ machines) the machine is drained first instead.",
+            `note: this change moves ports, so the client-facing Nginx reloads: answers say "Connection: close" for ${KEEPALIVE_OFF_BEFORE_RELOAD_MS / 1000}s before it, so no busy connection is closed under a client. Behind a load balancer (2+ machines) the machine is drained first instead.`,
           );
         }
         // Every port that serves now or will (a port change moves a cluster), and the canary.
@@ -799,7 +852,7 @@ class Machine {
         await this.nginxApply();
       } else if (filesChanged || nginxDown) {
         if (filesChanged && plan.clientFacing && !nginxDown) {
-          this.log("note: the Nginx config changed, so the client-facing Nginx reloads (idle keep-alive connections are closed).");
+          this.log('note: the Nginx config changed, so the client-facing Nginx reloads (keep-alive off first: answers say "Connection: close").');
         }
         this.writeUpstream(plan.ports);
         await this.nginxApply();

@@ -80,6 +80,24 @@ describe("nodescale init", () => {
     ]);
   });
 
+  it.each([
+    ["pnpm-lock.yaml", "pnpm"],
+    ["yarn.lock", "Yarn"],
+  ])("refuses an app whose only lock file is %s, saying plainly that %s is not supported yet, writing nothing", (file, manager) => {
+    const dir = service();
+    rmSync(join(dir, "package-lock.json"));
+    writeFileSync(join(dir, file), "# a lock file\n");
+    expect(() => initConfig({ dir })).toThrow(
+      new InitError(
+        `${dir} is locked by ${manager} (${file}) and has no package-lock.json: NodeScale builds a release with "npm ci" from package-lock.json and does not support pnpm or Yarn yet. Nothing was written. To deploy this app now, create a package-lock.json ("npm install --package-lock-only") and commit it beside ${file}.`,
+      ),
+    );
+    expect(existsSync(join(dir, "nodescale.config.json"))).toBe(false);
+    // With an npm lock file beside it, npm's is the one a release installs from: init goes on.
+    cpSync(join(EXPRESS, "package-lock.json"), join(dir, "package-lock.json"));
+    expect(initConfig({ dir }).warnings).toEqual([]);
+  });
+
   it("makes a service name from any package name", () => {
     expect(serviceNameFrom("@acme/Orders_API")).toBe("orders-api");
     expect(serviceNameFrom("9lives")).toBe("lives");

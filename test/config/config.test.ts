@@ -82,6 +82,24 @@ describe("nodescale.config.json validation", () => {
     );
   });
 
+  it("suggests a key that exists one level down when the unknown key was put one level too high", () => {
+    const kubernetesKeys =
+      "minReplicas, maxReplicas, targetCpuPercent, preStopSeconds, host, tlsSecretName, restrictEgress, serviceMonitor, egress, cluster, eks, doks";
+    expect(problems({ kubernetes: { context: "kind-dev" } })).toEqual([
+      `kubernetes.context: unknown key (did you mean "kubernetes.cluster.context"?); allowed here: ${kubernetesKeys}`,
+    ]);
+    // A misspelling one level down too; every place the key exists is named.
+    expect(problems({ vm: { region: "nyc3" }, kubernetes: { contxt: "kind-dev" } })).toEqual([
+      'vm.region: unknown key (did you mean "vm.aws.region" or "vm.digitalocean.region"?); allowed here: mode, machines, minMachines, maxMachines, clientLimits, nodeMirror, keepReleases, acmeServer, acmeEmail, alertEmail, targetCpuPercent, aws, digitalocean',
+      `kubernetes.contxt: unknown key (did you mean "kubernetes.cluster.context"?); allowed here: ${kubernetesKeys}`,
+    ]);
+    // A key known at its own level is suggested there first; a key known nowhere gets no guess.
+    expect(problems({ local: { machine: 2 }, kubernetes: { zzz: 1 } })).toEqual([
+      'local.machine: unknown key (did you mean "machines"?); allowed here: port, machines, https, httpsPort, clientLimits',
+      `kubernetes.zzz: unknown key; allowed here: ${kubernetesKeys}`,
+    ]);
+  });
+
   it.each([
     [["0.0.0.0/0"], "IPv4"],
     [["::/0"], "IPv6"],

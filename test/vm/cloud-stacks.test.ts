@@ -610,6 +610,13 @@ describe("vm-pm2-do with vm.machines 3 (Droplets behind a DigitalOcean Load Bala
         source_load_balancer_uids: [expect.stringContaining("digitalocean_loadbalancer.Group_LoadBalancer_")],
       },
     ]);
+    // So the balancer's X-Forwarded-Proto reaches the app from the region's VPC (private ranges) only.
+    const droplets = parsed.resource.digitalocean_droplet as Record<string, { user_data: string }>;
+    for (const droplet of Object.values(droplets)) {
+      expect(droplet.user_data).toContain(
+        "geo $nodescale_hello_node_from_balancer {\\n    default 0;\\n    10.0.0.0/8 1;\\n    172.16.0.0/12 1;\\n    192.168.0.0/16 1;\\n}",
+      );
+    }
   });
 
   it("replaces the Droplets one at a time: each waits until the one before is in rotation with the release", () => {
@@ -799,7 +806,12 @@ describe("service.domain on the VM stacks", () => {
     );
     // HSTS from the machines' Nginx, only on what the balancer received over HTTPS (never its plain health checks).
     const script = stack.group?.userData ?? "";
-    expect(script).toContain('map $http_x_forwarded_proto $nodescale_hello_node_hsts {\\n    https   \\"max-age=63072000\\";');
+    expect(script).toContain(
+      'map $nodescale_hello_node_forwarded_proto $nodescale_hello_node_hsts {\\n    https   \\"max-age=63072000\\";',
+    );
+    // The ALB's X-Forwarded-Proto reaches the app from the VPC (where the ALB's nodes are) only.
+    expect(script).toContain("geo $nodescale_hello_node_from_balancer {\\n    default 0;\\n    10.30.0.0/16 1;\\n}");
+    expect(script).toContain("proxy_set_header X-Forwarded-Proto $nodescale_hello_node_forwarded_proto;");
     expect(script).toContain("server_name orders.example.com;");
     expect(script).toContain('return 421 \\"unknown host\\\\n\\";');
     expect(parsed.output.url.value).toBe(`https://${domain}`);

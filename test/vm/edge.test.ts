@@ -1,10 +1,16 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, request } from "node:http";
 import { join } from "node:path";
 import { NodeServiceSpec } from "../../constructs/service/spec";
 import { processPlan } from "../../constructs/vm/plan";
-import { RETRY_AFTER_SECONDS, renderLoadBalancerSite, renderNginxMain, renderNginxSite } from "../../constructs/vm/render";
+import {
+  keepAliveOffFile,
+  RETRY_AFTER_SECONDS,
+  renderLoadBalancerSite,
+  renderNginxMain,
+  renderNginxSite,
+} from "../../constructs/vm/render";
 import { tempDir } from "../helpers/fixtures";
 import { listening } from "../helpers/local-deploy";
 import { freePort, waitFor } from "../helpers/processes";
@@ -25,15 +31,17 @@ interface Answer {
   readonly body: string;
   readonly requestId?: string;
   readonly appSaw?: string;
+  readonly appSawProto?: string;
 }
 
 function get(
   port: number,
-  options: { localAddress?: string; forwardedFor?: string; host?: string; path?: string; requestId?: string } = {},
+  options: { localAddress?: string; forwardedFor?: string; forwardedProto?: string; host?: string; path?: string; requestId?: string } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     if (options.forwardedFor) headers["x-forwarded-for"] = options.forwardedFor;
+    if (options.forwardedProto) headers["x-forwarded-proto"] = options.forwardedProto;
     if (options.host) headers.host = options.host;
     if (options.requestId) headers["x-request-id"] = options.requestId;
     const path = options.path ?? "/";
@@ -47,6 +55,7 @@ function get(
           body,
           requestId: res.headers["x-request-id"] as string | undefined,
           appSaw: res.headers["x-app-saw-request-id"] as string | undefined,
+          appSawProto: res.headers["x-app-saw-proto"] as string | undefined,
         }),
       );
     });
@@ -60,6 +69,8 @@ async function serve(
   site: (listen: string, upstreamFile: string, accessLog: string) => string,
 ): Promise<{ port: number; stop: () => void; accessLog: () => string }> {
   const dir = tempDir("nodescale-limits-");
+  // Nginx's workers run as nobody under root: they must be able to look into the folder (`if (-f ...)`).
+  chmodSync(dir, 0o755);
   for (const sub of ["logs", "tmp"]) mkdirSync(join(dir, sub));
   const appPort = await freePort();
   const port = await freePort();
@@ -67,7 +78,7 @@ async function serve(
     process.execPath,
     [
       "-e",
-      `require("http").createServer((q, s) => { s.setHeader("x-app-saw-request-id", q.headers["x-request-id"] || ""); s.end("ok"); }).listen(${appPort}, "127.0.0.1")`,
+      `require("http").createServer((q, s) => { s.setHeader("x-app-saw-request-id", q.headers["x-request-id"] || ""); s.setHeader("x-app-saw-proto", q.headers["x-forwarded-proto"] || ""); s.end("ok"); }).listen(${appPort}, "127.0.0.1")`,
     ],
     { stdio: "ignore" },
   );
@@ -271,5 +282,91 @@ describe("metrics and Nginx's own counters stay off the public listener", () => 
     expect(() =>
       renderNginxSite(spec, cluster, { listen: ["80"], accessLog: "off", upstreamFile: NGINX_TEST_UPSTREAM, statusListen: "0.0.0.0:8090" }),
     ).toThrow('statusListen: "0.0.0.0:8090" must be a loopback address and port, such as 127.0.0.1:8090');
+  });
+});
+
+/** One GET on a keep-alive agent's socket; resolves with the status and the answer's Connection header. */
+function keepAliveGet(port: number, agent: Agent): Promise<{ status: number; connection: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", agent }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("keep-alive off before a reload (the machine agent's file beside the upstream file)", () => {
+  const lbSpec = NodeServiceSpec.parse({ name: "orders-api", port: 4000 });
+  it.each([
+    [
+      "a machine's site",
+      (listen: string, upstreamFile: string) => renderNginxSite(lbSpec, cluster, { listen: [listen], accessLog: "off", upstreamFile }),
+    ],
+    [
+      "the local load balancer",
+      (listen: string, upstreamFile: string) =>
+        renderLoadBalancerSite(lbSpec, { listen: [listen], machines: 2, accessLog: "off", upstreamFile }),
+    ],
+  ])("%s: answers say Connection: close while the file exists, still proxied; keep-alive again once it is gone", async (_, site) => {
+    let upstream = "";
+    const nginx = await serve((listen, upstreamFile) => {
+      upstream = upstreamFile;
+      return site(listen, upstreamFile);
+    });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const off = keepAliveOffFile(upstream);
+      expect(off).toBe(`${upstream}.keepalive-off`);
+      expect(await keepAliveGet(nginx.port, agent)).toEqual({ status: 200, connection: "keep-alive", body: "ok" });
+      writeFileSync(off, "");
+      expect(await keepAliveGet(nginx.port, agent)).toEqual({ status: 200, connection: "close", body: "ok" });
+      rmSync(off);
+      expect(await keepAliveGet(nginx.port, agent)).toEqual({ status: 200, connection: "keep-alive", body: "ok" });
+    } finally {
+      agent.destroy();
+      nginx.stop();
+    }
+  });
+});
+
+describe("X-Forwarded-Proto behind a TLS-ending load balancer", () => {
+  const behind = (balancerCidrs?: readonly string[]) => (listen: string, upstreamFile: string) =>
+    renderNginxSite(spec, cluster, {
+      listen: [listen],
+      behindLoadBalancer: true,
+      clientLimits: false,
+      accessLog: "off",
+      upstreamFile,
+      ...(balancerCidrs ? { balancerCidrs } : {}),
+    });
+
+  it("passes the balancer's https to the app from the balancer's addresses only; anyone else gets this hop's scheme", async () => {
+    // The balancer is 127.0.0.1 here; 127.0.0.2 is a client that reached the machine some other way.
+    const nginx = await serve(behind(["127.0.0.1/32"]));
+    try {
+      expect((await get(nginx.port, { forwardedProto: "https" })).appSawProto).toBe("https");
+      expect((await get(nginx.port, { forwardedProto: "http" })).appSawProto).toBe("http");
+      expect((await get(nginx.port, {})).appSawProto).toBe("http");
+      expect((await get(nginx.port, { forwardedProto: "https", localAddress: "127.0.0.2" })).appSawProto).toBe("http");
+      // Only the two schemes pass, even from the balancer.
+      expect((await get(nginx.port, { forwardedProto: "gopher" })).appSawProto).toBe("http");
+    } finally {
+      nginx.stop();
+    }
+  });
+
+  it("without balancer addresses, the app sees this hop's scheme whatever a client sends; a bad CIDR is refused", async () => {
+    const nginx = await serve(behind());
+    try {
+      expect((await get(nginx.port, { forwardedProto: "https" })).appSawProto).toBe("http");
+    } finally {
+      nginx.stop();
+    }
+    expect(() => behind(["10.0.0.0/33"])("80", NGINX_TEST_UPSTREAM)).toThrow(
+      'balancerCidrs: "10.0.0.0/33" is not a CIDR such as 10.30.0.0/16',
+    );
   });
 });
