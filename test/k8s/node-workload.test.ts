@@ -107,6 +107,13 @@ describe("NodeWorkload", () => {
     expect(podSpec.termination_grace_period_seconds).toBe(20);
   });
 
+  it("names the kube-score checks it turns off, on the Deployment itself", () => {
+    const metadata = (deployment as unknown as { metadata: { annotations: Record<string, string> } }).metadata;
+    expect(metadata.annotations["kube-score/ignore"]).toBe(
+      "container-resources,container-image-pull-policy,container-ephemeral-storage-request-and-limit,deployment-has-host-podantiaffinity",
+    );
+  });
+
   it("spreads pods across zones and nodes", () => {
     const keys = (podSpec.topology_spread_constraint as { topology_key: string }[]).map((c) => c.topology_key);
     expect(keys).toEqual(["topology.kubernetes.io/zone", "kubernetes.io/hostname"]);
