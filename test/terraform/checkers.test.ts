@@ -142,7 +142,7 @@ describe("the checkers themselves", () => {
       instance.metadata_options = { http_endpoint: "enabled", http_tokens: "optional" };
       writeFileSync(join(synth.stackDir("vm-pm2"), "cdk.tf.json"), JSON.stringify(json));
       expect(checkov(synth, ["vm-pm2"])).toContain(
-        `vm-pm2: CKV_AWS_79 aws_instance.${constructName(name)} (Ensure Instance Metadata Service Version 1 is not enabled)`,
+        `vm-pm2: CKV_AWS_79 resource.${constructName(name)} (Ensure Instance Metadata Service Version 1 is not enabled)`,
       );
       const objects = clusterObjects((synth.json("eks").resource ?? {}) as Resources);
       const deployment = objects.find((o) => o.kind === "Deployment") as {
