@@ -98,17 +98,42 @@ export function describeDiagnostic(d: Diagnostic): string {
 }
 
 /**
+ * `terraform init`. With the providers installed as dev_overrides (the releases our bindings name cannot be had here:
+ * docs/terraform.md), init initializes the backend and then fails to find those providers in any installation source
+ * ("Failed to query available provider packages"); Terraform itself says init is not needed for them. That one
+ * error is accepted; any other fails.
+ */
+export function init(dir: string, args: string[] = []): Run {
+  const run = terraform(dir, ["init", "-input=false", "-no-color", ...args]);
+  if (run.status === 0) return run;
+  const errors = [...`${run.stdout}\n${run.stderr}`.matchAll(/^Error: (.+)$/gm)].map((m) => m[1].trim());
+  if (errors.length > 0 && errors.every((e) => e === "Failed to query available provider packages")) return { ...run, status: 0 };
+  return run;
+}
+
+/**
+ * Warnings no change to what we synthesize can remove, each with the reason (docs/terraform.md lists them):
+ * - "Provider development overrides are in effect": the providers are dev_overrides builds, not the releases our
+ *   bindings name, because the module proxy refuses those releases' commits.
+ */
+export const UNFIXABLE_WARNINGS = ["Provider development overrides are in effect"];
+
+/**
  * `terraform init -backend=false` then `terraform validate -json` in a stack's folder (the backend is not contacted:
- * validation needs no state). Returns validate's diagnostics, or init's failure as one error.
+ * validation needs no state). Returns validate's diagnostics but the unfixable warnings, or init's failure as one error.
  */
 export function validate(dir: string): Diagnostic[] {
-  const init = terraform(dir, ["init", "-backend=false", "-input=false", "-no-color"]);
-  if (init.status !== 0) return [{ severity: "error", summary: "terraform init failed", detail: `${init.stdout}${init.stderr}` }];
+  const initialized = init(dir, ["-backend=false"]);
+  if (initialized.status !== 0) {
+    return [{ severity: "error", summary: "terraform init failed", detail: `${initialized.stdout}${initialized.stderr}` }];
+  }
   const run = terraform(dir, ["validate", "-json", "-no-color"]);
   const report = JSON.parse(run.stdout) as {
-    diagnostics: { severity: "error" | "warning"; summary: string; detail?: string; address?: string; range?: { filename: string } }[];
+    diagnostics: { severity: "error" | "warning"; summary: string; detail?: string; snippet?: { context?: string } }[];
   };
-  return report.diagnostics.map(({ severity, summary, detail, address }) => ({ severity, summary, detail, address }));
+  return report.diagnostics
+    .filter((d) => !(d.severity === "warning" && UNFIXABLE_WARNINGS.includes(d.summary)))
+    .map(({ severity, summary, detail, snippet }) => ({ severity, summary, detail, address: snippet?.context }));
 }
 
 /** Writes a Terraform override file beside a synthesized stack (the stack's own cdk.tf.json stays as users get it). */

@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { providerBuilt, type Run, type Synthesized, synthesize, terraform, writeOverride } from "../helpers/terraform";
+import { init, providerBuilt, type Run, type Synthesized, synthesize, terraform, writeOverride } from "../helpers/terraform";
 import { type Moto, motoOverride, startMoto } from "./moto";
 
 jest.setTimeout(1_800_000);
@@ -41,7 +41,7 @@ function prepare(config: unknown, stateDir: string): Synthesized {
   const synth = synthesize(config);
   const dir = synth.stackDir("vm-pm2");
   writeOverride(dir, "moto", motoOverride(synth.json("vm-pm2"), moto.url, join(stateDir, "terraform.tfstate")));
-  ok(terraform(dir, ["init", "-input=false", "-no-color"]), "terraform init");
+  ok(init(dir), "terraform init");
   return synth;
 }
 

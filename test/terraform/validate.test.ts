@@ -47,7 +47,7 @@ describe("the validation itself", () => {
       const found = validate(dir).map(describeDiagnostic);
       expect(found).toEqual([
         expect.stringMatching(
-          /^error: Unsupported argument \[aws_instance\.\S+\] — An argument named "instance_tenancy" is not expected here/,
+          /^error: Unsupported argument \[resource\.aws_instance\.\S+\] — An argument named "instance_tenancy" is not expected here/,
         ),
       ]);
     } finally {
