@@ -38,8 +38,14 @@ for pin in "${PINS[@]}"; do
   type="${address#*/}"
   out="${PROVIDERS}/${type}"
   stamp="${module}@${version} ${sum}"
-  if [ -n "${ONLY}" ] && [[ " ${ONLY} " != *" ${address} "* ]]; then continue; fi
-  if [ -x "${out}/terraform-provider-${type}" ] && [ "$(cat "${out}/stamp" 2>/dev/null)" = "${stamp}" ]; then
+  built=false
+  [ -x "${out}/terraform-provider-${type}" ] && [ "$(cat "${out}/stamp" 2>/dev/null)" = "${stamp}" ] && built=true
+  if [ -n "${ONLY}" ] && [[ " ${ONLY} " != *" ${address} "* ]]; then
+    # Not asked for this time: named in the configuration if it is built at this pin, else left out.
+    if [ "${built}" = true ]; then overrides+="    \"${address}\" = \"${out}\"\n"; fi
+    continue
+  fi
+  if [ "${built}" = true ]; then
     say "${address}: built already (${version})"
   else
     say "${address}: downloading ${module}@${version}"

@@ -112,13 +112,3 @@ export const MATRIX: readonly MatrixEntry[] = [
     stacks: ["k8s"],
   },
 ];
-
-/** The Terraform provider types a stack needs. */
-export const STACK_PROVIDERS: Record<StackName, readonly string[]> = {
-  local: [],
-  "vm-pm2": ["aws"],
-  "vm-pm2-do": ["digitalocean"],
-  eks: ["aws", "kubernetes", "helm", "docker"],
-  doks: ["digitalocean", "kubernetes", "helm", "docker"],
-  k8s: ["kubernetes", "helm", "docker"],
-};
