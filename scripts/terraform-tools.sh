@@ -21,8 +21,12 @@ MOTO_VERSION="5.2.6"
 CHECKOV_VERSION="3.3.30"
 KUBE_SCORE_VERSION="v1.20.0"
 
-# Terraform: `go install github.com/hashicorp/terraform@v1.11.4` is refused (its go.mod has replace directives for
-# its own nested modules), so it is built inside the module's downloaded, checksum-verified source.
+# Terraform: `go install github.com/hashicorp/terraform@v1.11.4` is refused (its go.mod has replace directives), and
+# the module's zip lacks what those directives name (its nested remote-state backend modules: a zip leaves nested
+# modules out). So it is built in a copy of the module's checksum-verified source whose go.mod requires each nested
+# module at the release's own commit (the proxy serves them as v0.0.0-20250409131005-35645b8fca68: v1.11.4's commit
+# time, 2025-04-09T13:10:05Z, and hash) instead of replacing it with a folder that is not there.
+TERRAFORM_NESTED="v0.0.0-20250409131005-35645b8fca68"
 if command -v terraform >/dev/null 2>&1 && [ "$(command -v terraform)" != "${BIN}/terraform" ]; then
   say "terraform: on PATH already ($(terraform version | head -n 1))"
 elif [ -x "${BIN}/terraform" ] && "${BIN}/terraform" version | head -n 1 | grep -qx "Terraform v${TERRAFORM_VERSION}"; then
@@ -32,7 +36,21 @@ else
   src="$(go mod download -json "github.com/hashicorp/terraform@v${TERRAFORM_VERSION}" | node -e '
     let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
       const j = JSON.parse(s); if (j.Error) { console.error(j.Error); process.exit(1) } console.log(j.Dir) })')"
-  (cd "${src}" && nice -n 10 go build -trimpath -ldflags="-s -w" -o "${BIN}/terraform" .)
+  work="${DIR}/build/terraform-${TERRAFORM_VERSION}"
+  rm -rf "${work}"
+  mkdir -p "${DIR}/build"
+  cp -r "${src}" "${work}"
+  chmod -R u+w "${work}"
+  (
+    cd "${work}"
+    sed -n 's#^replace \(github.com/hashicorp/terraform/[^ ]*\) => \./.*#\1#p' go.mod | while read -r nested; do
+      go mod edit -dropreplace="${nested}" -require="${nested}@${TERRAFORM_NESTED}"
+    done
+    # Go 1.26 no longer knows the `godebug tlskyber=0` line (a Go 1.23 workaround): without it, go refuses the go.mod.
+    go mod edit -dropgodebug=tlskyber
+    nice -n 10 go build -mod=mod -trimpath -ldflags="-s -w" -o "${BIN}/terraform" .
+  )
+  rm -rf "${work}"
 fi
 
 if [ "${NODESCALE_TOOLS:-all}" = "terraform" ]; then

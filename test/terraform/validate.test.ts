@@ -34,21 +34,20 @@ describe.each(MATRIX)("$name", (entry) => {
 
 describe("the validation itself", () => {
   it("fails a stack the provider rejects, naming the resource and the argument", () => {
-    if (!providerBuilt("aws")) throw new Error("the aws provider is not built: run `npm run providers`");
-    const synth = synthesize({});
+    if (!providerBuilt("kubernetes")) throw new Error("the kubernetes provider is not built: run `npm run providers`");
+    const synth = synthesize({ image: "ghcr.io/acme/hello-node:1.4.2", kubernetes: { cluster: { context: "kind-nodescale" } } });
     try {
-      const dir = synth.stackDir("vm-pm2");
+      const dir = synth.stackDir("k8s");
       const file = join(dir, "cdk.tf.json");
       const json = JSON.parse(readFileSync(file, "utf8")) as { resource: Record<string, Record<string, Record<string, unknown>>> };
-      const [name, instance] = Object.entries(json.resource.aws_instance)[0];
+      const [name, deployment] = Object.entries(json.resource.kubernetes_deployment_v1)[0];
       // A mistake the provider finds and a synth does not: an argument the resource does not have.
-      instance.instance_tenancy = "dedicated";
-      json.resource.aws_instance[name] = instance;
+      deployment.replicas_wanted = 3;
+      json.resource.kubernetes_deployment_v1[name] = deployment;
       writeFileSync(file, JSON.stringify(json));
-      const found = validate(dir).map(describeDiagnostic);
-      expect(found).toEqual([
+      expect(validate(dir).map(describeDiagnostic)).toEqual([
         expect.stringMatching(
-          /^error: Unsupported argument \[resource\.aws_instance\.\S+\] — An argument named "instance_tenancy" is not expected here/,
+          /^error: Extraneous JSON object property \[resource\.kubernetes_deployment_v1\.\S+\] — No argument or block type is named "replicas_wanted"/,
         ),
       ]);
     } finally {
