@@ -136,6 +136,13 @@ export function motoOverride(stack: Record<string, unknown>, motoUrl: string, st
       ],
     };
   }
+  // moto 5.2.6 has no SSM associations (CreateAssociation is not implemented): the stack's associations (the
+  // release rollout, the CloudWatch agent's install and configuration) are left out of the apply, by name, and listed
+  // in docs/terraform.md. Nothing else is.
+  const associations = Object.fromEntries(Object.keys(resources.aws_ssm_association ?? {}).map((name) => [name, { count: 0 }]));
+  const resource: Record<string, unknown> = {};
+  if (Object.keys(checks).length > 0) resource.terraform_data = checks;
+  if (Object.keys(associations).length > 0) resource.aws_ssm_association = associations;
   return {
     terraform: { backend: { local: { path: statePath } } },
     provider: {
@@ -151,6 +158,6 @@ export function motoOverride(stack: Record<string, unknown>, motoUrl: string, st
         },
       ],
     },
-    ...(Object.keys(checks).length > 0 ? { resource: { terraform_data: checks } } : {}),
+    ...(Object.keys(resource).length > 0 ? { resource } : {}),
   };
 }
