@@ -9,4 +9,4 @@ bin="$(bash scripts/terraform-tools.sh | tail -n 1)"
 export PATH="${bin}:${PATH}"
 echo "== build"; npm run --silent build
 echo "== jest (test/terraform)"
-NODESCALE_TERRAFORM=1 exec npx jest --ci "${@:-test/terraform}"
+NODESCALE_TERRAFORM=1 exec npx jest --ci --verbose "${@:-test/terraform}"
