@@ -48,7 +48,8 @@ else
     done
     # Go 1.26 no longer knows the `godebug tlskyber=0` line (a Go 1.23 workaround): without it, go refuses the go.mod.
     go mod edit -dropgodebug=tlskyber
-    nice -n 10 go build -mod=mod -trimpath -ldflags="-s -w" -o "${BIN}/terraform" .
+    # version.dev=no, as HashiCorp's release builds set it: else the binary calls itself "v1.11.4-dev".
+    nice -n 10 go build -mod=mod -trimpath -ldflags="-s -w -X github.com/hashicorp/terraform/version.dev=no" -o "${BIN}/terraform" .
   )
   rm -rf "${work}"
 fi

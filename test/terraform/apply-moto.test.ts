@@ -60,16 +60,17 @@ describe.each([
     dayTwo: { service: { workers: 2 }, vm: { machines: 3 } },
   },
 ])("vm-pm2 on moto, $topology", ({ config, dayTwo }) => {
-  const stateDir = mkdtempSync(join(tmpdir(), "nodescale-tfstate-"));
+  let stateDir = "";
   const synths: Synthesized[] = [];
   afterAll(() => {
     for (const s of synths) s.remove();
-    rmSync(stateDir, { recursive: true, force: true });
+    if (stateDir !== "") rmSync(stateDir, { recursive: true, force: true });
   });
 
   (AWS ? it : it.skip)(
     `${AWS ? "" : "not applied (no aws provider built): "}applies, plans clean after the apply, takes a day-two change, and destroys leaving nothing in moto`,
     () => {
+      stateDir = mkdtempSync(join(tmpdir(), "nodescale-tfstate-"));
       const first = prepare(config, stateDir);
       synths.push(first);
       const dir = first.stackDir("vm-pm2");

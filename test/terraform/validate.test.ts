@@ -14,10 +14,16 @@ const missing = (synth: Synthesized, stack: StackName) => {
   return Object.keys(required).filter((type) => !providerBuilt(type));
 };
 
+// Jest runs no hook of a describe whose tests are all skipped: every synthesis is removed here, at the file's end.
+const synthesized: Synthesized[] = [];
+afterAll(() => {
+  for (const s of synthesized) s.remove();
+});
+
 describe.each(MATRIX)("$name", (entry) => {
   // Synthesized while the tests are collected: which providers each stack needs decides whether it can run here.
   const synth = synthesize(entry.config, entry.env);
-  afterAll(() => synth.remove());
+  synthesized.push(synth);
 
   for (const stack of entry.stacks) {
     const lacking = missing(synth, stack);
