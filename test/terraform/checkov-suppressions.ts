@@ -76,7 +76,7 @@ export const CHECKOV_SUPPRESSIONS: readonly Suppression[] = [
   {
     id: "CKV_AWS_18",
     resource: RELEASES_BUCKET,
-    reason: "only the machines' role reads the bucket (its policy also refuses plain HTTP); CloudTrail covers API access",
+    reason: "only the machines' role reads the bucket (its policy also refuses plain HTTP); access logs would need a second bucket",
   },
   { id: "CKV2_AWS_62", resource: RELEASES_BUCKET, reason: "nothing consumes events from the releases bucket" },
   { id: "CKV2_AWS_61", resource: RELEASES_BUCKET, reason: "release objects are few, named by their SHA-256 and needed for roll back" },
