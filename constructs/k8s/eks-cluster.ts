@@ -1,6 +1,7 @@
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
 import { DataAwsAvailabilityZones } from "@cdktf/provider-aws/lib/data-aws-availability-zones";
 import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
+import { DefaultSecurityGroup } from "@cdktf/provider-aws/lib/default-security-group";
 import { EcrLifecyclePolicy } from "@cdktf/provider-aws/lib/ecr-lifecycle-policy";
 import { EcrRepository } from "@cdktf/provider-aws/lib/ecr-repository";
 import { Eip } from "@cdktf/provider-aws/lib/eip";
@@ -332,6 +333,9 @@ export class EksNodeCluster extends Construct {
       enableDnsSupport: true,
       tags: { ...tags, Name: name },
     });
+    // The VPC's default security group, which nothing here uses (EKS makes its own), allows all traffic between its
+    // members and all egress until told otherwise: adopted with no rules, it allows nothing (Checkov CKV2_AWS_12).
+    new DefaultSecurityGroup(this, "DefaultSecurityGroup", { vpcId: vpc.id, tags: { ...tags, Name: `${name}-default` } });
     const flowLogGroup = new CloudwatchLogGroup(this, "FlowLogGroup", {
       name: `/nodescale/${name}/vpc-flow-logs`,
       retentionInDays: logRetentionDays,

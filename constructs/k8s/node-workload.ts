@@ -182,6 +182,23 @@ export interface NodeWorkloadProps {
 }
 
 /**
+ * kube-score checks the Deployment turns off (its `kube-score/ignore` annotation), each on purpose:
+ * - container-resources: no CPU limit, as a limit throttles Node.js's event loop in bursts (requests size scheduling
+ *   and the HPA; the memory limit is set);
+ * - container-image-pull-policy: images are pinned (digest or release tag) and immutable, so IfNotPresent is exact;
+ * - container-ephemeral-storage-request-and-limit: the root filesystem is read-only and /tmp an emptyDir capped by its
+ *   sizeLimit;
+ * - deployment-has-host-podantiaffinity: pods spread over hosts and zones by topologySpreadConstraints, which
+ *   kube-score does not read (a hard anti-affinity would leave pods pending on a small cluster).
+ */
+export const KUBE_SCORE_IGNORED = [
+  "container-resources",
+  "container-image-pull-policy",
+  "container-ephemeral-storage-request-and-limit",
+  "deployment-has-host-podantiaffinity",
+] as const;
+
+/**
  * One Node.js process per pod: Deployment, Service, Ingress, HPA, PDB and NetworkPolicy with secure,
  * zero-downtime defaults, rendered with the Kubernetes provider's typed resources.
  */
@@ -316,7 +333,7 @@ export class NodeWorkload extends Construct {
     });
 
     this.deployment = new DeploymentV1(this, "Deployment", {
-      metadata: meta,
+      metadata: { ...meta, annotations: { "kube-score/ignore": KUBE_SCORE_IGNORED.join(",") } },
       // No `replicas`: the HPA owns the count, so an apply never resets it.
       spec: {
         selector: { matchLabels: selector },

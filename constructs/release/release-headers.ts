@@ -7,7 +7,10 @@ import { templateText, withoutCommentLines } from "../template";
  */
 export const RELEASE_HEADERS_FILE = "release-headers.cjs";
 
-/** The preload's source as shipped (to user data and ConfigMaps): its comment lines left out, its code unchanged. */
+/**
+ * The preload's source as shipped (to user data and ConfigMaps): its comment lines left out, its code unchanged. It
+ * holds no "${" (no JavaScript template literal): in a ConfigMap's data Terraform would read one as a reference.
+ */
 export function releaseHeadersSource(): string {
   return withoutCommentLines(templateText("vm/release-headers.cjs"));
 }

@@ -5,6 +5,7 @@ import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-i
 import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
 import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition";
 import { DataAwsRegion } from "@cdktf/provider-aws/lib/data-aws-region";
+import { DefaultSecurityGroup } from "@cdktf/provider-aws/lib/default-security-group";
 import { IamInstanceProfile } from "@cdktf/provider-aws/lib/iam-instance-profile";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
@@ -122,6 +123,9 @@ export class PublicNetwork extends Construct {
     const tags = { Name: props.name, "nodescale:service": props.name };
     this.zones = new DataAwsAvailabilityZones(this, "Zones", { state: "available" });
     this.vpc = new Vpc(this, "Vpc", { cidrBlock: cidr, enableDnsHostnames: true, enableDnsSupport: true, tags });
+    // The VPC's default security group, which nothing here uses, allows all traffic between its members and all
+    // egress until told otherwise: adopted with no rules, it allows nothing (Checkov CKV2_AWS_12).
+    new DefaultSecurityGroup(this, "DefaultSecurityGroup", { vpcId: this.vpc.id, tags });
     const igw = new InternetGateway(this, "Igw", { vpcId: this.vpc.id, tags });
     const routes = new RouteTable(this, "PublicRoutes", {
       vpcId: this.vpc.id,

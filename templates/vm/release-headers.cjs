@@ -32,7 +32,7 @@ diagnostics.subscribe("http.server.request.start", ({ request, response }) => {
   // Behind a proxy that ends TLS and sends no HSTS itself (Traefik without its CRDs): HSTS on what came over HTTPS.
   const hsts = process.env.NODESCALE_HSTS_SECONDS;
   if (hsts && request.headers["x-forwarded-proto"] === "https" && !response.hasHeader("strict-transport-security")) {
-    response.setHeader("strict-transport-security", `max-age=${hsts}`);
+    response.setHeader("strict-transport-security", "max-age=" + hsts);
   }
   if (draining) response.setHeader("connection", "close");
 });

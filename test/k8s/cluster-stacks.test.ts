@@ -221,6 +221,13 @@ describe("eks stack", () => {
     expect(values.vpcId).toMatch(/^\$\{aws_vpc\./);
   });
 
+  it("adopts its VPC's default security group with no rules, so that group allows nothing", () => {
+    const fallback = only(parsed.resource, "aws_default_security_group");
+    expect(fallback.vpc_id).toMatch(/^\$\{aws_vpc\.Cluster_Vpc_[0-9A-F]+\.id\}$/);
+    expect(fallback).not.toHaveProperty("ingress");
+    expect(fallback).not.toHaveProperty("egress");
+  });
+
   it("routes through an internet-facing ALB to pod IPs, admitting traffic only from the public subnets", () => {
     const ingress = only(parsed.resource, "kubernetes_ingress_v1") as {
       metadata: { annotations: Record<string, string> };
@@ -304,7 +311,7 @@ describe("eks stack", () => {
         },
       },
     }).parsed;
-    for (const type of ["aws_vpc", "aws_subnet", "aws_nat_gateway", "aws_flow_log", "aws_internet_gateway"]) {
+    for (const type of ["aws_vpc", "aws_subnet", "aws_nat_gateway", "aws_flow_log", "aws_internet_gateway", "aws_default_security_group"]) {
       expect(all(existing.resource, type)).toEqual([]);
     }
     expect(only(existing.resource, "aws_eks_node_group").subnet_ids).toEqual(["subnet-0aaa1111", "subnet-0bbb2222"]);

@@ -1,5 +1,6 @@
 import { Testing } from "../../constructs/cdk";
 import { NodeWorkload, type NodeWorkloadProps } from "../../constructs/k8s/node-workload";
+import { releaseHeadersSource } from "../../constructs/release/release-headers";
 import { NodeServiceSpec } from "../../constructs/service/spec";
 import { all, inventory, only, type Resources } from "../helpers/synth";
 
@@ -105,6 +106,13 @@ describe("NodeWorkload", () => {
   it("drains before it stops: preStop delay, then the app's grace, inside the termination grace period", () => {
     expect(container.lifecycle).toEqual({ pre_stop: [{ exec: { command: ["sleep", "5"] } }] });
     expect(podSpec.termination_grace_period_seconds).toBe(20);
+  });
+
+  it("names the kube-score checks it turns off, on the Deployment itself", () => {
+    const metadata = (deployment as unknown as { metadata: { annotations: Record<string, string> } }).metadata;
+    expect(metadata.annotations["kube-score/ignore"]).toBe(
+      "container-resources,container-image-pull-policy,container-ephemeral-storage-request-and-limit,deployment-has-host-podantiaffinity",
+    );
   });
 
   it("spreads pods across zones and nodes", () => {
@@ -233,6 +241,13 @@ describe("NodeWorkload escape hatches", () => {
     expect(podSpec.service_account_name).toBeUndefined();
     const withToken = only(synth({ automountServiceAccountToken: true }).resource, "kubernetes_deployment_v1") as typeof named;
     expect(withToken.spec.template.spec.automount_service_account_token).toBe(true);
+  });
+
+  it("ships the preload's source unchanged, with nothing Terraform would read as an expression", () => {
+    const data = (only(resource, "kubernetes_config_map_v1") as { data: Record<string, string> }).data["release-headers.cjs"];
+    expect(data).toBe(releaseHeadersSource());
+    // Terraform reads "${" and "%{" in any string as an expression or a directive (`terraform validate`: Invalid reference).
+    expect(data).not.toMatch(/[$%]\{/);
   });
 
   it("loads NodeScale's preload before the app's own NODE_OPTIONS, and drops it when asked by name", () => {

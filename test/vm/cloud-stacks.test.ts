@@ -195,6 +195,13 @@ describe("vm-pm2 (AWS EC2)", () => {
     expect(subnet.availability_zone).toMatch(/^\$\{element\(data\.aws_availability_zones\.Host_Network_Zones_[0-9A-F]+\.names, 0\)\}$/);
   });
 
+  it("adopts its VPC's default security group with no rules, so that group allows nothing", () => {
+    const fallback = only(parsed.resource, "aws_default_security_group");
+    expect(fallback.vpc_id).toMatch(/^\$\{aws_vpc\.Host_Network_Vpc_[0-9A-F]+\.id\}$/);
+    expect(fallback).not.toHaveProperty("ingress");
+    expect(fallback).not.toHaveProperty("egress");
+  });
+
   it("replaces the instance blue/green: the new one answers healthy on its own address before the Elastic IP moves", () => {
     const instance = only(parsed.resource, "aws_instance");
     expect(instance.lifecycle).toEqual({ ignore_changes: ["ami"], create_before_destroy: true });
@@ -231,6 +238,8 @@ describe("vm-pm2 (AWS EC2)", () => {
   it("uses an existing VPC when both vpcId and subnetId are given", () => {
     const existing = synthAws({ vm: { aws: { vpcId: "vpc-0abc1234", subnetId: "subnet-0abc1234" } } }).parsed;
     expect(existing.resource.aws_vpc).toBeUndefined();
+    // Someone else's VPC: its default security group is not ours to change.
+    expect(existing.resource.aws_default_security_group).toBeUndefined();
     expect(only(existing.resource, "aws_instance").subnet_id).toBe("subnet-0abc1234");
   });
 
