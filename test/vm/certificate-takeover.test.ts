@@ -9,6 +9,7 @@ import { processPlan } from "../../constructs/vm/plan";
 import { renderNginxMain, renderNginxSite } from "../../constructs/vm/render";
 import { PUSH_RELEASE_SCRIPT, renderDeployAuthorizedKey, renderReceiveRelease } from "../../constructs/vm/ssh-release";
 import { fixtureBundle, tempDir } from "../helpers/fixtures";
+import { listening } from "../helpers/local-deploy";
 import { freePort, sleep, waitFor } from "../helpers/processes";
 import { keygen, startSshd } from "../helpers/sshd";
 
@@ -72,7 +73,6 @@ interface Machine {
 }
 
 const nginxArgs = (base: string) => ["-p", base, "-c", join(base, "nginx.conf"), "-e", join(base, "logs", "error.log")];
-const nginxMachines: string[] = [];
 
 /**
  * A machine with the SSH release channel and HTTPS for DOMAIN: its receiver, certificate script, sshd and Nginx
@@ -98,7 +98,7 @@ async function machine(name: string): Promise<Machine> {
     }),
   );
   writeFileSync(join(base, "nginx.conf"), renderNginxMain({ prefix: base, siteFile: join(base, "site.conf") }));
-  const nginx = nginxArgs(base).join(" ");
+  const nginxCli = nginxArgs(base).join(" ");
   writeFileSync(join(base, "provisioned"), "");
   writeFileSync(join(base, "bin", "provision.sh"), "#!/usr/bin/env bash\nexit 0\n", { mode: 0o755 });
   const certificateScript = join(base, "bin", "certificate.sh");
@@ -112,7 +112,7 @@ async function machine(name: string): Promise<Machine> {
       imported: join(base, "tls", "imported"),
       letsencryptDir: join(base, "letsencrypt"),
       self: certificateScript,
-      reloadNginx: [`nginx -t -q ${nginx}`, `nginx ${nginx} -s reload`, `echo reloaded >> ${join(base, "reloads")}`],
+      reloadNginx: [`nginx -t -q ${nginxCli}`, `nginx ${nginxCli} -s reload`, `echo reloaded >> ${join(base, "reloads")}`],
     }),
     { mode: 0o755 },
   );
@@ -133,9 +133,10 @@ async function machine(name: string): Promise<Machine> {
   const port = await freePort();
   daemons.push(startSshd(base, port, keys));
   spawnSync("bash", [certificateScript, "placeholder"]);
-  const started = spawnSync("nginx", nginxArgs(base), { encoding: "utf8" });
-  if (started.status !== 0) throw new Error(`nginx for ${name}: ${started.stderr}`);
-  nginxMachines.push(base);
+  // In the foreground, so this test stops it by its process even after its folder is gone.
+  const nginx = spawn("nginx", [...nginxArgs(base), "-g", "daemon off;"], { stdio: "ignore" });
+  daemons.push(nginx);
+  await waitFor(`${name}'s Nginx`, async () => ((await listening("127.0.0.1", https)) ? true : undefined));
   return { base, link, port, https };
 }
 
@@ -216,8 +217,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  for (const base of nginxMachines) spawnSync("nginx", [...nginxArgs(base), "-s", "stop"]);
-  for (const sshd of daemons) sshd.kill("SIGTERM");
+  for (const daemon of daemons) daemon.kill("SIGTERM");
   await sleep(200);
 });
 
