@@ -102,11 +102,15 @@ describe("cdktf deploy local with two machines behind the local load balancer", 
     writeFileSync(main, "process.exit(3);\n");
     const load = loadDuring(url());
     await sleep(1000);
+    const started = Date.now();
     const run = await local.deployAsync();
+    const seconds = (Date.now() - started) / 1000;
     const result = failures(await load.stop());
     writeFileSync(main, good);
-    measured["refused release"] = result;
+    measured["refused release"] = { ...result, deploySeconds: Math.round(seconds * 10) / 10 };
     expect(run.status).not.toBe(0);
+    // The load ran through the whole refused deploy (canary started, failed, removed), not around it.
+    expect(result.sent).toBeGreaterThan(200 * seconds);
     expect(run.output).toMatch(/machine m1: release [0-9a-f]{12} did not become ready: .*; nothing was switched/);
     expect(run.output).not.toContain("m1: out of rotation");
     expect(run.output).not.toContain("nodescale-machine[m2]");
