@@ -50,14 +50,14 @@ function onMachineAsRoot(script: string, input = "") {
 }
 
 /** sshd's configuration: the defaults of Ubuntu's (PAM, StrictModes, ~/.ssh/authorized_keys), root kept out. */
-function sshdConfig(port: number): string {
+function sshdConfig(port: number, hostKey = join(dir, "host_key")): string {
   const config = join(dir, `sshd-${port}.conf`);
   writeFileSync(
     config,
     [
       `Port ${port}`,
       "ListenAddress 127.0.0.1",
-      `HostKey ${join(dir, "host_key")}`,
+      `HostKey ${hostKey}`,
       `PidFile ${join(dir, `sshd-${port}.pid`)}`,
       "UsePAM yes",
       "PermitRootLogin no",
@@ -98,13 +98,13 @@ function startMachine(port: number): ChildProcess {
   return sshd;
 }
 
-/** A second sshd on the same machine (same namespace), as when the machine's sshd comes up late. */
-function startAnotherSshd(port: number): void {
-  daemons.push(
-    spawn("nsenter", ["-t", String(machinePid), "-m", "--", "/usr/sbin/sshd", "-D", "-e", "-f", sshdConfig(port)], {
-      stdio: ["ignore", "ignore", "pipe"],
-    }),
-  );
+/** Another sshd on the same machine (same namespace): the machine's sshd coming up late, or another host key. */
+function startAnotherSshd(port: number, hostKey?: string): ChildProcess {
+  const sshd = spawn("nsenter", ["-t", String(machinePid), "-m", "--", "/usr/sbin/sshd", "-D", "-e", "-f", sshdConfig(port, hostKey)], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  daemons.push(sshd);
+  return sshd;
 }
 
 function push(port: number, sha256 = bundle.sha256, extra: Record<string, string> = {}) {
@@ -299,6 +299,27 @@ describe("release over SSH", () => {
     startAnotherSshd(later);
     const result = await pushing;
     expect(result.status).toBe(0);
+    expect(readFileSync(record, "utf8").trim()).toBe(bundle.sha256);
+  });
+
+  it("trusts a machine's host key on first use: a changed key at the same machine fails, a new machine is trusted", async () => {
+    const moved = await freePort();
+    const first = startAnotherSshd(moved);
+    await waitFor("the sshd", async () => ((await listening("127.0.0.1", moved)) ? true : undefined));
+    expect((await push(moved, bundle.sha256, { NODESCALE_MACHINE_ID: "droplet-1" })).status).toBe(0);
+    first.kill("SIGTERM");
+    await waitFor("the sshd to stop", async () => ((await listening("127.0.0.1", moved)) ? undefined : true));
+    // Another machine (another host key) at the same address and port.
+    keygen(join(dir, "other_host_key"));
+    startAnotherSshd(moved, join(dir, "other_host_key"));
+    await waitFor("the other sshd", async () => ((await listening("127.0.0.1", moved)) ? true : undefined));
+    rmSync(record, { force: true });
+    const refused = await push(moved, bundle.sha256, { NODESCALE_MACHINE_ID: "droplet-1", NODESCALE_CONNECT_WAIT_SECONDS: "1" });
+    expect(refused.output).toContain("Host key verification failed.");
+    expect(refused.status).toBe(1);
+    expect(existsSync(record)).toBe(false);
+    // A replacement Droplet has its own id, so its own known-hosts file.
+    expect((await push(moved, bundle.sha256, { NODESCALE_MACHINE_ID: "droplet-2" })).status).toBe(0);
     expect(readFileSync(record, "utf8").trim()).toBe(bundle.sha256);
   });
 
