@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { VM_BASE } from "../../constructs/vm/provision";
 import { VM_SECRETS_FILE } from "../../constructs/vm/secrets-fetch";
 import {
   DEPLOY_USER,
+  MAX_SSH_RELEASE_BYTES,
   PUSH_RELEASE_SCRIPT,
   RECEIVE_RELEASE,
   renderDeploySudoers,
@@ -223,6 +224,23 @@ describe("release over SSH", () => {
     expect(existsSync(join(base(), "bundles", `${wrong}.tar.gz`))).toBe(false);
     expect(existsSync(join(base(), "bundles", `${wrong}.tar.gz.partial`))).toBe(false);
   });
+
+  it("refuses a release larger than the cap, keeping nothing", async () => {
+    // Sparse: MAX_SSH_RELEASE_BYTES + 1 bytes of zeros that take no disk here; the machine stores the cap, then stops.
+    const big = join(dir, "too-big.tar.gz");
+    writeFileSync(big, "");
+    truncateSync(big, MAX_SSH_RELEASE_BYTES + 1);
+    try {
+      const sha = "1".repeat(64);
+      const result = await push(port, sha, { NODESCALE_BUNDLE: big });
+      expect(result.output).toContain(`nodescale-receive: the release is larger than ${MAX_SSH_RELEASE_BYTES} bytes; refused`);
+      expect(result.status).toBe(1);
+      expect(readdirSync(join(base(), "bundles"))).toEqual([]);
+      expect(existsSync(record)).toBe(false);
+    } finally {
+      rmSync(big, { force: true });
+    }
+  }, 120_000);
 
   it("fails the deploy with the machine's own verdict when the rollout is refused there", async () => {
     writeFileSync(exitCode, "3");
