@@ -132,6 +132,8 @@ async function machine(name: string): Promise<Machine> {
   writeFileSync(keys, `${renderDeployAuthorizedKey(readFileSync(`${clientKey}.pub`, "utf8"), receiver)}\n`, { mode: 0o600 });
   const port = await freePort();
   daemons.push(startSshd(base, port, keys));
+  // A direct ssh (importDirectly) does not retry as the push does: the machine is up once its sshd listens.
+  await waitFor(`${name}'s sshd`, async () => ((await listening("127.0.0.1", port)) ? true : undefined));
   spawnSync("bash", [certificateScript, "placeholder"]);
   // In the foreground, so this test stops it by its process even after its folder is gone.
   const nginx = spawn("nginx", [...nginxArgs(base), "-g", "daemon off;"], { stdio: "ignore" });
