@@ -135,6 +135,19 @@ describe("cdktf deploy local with two machines behind the local load balancer", 
     expect(output).toMatch(/2 machine\(s\) \(expected 2\)/);
   }, 240_000);
 
+  it("moves from two machines to one, saying so before anything stops, and serves from the one machine", async () => {
+    local.writeConfig({ ...config({ workers: 2, port: appPort + 200, maxBodySizeMiB: 20 }), local: { port: localPort, machines: 1 } });
+    const output = local.deploy();
+    const note = output.indexOf(
+      `local.machines 2 -> 1 moves 127.0.0.1:${localPort} between a machine and the load balancer: requests fail for a few seconds`,
+    );
+    expect(note).toBeGreaterThanOrEqual(0);
+    expect(output.indexOf("stopped 2 machine(s) and the load balancer")).toBeGreaterThan(note);
+    expect(output.indexOf(`nodescale-machine[m1]: Nginx started on 127.0.0.1:${localPort}`)).toBeGreaterThan(note);
+    expect(await listening("127.0.1.2", localPort)).toBe(false);
+    expect((await get(localPort, "/")).json().machine).toBe("m1");
+  }, 180_000);
+
   it("destroys both machines and the balancer: no listening port left", async () => {
     expect(local.destroy().status).toBe(0);
     for (const [host, port] of [
