@@ -130,6 +130,6 @@ fi
 
 say "tests"
 status=0
-NODESCALE_CONTAINERS=1 NODESCALE_CONTAINER_CACHE="${CACHE}" npx jest --runInBand test/containers "$@" || status=$?
+NODESCALE_CONTAINERS=1 NODESCALE_CONTAINER_CACHE="${CACHE}" npx jest --ci --runInBand test/containers "$@" || status=$?
 say "done (exit ${status})"
 exit "${status}"

@@ -10,15 +10,15 @@ echo "== build"; npm run --silent build
 echo "== typecheck"; npm run --silent typecheck
 echo "== lint"; npx biome ci .
 echo "== jest"
-if [ "$#" -gt 0 ]; then exec npx jest "$@"; fi
+if [ "$#" -gt 0 ]; then exec npx jest --ci "$@"; fi
 # Two lanes at once (jest alone runs one file at a time on 2 cores): the end-to-end deploys, one after another, and
 # everything else. Each lane keeps its own output; the run fails if either does.
 e2e_log="$(mktemp)"
 trap 'rm -f "${e2e_log}"' EXIT
-npx jest test/e2e > "${e2e_log}" 2>&1 &
+npx jest --ci test/e2e > "${e2e_log}" 2>&1 &
 e2e_pid=$!
 unit_status=0
-npx jest --testPathIgnorePatterns /test/e2e/ /test/containers/ || unit_status=$?
+npx jest --ci --testPathIgnorePatterns /test/e2e/ /test/containers/ || unit_status=$?
 e2e_status=0
 wait "${e2e_pid}" || e2e_status=$?
 echo "== jest: end-to-end lane"

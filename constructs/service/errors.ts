@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { SECRET_REF_RULE } from "./secrets";
 
 /** Bad configuration, reported as one readable list; never a stack trace from inside cdktf. */
 export class ConfigError extends Error {
@@ -89,7 +90,16 @@ function show(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-/** One line per problem: the field path, the bad value, and what is allowed. */
+/**
+ * A value given where a secret's reference belongs is most likely the secret itself: never printed (an error lands
+ * in terminals and CI logs). A reference gone wrong ("env:lower-case") is shown.
+ */
+function showInSecrets(value: unknown): string {
+  if (typeof value === "string" && /^(ssm|secretsmanager|env):/.test(value)) return show(value);
+  return typeof value === "string" ? `a value of ${value.length} characters (not shown)` : `a ${typeof value} (not shown)`;
+}
+
+/** One line per problem: the field path, the bad value (a secret's, never), and what is allowed. */
 export function describeIssues(issues: readonly z.core.$ZodIssue[], input: unknown, schema: z.ZodType, prefix = ""): string[] {
   const lines: string[] = [];
   for (const issue of issues) {
@@ -105,7 +115,9 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], input: unkno
       continue;
     }
     const value = "input" in issue && issue.input !== undefined ? issue.input : valueAt(input, issue.path);
-    lines.push(`${at(issue.path)}: ${show(value)} is not allowed: ${issue.message}`);
+    lines.push(
+      `${at(issue.path)}: ${issue.message === SECRET_REF_RULE ? showInSecrets(value) : show(value)} is not allowed: ${issue.message}`,
+    );
   }
   return lines;
 }

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { mergeExpositions } from "../../app/src/exposition";
+import { tempDir } from "../helpers/fixtures";
 import { parseExposition, pidsWith, requestsByPid, scrape, total } from "../helpers/metrics";
 import { APP_DIST, freePort, get, killAll, startNode, waitFor } from "../helpers/processes";
 
@@ -87,6 +88,33 @@ describe("sample app metrics", () => {
     await waitFor("the second app", async () => ((await get(none, "/ready").catch(() => undefined))?.status === 200 ? true : undefined));
     expect(app.output()).toContain(`"msg":"metrics on 127.0.0.1:${metricsPort}/metrics"`);
     expect(quiet.output()).not.toContain("metrics on");
+  }, 30_000);
+
+  it("fork mode: when the process holding the metrics port dies, another takes the port over and answers for those left", async () => {
+    // Three processes as PM2 runs them in fork mode (pm_id set: the app's PM2 role), one port each, one metrics port.
+    const metricsPort = await freePort();
+    const sockets = tempDir("nodescale-metrics-");
+    const apps = [];
+    for (const id of [0, 1, 2]) {
+      const port = await freePort();
+      const env = { PORT: String(port), METRICS_PORT: String(metricsPort), METRICS_SOCKET_DIR: sockets, pm_id: String(id) };
+      apps.push({ port, app: startNode(join(APP_DIST, "main.js"), env) });
+    }
+    const pids = apps.map(({ app }) => String(app.child.pid));
+    const scrapedPids = async () => pidsWith((await scrape(metricsPort)).samples, "nodejs_heap_size_used_bytes");
+    await waitFor("one scrape for the three", async () => ((await scrapedPids().catch(() => new Set())).size === 3 ? true : undefined));
+    expect(await scrapedPids()).toEqual(new Set(pids));
+    const holder = apps.find(({ app }) => app.output().includes(`metrics on 127.0.0.1:${metricsPort}/metrics`));
+    expect(holder).toBeDefined();
+    // A crash: no exit handler runs, its socket file stays behind.
+    holder?.app.child.kill("SIGKILL");
+    await holder?.app.exited;
+    const left = new Set(pids.filter((pid) => pid !== String(holder?.app.child.pid)));
+    await waitFor("another process to answer for the two left", async () => {
+      const now = await scrapedPids().catch(() => undefined);
+      return now !== undefined && now.size === 2 ? now : undefined;
+    });
+    expect(await scrapedPids()).toEqual(left);
   }, 30_000);
 
   it("refuses METRICS_PORT equal to PORT, naming both", async () => {

@@ -1,5 +1,5 @@
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, loadConfig, parseConfig, resolveApp } from "../../stacks/config";
 import { CONFIG_DESCRIPTIONS } from "../../stacks/config-descriptions";
@@ -159,7 +159,7 @@ describe("nodescale.config.json validation", () => {
         },
       }),
     ).toEqual([
-      `service.secrets.DB_PASSWORD: "hunter2" is not allowed: ${rule}`,
+      `service.secrets.DB_PASSWORD: a value of 7 characters (not shown) is not allowed: ${rule}`,
       `service.secrets.TOKEN: "ssm:relative/path" is not allowed: ${rule}`,
       'service.secrets.PORT: "env:PORT_VALUE" is not allowed: is set by NodeScale from the spec (reserved: PORT, HOST, WORKERS, SHUTDOWN_GRACE_SECONDS, KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS, NODESCALE_RELEASE, NODESCALE_MACHINE, NODESCALE_APP_HASH, METRICS_PORT, METRICS_SOCKET_DIR)',
       'service.secrets.SHARED: "env:SHARED" is not allowed: is also in service.env: one variable, one source',
@@ -288,7 +288,7 @@ describe("nodescale.config.json validation", () => {
     const file = join(dir, "bad.json");
     writeFileSync(file, JSON.stringify({ service: { port: "80" }, vm: { aws: { sshCidrs: ["0.0.0.0/0"] } } }));
     const run = spawnSync(process.execPath, [join(ROOT, "dist", "main.js")], {
-      env: { ...process.env, NODESCALE_CONFIG: file },
+      env: { ...process.env, NODESCALE_CONFIG: file, CDKTF_OUTDIR: join(dir, "cdktf.out") },
       encoding: "utf8",
     });
     expect(run.status).toBe(1);
@@ -302,7 +302,9 @@ describe("nodescale.config.json validation", () => {
       ].join("\n"),
     );
     expect(run.stderr).not.toMatch(/\bat .*\.js:\d+/);
-    expect(execFileSync("ls", [dir])).toBeTruthy();
+    // Nothing was synthesized (no manifest, no stack): Terraform has nothing to run.
+    const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+    expect(files.map((entry) => entry.name)).toEqual(["bad.json"]);
   });
 });
 

@@ -105,11 +105,15 @@ describe("cdktf deploy local with two machines behind the local load balancer", 
     writeFileSync(main, "process.exit(3);\n");
     const load = loadDuring(url());
     await sleep(1000);
+    const started = Date.now();
     const run = await local.deployAsync();
+    const seconds = (Date.now() - started) / 1000;
     const result = failures(await load.stop());
     writeFileSync(main, good);
-    measured["refused release"] = result;
+    measured["refused release"] = { ...result, deploySeconds: Math.round(seconds * 10) / 10 };
     expect(run.status).not.toBe(0);
+    // The load ran through the whole refused deploy (canary started, failed, removed), not around it.
+    expect(result.sent).toBeGreaterThan(200 * seconds);
     expect(run.output).toMatch(/machine m1: release [0-9a-f]{12} did not become ready: .*; nothing was switched/);
     expect(run.output).not.toContain("m1: out of rotation");
     expect(run.output).not.toContain("nodescale-machine[m2]");
@@ -133,6 +137,19 @@ describe("cdktf deploy local with two machines behind the local load balancer", 
     expect(output).toContain("nodescale-machine[m2]: up to date on release");
     expect(output).toMatch(/2 machine\(s\) \(expected 2\)/);
   }, 240_000);
+
+  it("moves from two machines to one, saying so before anything stops, and serves from the one machine", async () => {
+    local.writeConfig({ ...config({ workers: 2, port: appPort + 200, maxBodySizeMiB: 20 }), local: { port: localPort, machines: 1 } });
+    const output = local.deploy();
+    const note = output.indexOf(
+      `local.machines 2 -> 1 moves 127.0.0.1:${localPort} between a machine and the load balancer: requests fail for a few seconds`,
+    );
+    expect(note).toBeGreaterThanOrEqual(0);
+    expect(output.indexOf("stopped 2 machine(s) and the load balancer")).toBeGreaterThan(note);
+    expect(output.indexOf(`nodescale-machine[m1]: Nginx started on 127.0.0.1:${localPort}`)).toBeGreaterThan(note);
+    expect(await listening("127.0.1.2", localPort)).toBe(false);
+    expect((await get(localPort, "/")).json().machine).toBe("m1");
+  }, 180_000);
 
   it("destroys both machines and the balancer: no listening port left", async () => {
     expect(local.destroy().status).toBe(0);

@@ -210,6 +210,29 @@ describe("health CLI", () => {
     }
   });
 
+  it("waits with --wait-for-machine until the balancer sends a request to that machine on that release, and only then", async () => {
+    // A balancer in front of an old machine; the new one joins its rotation after a few requests, first on the old release.
+    let served = 0;
+    const { server, port } = await listen((_req, res) => {
+      served += 1;
+      const [machine, release] = served < 5 ? ["old-1", "r1"] : served < 9 ? ["new-2", "r1"] : ["new-2", "r2"];
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ machine, release }));
+    });
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const joined = await runCli(["--url", url, "--wait-for-machine", "new-2", "--expect-release", "r2", "--timeout", "20"]);
+      expect(joined.stdout).toMatch(new RegExp(`^IN ROTATION new-2 behind ${url} after [\\d.]+ s\n$`));
+      expect(joined.status).toBe(0);
+      expect(served).toBe(9);
+      const never = await runCli(["--url", url, "--wait-for-machine", "new-3", "--timeout", "1"]);
+      expect(never.stdout).toBe(`NOT IN ROTATION new-3 behind ${url} after 1 s (last answer 200 from "new-2")\n`);
+      expect(never.status).toBe(1);
+    } finally {
+      server.close();
+    }
+  });
+
   it.each([
     [[], "nodescale-health: --url must be an http(s) URL, got null"],
     [["--url", "ftp://x"], 'nodescale-health: --url must be an http(s) URL, got "ftp://x"'],

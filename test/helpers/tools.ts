@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderNginxMain } from "../../constructs/vm/render";
@@ -60,6 +60,27 @@ export function systemdVerify(name: string, unit: string): { status: number | nu
   }
   writeFileSync(join(dir, name), unit.replace(/\/usr\/local\/bin\//g, `${dir}/`));
   const run = spawnSync("systemd-analyze", ["verify", "--man=no", join(dir, name)], { encoding: "utf8" });
+  rmSync(dir, { recursive: true, force: true });
+  if (run.error) throw new Error(`systemd-analyze is needed for this test (apt-get install -y systemd): ${run.error.message}`);
+  return { status: run.status, output: `${run.stdout}${run.stderr}` };
+}
+
+/**
+ * Runs `systemd-analyze verify` on a distribution's unit (as installed here, e.g. nginx.service from Debian's nginx)
+ * with `dropIn` applied as `<unit>.d/nodescale.conf`; returns its findings (a bad line of the drop-in is named).
+ */
+export function systemdVerifyDropIn(unit: string, dropIn: string): { status: number | null; output: string } {
+  const installed = join("/lib/systemd/system", unit);
+  if (!existsSync(installed)) throw new Error(`${installed} is needed for this test (the distribution's package that ships it)`);
+  const dir = mkdtempSync(join(tmpdir(), "nodescale-unit-"));
+  copyFileSync(installed, join(dir, unit));
+  mkdirSync(join(dir, `${unit}.d`));
+  writeFileSync(join(dir, `${unit}.d`, "nodescale.conf"), dropIn);
+  // The folder first, then the usual unit paths (the trailing ":"), so the drop-in is found beside the unit.
+  const run = spawnSync("systemd-analyze", ["verify", "--man=no", join(dir, unit)], {
+    encoding: "utf8",
+    env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` },
+  });
   rmSync(dir, { recursive: true, force: true });
   if (run.error) throw new Error(`systemd-analyze is needed for this test (apt-get install -y systemd): ${run.error.message}`);
   return { status: run.status, output: `${run.stdout}${run.stderr}` };

@@ -1,16 +1,27 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { connect } from "node:tls";
+import { NodeServiceSpec } from "../../constructs/service/spec";
 import { renderCertificateScript } from "../../constructs/vm/acme";
+import { processPlan } from "../../constructs/vm/plan";
+import { renderNginxMain, renderNginxSite } from "../../constructs/vm/render";
 import { PUSH_RELEASE_SCRIPT, renderDeployAuthorizedKey, renderReceiveRelease } from "../../constructs/vm/ssh-release";
 import { fixtureBundle, tempDir } from "../helpers/fixtures";
-import { freePort, sleep } from "../helpers/processes";
+import { listening } from "../helpers/local-deploy";
+import { freePort, sleep, waitFor } from "../helpers/processes";
 import { keygen, startSshd } from "../helpers/sshd";
 
 // One Droplet with a domain replaced by a new one: the new machine takes over the certificate the old one serves,
 // old machine -> the deploying shell's pipe -> new machine, over the SSH release channel, for real (two sshd, the
-// rendered receivers, certificate scripts and push script). A private CA stands in for Let's Encrypt.
+// rendered receivers, certificate scripts and push script), and each machine's Nginx (the rendered site, main
+// config and reload) serves what its link points at: a TLS handshake proves the new machine serves the old one's
+// certificate. A private CA stands in for Let's Encrypt; the provision step after the receiver (the release's
+// rollout, tested on its own) is `exit 0`; the SSH login is root's with the forced command (the deploy user and
+// sudo are proven in ssh-release.test.ts).
 const DOMAIN = "orders.example.com";
+const spec = NodeServiceSpec.parse({ name: "orders-api", port: 4000, domain: DOMAIN });
 const bundle = fixtureBundle();
 const dir = tempDir("nodescale-takeover-");
 const clientKey = join(dir, "deploy_key");
@@ -57,14 +68,37 @@ interface Machine {
   readonly base: string;
   readonly link: string;
   readonly port: number;
+  /** Its Nginx's HTTPS port. */
+  readonly https: number;
 }
 
-/** A machine with the SSH release channel and HTTPS for DOMAIN: its receiver, certificate script and sshd. */
+const nginxArgs = (base: string) => ["-p", base, "-c", join(base, "nginx.conf"), "-e", join(base, "logs", "error.log")];
+
+/**
+ * A machine with the SSH release channel and HTTPS for DOMAIN: its receiver, certificate script, sshd and Nginx
+ * (the rendered site ending TLS with the certificate its link points at; reloaded by the certificate script).
+ */
 async function machine(name: string): Promise<Machine> {
   const base = join(dir, name);
   const link = join(base, "tls", "live");
   mkdirSync(join(base, "bin"), { recursive: true });
   mkdirSync(join(base, "tls"), { recursive: true });
+  for (const sub of ["logs", "tmp", "webroot"]) mkdirSync(join(base, sub));
+  const https = await freePort();
+  writeFileSync(join(base, "upstream.conf"), `server 127.0.0.1:${await freePort()};\n`);
+  writeFileSync(
+    join(base, "site.conf"),
+    renderNginxSite(spec, processPlan(spec, "cluster"), {
+      listen: [`127.0.0.1:${await freePort()}`],
+      tls: { listen: [`127.0.0.1:${https}`], certificate: `${link}/fullchain.pem`, certificateKey: `${link}/privkey.pem` },
+      onlyHost: DOMAIN,
+      acmeWebroot: join(base, "webroot"),
+      accessLog: "off",
+      upstreamFile: join(base, "upstream.conf"),
+    }),
+  );
+  writeFileSync(join(base, "nginx.conf"), renderNginxMain({ prefix: base, siteFile: join(base, "site.conf") }));
+  const nginxCli = nginxArgs(base).join(" ");
   writeFileSync(join(base, "provisioned"), "");
   writeFileSync(join(base, "bin", "provision.sh"), "#!/usr/bin/env bash\nexit 0\n", { mode: 0o755 });
   const certificateScript = join(base, "bin", "certificate.sh");
@@ -78,7 +112,7 @@ async function machine(name: string): Promise<Machine> {
       imported: join(base, "tls", "imported"),
       letsencryptDir: join(base, "letsencrypt"),
       self: certificateScript,
-      reloadNginx: [`echo reloaded >> ${join(base, "reloads")}`],
+      reloadNginx: [`nginx -t -q ${nginxCli}`, `nginx ${nginxCli} -s reload`, `echo reloaded >> ${join(base, "reloads")}`],
     }),
     { mode: 0o755 },
   );
@@ -98,9 +132,28 @@ async function machine(name: string): Promise<Machine> {
   writeFileSync(keys, `${renderDeployAuthorizedKey(readFileSync(`${clientKey}.pub`, "utf8"), receiver)}\n`, { mode: 0o600 });
   const port = await freePort();
   daemons.push(startSshd(base, port, keys));
+  // A direct ssh (importDirectly) does not retry as the push does: the machine is up once its sshd listens.
+  await waitFor(`${name}'s sshd`, async () => ((await listening("127.0.0.1", port)) ? true : undefined));
   spawnSync("bash", [certificateScript, "placeholder"]);
-  return { base, link, port };
+  // In the foreground, so this test stops it by its process even after its folder is gone.
+  const nginx = spawn("nginx", [...nginxArgs(base), "-g", "daemon off;"], { stdio: "ignore" });
+  daemons.push(nginx);
+  await waitFor(`${name}'s Nginx`, async () => ((await listening("127.0.0.1", https)) ? true : undefined));
+  return { base, link, port, https };
 }
+
+/** The SHA-256 fingerprint of the certificate a machine's Nginx serves in a TLS handshake for DOMAIN. */
+function servedFingerprint(on: Machine): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port: on.https, servername: DOMAIN, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256);
+      socket.end();
+    });
+    socket.on("error", reject);
+  });
+}
+
+const fileFingerprint = (pemFile: string) => new X509Certificate(readFileSync(pemFile)).fingerprint256;
 
 function push(to: Machine, from: { port: number }) {
   return new Promise<{ status: number | null; output: string }>((resolve) => {
@@ -161,11 +214,12 @@ beforeAll(async () => {
   // The old machine serves a certificate from the CA (its own, as certbot would have left it).
   issue(join(oldMachine.base, "tls", "issued"), DOMAIN, join(dir, "ca"));
   spawnSync("ln", ["-sfn", join(oldMachine.base, "tls", "issued"), oldMachine.link]);
+  spawnSync("nginx", [...nginxArgs(oldMachine.base), "-s", "reload"]);
   await sleep(500);
 }, 30_000);
 
 afterAll(async () => {
-  for (const sshd of daemons) sshd.kill("SIGTERM");
+  for (const daemon of daemons) daemon.kill("SIGTERM");
   await sleep(200);
 });
 
@@ -186,7 +240,13 @@ describe("a replacement Droplet takes over the certificate of the one it replace
     expect(result.status).toBe(0);
   });
 
-  it("moves the certificate and key to the new machine, which serves them at once", async () => {
+  it("moves the certificate and key to the new machine, whose Nginx serves it at once", async () => {
+    const issued = fileFingerprint(join(oldMachine.base, "tls", "issued", "fullchain.pem"));
+    await waitFor("the old machine's Nginx to serve its certificate", async () =>
+      (await servedFingerprint(oldMachine)) === issued ? true : undefined,
+    );
+    const before = await servedFingerprint(newMachine);
+    expect(before).toBe(fileFingerprint(join(newMachine.base, "tls", "placeholder", "fullchain.pem")));
     const result = await push(newMachine, oldMachine);
     expect(result.output).toContain("nodescale-push: the domain's certificate from 127.0.0.1 (the machine being replaced)");
     expect(result.output).toContain(`nodescale-certificate: serving the certificate for ${DOMAIN}, valid until`);
@@ -198,6 +258,13 @@ describe("a replacement Droplet takes over the certificate of the one it replace
     expect(readFileSync(join(newMachine.base, "reloads"), "utf8")).toBe("reloaded\n");
     // The key went through the pipe only: never printed.
     expect(result.output).not.toContain("PRIVATE KEY");
+    // A TLS handshake with the new machine gets the very certificate the old one serves.
+    const served = await waitFor("the new machine's Nginx to serve the certificate taken over", async () => {
+      const now = await servedFingerprint(newMachine);
+      return now !== before ? now : undefined;
+    });
+    expect(served).toBe(await servedFingerprint(oldMachine));
+    expect(served).toBe(issued);
   });
 
   it("keeps a certificate the new machine already serves", async () => {

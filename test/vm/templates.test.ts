@@ -17,7 +17,7 @@ import {
 } from "../../constructs/vm/provision";
 import { pm2Apps, renderLoadBalancerSite, renderMachineServers, renderNginxSite, SECURITY_HEADERS } from "../../constructs/vm/render";
 import { tempDir } from "../helpers/fixtures";
-import { NGINX_TEST_UPSTREAM, nginxTest, shellcheck, systemdSecurity, systemdVerify } from "../helpers/tools";
+import { NGINX_TEST_UPSTREAM, nginxTest, shellcheck, systemdSecurity, systemdVerify, systemdVerifyDropIn } from "../helpers/tools";
 
 const spec = NodeServiceSpec.parse({ name: "orders-api", port: 4000, workers: 3, shutdownGraceSeconds: 12, maxBodySizeMiB: 25 });
 const cluster = processPlan(spec, "cluster");
@@ -331,6 +331,15 @@ describe("systemd units", () => {
     expect(verdict.output).toBe("");
     expect(verdict.status).toBe(0);
     expect(renderNginxRestartDropIn()).toContain("Restart=always");
+  });
+
+  it("renders drop-ins that systemd-analyze verify accepts on the distribution's nginx.service and logrotate.timer", () => {
+    const nginx = systemdVerifyDropIn("nginx.service", renderNginxRestartDropIn());
+    expect(nginx.output).toBe("");
+    expect(nginx.status).toBe(0);
+    const logrotate = systemdVerifyDropIn("logrotate.timer", renderLogRotation(spec).logrotateTimer);
+    expect(logrotate.output).toBe("");
+    expect(logrotate.status).toBe(0);
   });
 
   it("sandboxes PM2 and the app: systemd-analyze security rates the unit OK or better (it was 8.7 EXPOSED)", () => {
