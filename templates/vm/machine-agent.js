@@ -516,7 +516,10 @@ class Machine {
       const want = this.instancesOf(app);
       const good = procs.filter((p) => p.status === "online" && p.release === sha256);
       if (good.length !== want) {
-        throw new AgentError(`${app.name}: ${good.length} of ${want} process(es) online on release ${short(sha256)} (PM2 reports ${procs.map((p) => p.status).join(", ") || "none"})`);
+        // The processes' own last words say why (a port taken, a crash at start), as the canary's do.
+        throw new AgentError(
+          `${app.name}: ${good.length} of ${want} process(es) online on release ${short(sha256)} (PM2 reports ${procs.map((p) => p.status).join(", ") || "none"}). Their output:\n${this.redact(this.tailLogs(app))}`,
+        );
       }
       for (const port of this.appPorts(app)) {
         const problem = await this.waitReady(port, this.plan.readyTimeoutSeconds);
@@ -723,7 +726,9 @@ class Machine {
         if (procs.length > 0 && procs.length !== want) this.pm2("scale", app.name, String(want));
         for (const port of this.appPorts(app)) {
           const notReady = await this.waitReady(port, plan.readyTimeoutSeconds);
-          if (notReady !== undefined) throw new AgentError(`${app.name} did not become ready: ${notReady}`);
+          if (notReady !== undefined) {
+            throw new AgentError(`${app.name} did not become ready: ${notReady}. Its output:\n${this.redact(this.tailLogs(app))}`);
+          }
         }
         running = this.running();
       }

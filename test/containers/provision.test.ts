@@ -120,6 +120,15 @@ class Machine {
     };
   }
 
+  /** What to read when a run failed: PM2's log, the app's output, the units' journal. */
+  diagnostics(): string {
+    return this.exec([
+      "bash",
+      "-c",
+      "tail -n 60 /var/lib/nodescale/.pm2/pm2.log /var/log/nodescale/*.log 2>&1; journalctl --no-pager -n 60 -u nodescale-pm2 2>&1",
+    ]).stdout;
+  }
+
   remove(): void {
     docker(["rm", "-f", this.name]);
   }
@@ -212,6 +221,7 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
       await waitFor("the lock to be held", () => (machine.exec(["test", "-f", "/run/lock-held"]).status === 0 ? true : undefined));
       const run = await machine.provision("/var/lib/cloud/user-data.sh");
       await holder;
+      if (run.status !== 0) console.log(`${machine.name} after a failed run:\n${machine.diagnostics()}`);
       expect(run.output).toMatch(/Waiting for cache lock|Could not get lock/);
       timings.dropletFirstRun = run.seconds;
       expect([run.status, run.output.slice(-3000)]).toEqual([0, expect.stringContaining("nodescale-provision: done")]);
