@@ -528,6 +528,19 @@ class Machine {
     }
   }
 
+  /**
+   * An app none of whose processes is online (a crash loop: PM2 reports them "waiting restart" or "errored") serves
+   * nothing, so nothing is lost by replacing it whole; and a reload would race PM2's own pending restarts, which
+   * start a process again on its old definition ("Process with pid ... already exists"), leaving it on the release
+   * that crashed. It is deleted here, and the caller starts it from the ecosystem file. Returns the processes left.
+   */
+  startFreshIfNoneOnline(app, procs) {
+    if (procs.length === 0 || procs.some((p) => p.status === "online")) return procs;
+    this.log(`${app.name}: no process online (PM2 reports ${procs.map((p) => p.status).join(", ")}); replacing it whole`);
+    this.pm2("delete", app.name);
+    return [];
+  }
+
   writeEcosystem(file, apps) {
     // A secret is written as a reference to the PM2 CLI's environment, which the agent fills (pm2Raw).
     const text = JSON.stringify({ apps }, null, 2).replace(/"__NODESCALE_SECRET__:([A-Za-z_][A-Za-z0-9_]*)"/g, (_, name) => `process.env[${JSON.stringify(name)}]`);
@@ -659,8 +672,10 @@ class Machine {
       }
     } catch (err) {
       if (rollingBack || previous === undefined || previous === sha256 || !(err instanceof AgentError)) throw err;
-      // Whatever failed after the switch, the machine goes back to the release it served before.
-      this.log(`${err.message}\nrolling back to release ${short(previous)}`);
+      // Whatever failed after the switch, the machine goes back to the release it served before. The processes'
+      // last output is read now, before the roll back's own processes write theirs.
+      const why = / output:\n/.test(err.message) ? err.message : `${err.message}. The app's output:\n${this.redact(desired.map((a) => this.tailLogs(a)).join("\n"))}`;
+      this.log(`${why}\nrolling back to release ${short(previous)}`);
       rollingBack = true;
       try {
         await this.deploy({ bundle, sha256: previous, restart: false, dryRun: false });
@@ -714,7 +729,7 @@ class Machine {
             stale.splice(stale.indexOf(name), 1);
           }
         }
-        const procs = running.get(app.name) ?? [];
+        const procs = this.startFreshIfNoneOnline(app, running.get(app.name) ?? []);
         const want = this.instancesOf(app);
         if (procs.length === 0) {
           this.pm2("start", ecosystem, "--only", app.name);
@@ -762,7 +777,7 @@ class Machine {
         if (!desired.some((a) => a.name === name)) this.pm2("delete", name);
       }
       for (const app of desired) {
-        const procs = running.get(app.name) ?? [];
+        const procs = this.startFreshIfNoneOnline(app, running.get(app.name) ?? []);
         if (procs.length === 0) this.pm2("start", ecosystem, "--only", app.name);
         else if (restart || procs.some((p) => p.hash !== app.env.NODESCALE_APP_HASH || p.status !== "online")) {
           this.pm2("reload", ecosystem, "--only", app.name, "--update-env");
