@@ -128,8 +128,17 @@ if [ -n "${NODESCALE_CONTAINERS_WAIT_FOR:-}" ]; then
   [ -f "${NODESCALE_CONTAINERS_WAIT_FOR}" ] || { echo "the project was not installed and built within 30 minutes" >&2; exit 1; }
 fi
 
-say "tests"
+# NODESCALE_CONTAINERS_REPEAT=N runs the selected tests N times (each on fresh machines) and counts the failed runs:
+# how a fault that shows only sometimes (a busy machine) is reproduced, and how its fix is shown to hold.
+repeat="${NODESCALE_CONTAINERS_REPEAT:-1}"
 status=0
-NODESCALE_CONTAINERS=1 NODESCALE_CONTAINER_CACHE="${CACHE}" npx jest --ci --runInBand test/containers "$@" || status=$?
+failed_runs=0
+for i in $(seq 1 "${repeat}"); do
+  say "tests (run ${i} of ${repeat})"
+  run_status=0
+  NODESCALE_CONTAINERS=1 NODESCALE_CONTAINER_CACHE="${CACHE}" npx jest --ci --runInBand test/containers "$@" || run_status=$?
+  if [ "${run_status}" -ne 0 ]; then status="${run_status}"; failed_runs=$((failed_runs + 1)); fi
+done
+[ "${repeat}" -eq 1 ] || say "${repeat} runs, ${failed_runs} failed"
 say "done (exit ${status})"
 exit "${status}"

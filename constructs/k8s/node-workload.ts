@@ -308,8 +308,8 @@ export class NodeWorkload extends Construct {
       });
       volume.push({ name: "nodescale", configMap: { name: this.preload.metadata.name, defaultMode: "0444" } });
       volumeMount.push({ name: "nodescale", mountPath: PRELOAD_DIR, readOnly: true });
-      // Before the app's own NODE_OPTIONS (service.env), which still apply.
-      appEnv.NODE_OPTIONS = [`--require ${PRELOAD_DIR}/${RELEASE_HEADERS_FILE}`, appEnv.NODE_OPTIONS].filter(Boolean).join(" ");
+      // service.env cannot hold NODE_OPTIONS (a reserved name: constructs/service/schema.ts), so this is the only one.
+      appEnv.NODE_OPTIONS = `--require ${PRELOAD_DIR}/${RELEASE_HEADERS_FILE}`;
       if (props.hstsSeconds !== undefined) appEnv.NODESCALE_HSTS_SECONDS = String(props.hstsSeconds);
     }
     const secretValues = props.secretValues ?? {};

@@ -672,13 +672,29 @@ class Machine {
       const want = this.instancesOf(app);
       const good = procs.filter((p) => p.status === "online" && p.release === sha256);
       if (good.length !== want) {
-        throw new AgentError(`${app.name}: ${good.length} of ${want} process(es) online on release ${short(sha256)} (PM2 reports ${procs.map((p) => p.status).join(", ") || "none"})`);
+        // The processes' own last words say why (a port taken, a crash at start), as the canary's do.
+        throw new AgentError(
+          `${app.name}: ${good.length} of ${want} process(es) online on release ${short(sha256)} (PM2 reports ${procs.map((p) => p.status).join(", ") || "none"}). Their output:\n${this.redact(this.tailLogs(app))}`,
+        );
       }
       for (const port of this.appPorts(app)) {
         const problem = await this.waitReady(port, this.plan.readyTimeoutSeconds);
         if (problem !== undefined) throw new AgentError(`${app.name} is not ready: ${problem}`);
       }
     }
+  }
+
+  /**
+   * An app none of whose processes is online (a crash loop: PM2 reports them "waiting restart" or "errored") serves
+   * nothing, so nothing is lost by replacing it whole; and a reload would race PM2's own pending restarts, which
+   * start a process again on its old definition ("Process with pid ... already exists"), leaving it on the release
+   * that crashed. It is deleted here, and the caller starts it from the ecosystem file. Returns the processes left.
+   */
+  startFreshIfNoneOnline(app, procs) {
+    if (procs.length === 0 || procs.some((p) => p.status === "online")) return procs;
+    this.log(`${app.name}: no process online (PM2 reports ${procs.map((p) => p.status).join(", ")}); replacing it whole`);
+    this.pm2("delete", app.name);
+    return [];
   }
 
   writeEcosystem(file, apps) {
@@ -812,8 +828,10 @@ class Machine {
       }
     } catch (err) {
       if (rollingBack || previous === undefined || previous === sha256 || !(err instanceof AgentError)) throw err;
-      // Whatever failed after the switch, the machine goes back to the release it served before.
-      this.log(`${err.message}\nrolling back to release ${short(previous)}`);
+      // Whatever failed after the switch, the machine goes back to the release it served before. The processes'
+      // last output is read now, before the roll back's own processes write theirs.
+      const why = / output:\n/.test(err.message) ? err.message : `${err.message}. The app's output:\n${this.redact(desired.map((a) => this.tailLogs(a)).join("\n"))}`;
+      this.log(`${why}\nrolling back to release ${short(previous)}`);
       rollingBack = true;
       try {
         await this.deploy({ bundle, sha256: previous, restart: false, dryRun: false });
@@ -867,7 +885,7 @@ class Machine {
             stale.splice(stale.indexOf(name), 1);
           }
         }
-        const procs = running.get(app.name) ?? [];
+        const procs = this.startFreshIfNoneOnline(app, running.get(app.name) ?? []);
         const want = this.instancesOf(app);
         if (procs.length === 0) {
           this.pm2("start", ecosystem, "--only", app.name);
@@ -879,7 +897,9 @@ class Machine {
         if (procs.length > 0 && procs.length !== want) this.pm2("scale", app.name, String(want));
         for (const port of this.appPorts(app)) {
           const notReady = await this.waitReady(port, plan.readyTimeoutSeconds);
-          if (notReady !== undefined) throw new AgentError(`${app.name} did not become ready: ${notReady}`);
+          if (notReady !== undefined) {
+            throw new AgentError(`${app.name} did not become ready: ${notReady}. Its output:\n${this.redact(this.tailLogs(app))}`);
+          }
         }
         running = this.running();
       }
@@ -913,7 +933,7 @@ class Machine {
         if (!desired.some((a) => a.name === name)) this.pm2("delete", name);
       }
       for (const app of desired) {
-        const procs = running.get(app.name) ?? [];
+        const procs = this.startFreshIfNoneOnline(app, running.get(app.name) ?? []);
         if (procs.length === 0) this.pm2("start", ecosystem, "--only", app.name);
         else if (restart || procs.some((p) => p.hash !== app.env.NODESCALE_APP_HASH || p.status !== "online")) {
           this.pm2("reload", ecosystem, "--only", app.name, "--update-env");

@@ -1,11 +1,12 @@
+import { chmodSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { IMAGE_USER, renderDockerfile, STAGED_DOCKERFILE } from "../../constructs/k8s/dockerfile";
-import { NODE_WORKLOAD_DEFAULTS } from "../../constructs/k8s/node-workload";
 import { resolveBuildScript, stageSources } from "../../constructs/release/release-pack";
 import { NodeServiceSpec } from "../../constructs/service/spec";
 import { describeContainers, docker, dockerOk, extraCaBase64, NODE_IMAGE, since } from "../helpers/containers";
 import { tempDir } from "../helpers/fixtures";
+import { podRun, synthesizedPod } from "../helpers/pod-run";
 import { freePort, get, ROOT, waitFor } from "../helpers/processes";
 
 /** One GET that may take a while; resolves with the status (0 when the connection failed). */
@@ -34,7 +35,9 @@ const APPS = [
 describeContainers.each(APPS)("the image of $what, run as a pod runs it", ({ what, dir, service, slowPath, env }) => {
   const spec = NodeServiceSpec.parse(service);
   const tag = `nodescale-test/${what.split(" ")[1].toLowerCase()}:${process.pid}`;
-  const grace = spec.terminationGracePeriodSeconds(NODE_WORKLOAD_DEFAULTS.preStopSeconds);
+  // Run as the synthesized pod runs it: user, capabilities, read-only root, /tmp, the preload's ConfigMap, grace.
+  const pod = podRun(synthesizedPod(service, tag));
+  const grace = pod.graceSeconds;
   let port = 0;
   const name = `nodescale-image-${process.pid}-${what.length}`;
 
@@ -46,7 +49,7 @@ describeContainers.each(APPS)("the image of $what, run as a pod runs it", ({ wha
   it("builds from the rendered Dockerfile on the locally built base, trusting the extra CA during the build only", () => {
     const ctx = tempDir("nodescale-image-ctx-");
     stageSources(dir, ctx);
-    require("node:fs").writeFileSync(join(ctx, STAGED_DOCKERFILE), renderDockerfile(spec, resolveBuildScript(dir, spec.build)));
+    writeFileSync(join(ctx, STAGED_DOCKERFILE), renderDockerfile(spec, resolveBuildScript(dir, spec.build)));
     const started = performance.now();
     dockerOk([
       "build",
@@ -79,28 +82,31 @@ describeContainers.each(APPS)("the image of $what, run as a pod runs it", ({ wha
     ).toBe(0);
   }, 600_000);
 
-  it("answers /health, /ready and / read-only, as UID 10001, with every capability dropped and no new privileges", async () => {
+  it("answers /health, /ready and / as the pod runs it: its user, no capabilities, read-only root, no new privileges", async () => {
     port = await freePort();
     const appEnv = { ...spec.appEnv(spec.port, "0.0.0.0"), ...env };
+    const mounts = Object.entries(pod.configMaps).flatMap(([path, files]) => {
+      const dir = tempDir("nodescale-image-configmap-");
+      // Readable by the pod's user, as a ConfigMap volume is (the folder is made private by mkdtemp).
+      chmodSync(dir, 0o755);
+      for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content);
+      return ["-v", `${dir}:${path}:ro`];
+    });
     const started = performance.now();
     dockerOk([
       "run",
       "-d",
       "--name",
       name,
-      "--read-only",
-      "--tmpfs",
-      "/tmp",
-      "--user",
-      `${IMAGE_USER}:${IMAGE_USER}`,
-      "--cap-drop",
-      "ALL",
-      "--security-opt",
-      "no-new-privileges",
+      ...pod.flags,
+      ...mounts,
       "-p",
       `127.0.0.1:${port}:${spec.port}`,
       ...Object.entries(appEnv).flatMap(([k, v]) => ["-e", `${k}=${v}`]),
+      "--entrypoint",
+      pod.entrypoint,
       tag,
+      ...pod.args,
     ]);
     await waitFor(
       "the container to be ready",
@@ -110,6 +116,7 @@ describeContainers.each(APPS)("the image of $what, run as a pod runs it", ({ wha
     console.log(`${what}: ready ${since(started)} s after docker run`);
     for (const path of [spec.healthPath, spec.readyPath, "/"]) expect([path, (await get(port, path)).status]).toEqual([path, 200]);
     expect(dockerOk(["exec", name, "id", "-u"])).toBe(String(IMAGE_USER));
+    expect(pod.user).toBe(IMAGE_USER);
     // The code is root's: the app cannot change it; the root file system is read-only anyway.
     expect(docker(["exec", name, "sh", "-c", "touch /app/x"]).status).not.toBe(0);
   }, 60_000);

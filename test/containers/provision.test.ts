@@ -14,7 +14,7 @@ import { VmPm2Stack } from "../../stacks/vm-pm2";
 import { VmPm2DoStack } from "../../stacks/vm-pm2-do";
 import { describeContainers, docker, dockerOk, since } from "../helpers/containers";
 import { copySampleApp, tempDir } from "../helpers/fixtures";
-import { failures, loadDuring } from "../helpers/load";
+import { failures, type LoadResult } from "../helpers/load";
 import { get, ROOT, sleep, waitFor } from "../helpers/processes";
 
 const NODE = NODE_RELEASES[22].version;
@@ -24,11 +24,45 @@ const CA_IN_MACHINE = "/usr/local/share/ca-certificates/nodescale-test-extra.crt
 /** The loopback stand-in for the instance metadata service (IMDSv2) answers here. */
 const IMDS_HOST = "127.0.0.2";
 
-/** A copy of the sample app packed as a release; `marker` makes another release of the same code. */
-function sampleRelease(marker = "") {
+/**
+ * A copy of the sample app packed as a release; `marker` makes another release of the same code, `firstLines`
+ * is put before its entry point's code.
+ */
+function sampleRelease(marker = "", firstLines = "") {
   const appDir = copySampleApp(join(tempDir("nodescale-provision-app-"), "app"));
   if (marker) writeFileSync(join(appDir, "dist", "marker.txt"), marker);
+  const main = join(appDir, "dist", "main.js");
+  if (firstLines) writeFileSync(main, `${firstLines}\n${readFileSync(main, "utf8")}`);
   return packRelease({ appDir, cacheDir: join(ROOT, ".nodescale", "releases") });
+}
+
+/**
+ * A release that passes the canary and fails after the switch: it refuses PM2's cluster mode, which the real
+ * processes run in and the canary (one process, fork mode) does not. A real class of fault (code that is not
+ * cluster-safe); the canary cannot catch it, the agent's roll back must.
+ */
+function clusterRefusingRelease() {
+  return sampleRelease(
+    "refuses cluster mode",
+    // It says why, then exits (an exit in the same tick would lose the line: PM2's cluster mode ships output over IPC).
+    `if (process.env.exec_mode === "cluster_mode") { console.error("this build cannot run in PM2 cluster mode"); setTimeout(() => process.exit(1), 200); return; }`,
+  );
+}
+
+const short = (sha: string) => sha.slice(0, 12);
+
+// autocannon has no bundled types (test/helpers/load.ts reads the same result).
+const autocannon = require("autocannon") as (opts: Record<string, unknown>) => Promise<LoadResult> & { stop?: () => void };
+
+/** Load as hard as the generator goes (no rate), on `connections` connections, until `stop()` (at most 300 s). */
+function fullLoad(url: string, connections: number): { stop: () => Promise<LoadResult> } {
+  const run = autocannon({ url, connections, duration: 300, timeout: 5 });
+  return {
+    stop: () => {
+      run.stop?.();
+      return run;
+    },
+  };
 }
 
 /** A loopback HTTP server; resolves with it and its port. */
@@ -125,6 +159,15 @@ class Machine {
     };
   }
 
+  /** What to read when a run failed: PM2's log, the app's output, the units' journal. */
+  diagnostics(): string {
+    return this.exec([
+      "bash",
+      "-c",
+      "tail -n 60 /var/lib/nodescale/.pm2/pm2.log /var/log/nodescale/*.log 2>&1; journalctl --no-pager -n 60 -u nodescale-pm2 2>&1",
+    ]).stdout;
+  }
+
   remove(): void {
     docker(["rm", "-f", this.name]);
   }
@@ -217,6 +260,7 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
       await waitFor("the lock to be held", () => (machine.exec(["test", "-f", "/run/lock-held"]).status === 0 ? true : undefined));
       const run = await machine.provision("/var/lib/cloud/user-data.sh");
       await holder;
+      if (run.status !== 0) console.log(`${machine.name} after a failed run:\n${machine.diagnostics()}`);
       expect(run.output).toMatch(/Waiting for cache lock|Could not get lock/);
       timings.dropletFirstRun = run.seconds;
       expect([run.status, run.output.slice(-3000)]).toEqual([0, expect.stringContaining("nodescale-provision: done")]);
@@ -299,6 +343,43 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
       );
     }, 180_000);
 
+    it("a release that fails after the switch rolls the machine back: the deploy fails naming why, the previous release serves", async () => {
+      const bad = clusterRefusingRelease();
+      const file = join(tempDir("nodescale-provision-bad-"), "bad.tar.gz");
+      writeFileSync(file, bad.data);
+      dockerOk(["cp", file, `${machine.name}:/opt/nodescale/bundles/${bad.sha256}.tar.gz`]);
+      const run = await machine.run(
+        `node /opt/nodescale/bin/machine-agent.js deploy /opt/nodescale/plan.json --bundle /opt/nodescale/bundles/${bad.sha256}.tar.gz --sha256 ${bad.sha256}`,
+      );
+      expect(run.status).toBe(1);
+      expect(run.output).toContain(`canary of release ${short(bad.sha256)} ready on port`);
+      expect(run.output).toContain(`the machine was rolled back to release ${short(release)}`);
+      // The reason, in the processes' own words.
+      expect(run.output).toContain("this build cannot run in PM2 cluster mode");
+      expect(machine.sh("basename $(readlink /opt/nodescale/current)")).toBe(release);
+      await servesRelease(release);
+      // PM2's saved list (what a reboot resurrects) names only the proven release.
+      const dump = machine.sh("cat /var/lib/nodescale/.pm2/dump.pm2");
+      expect(dump).toContain(release);
+      expect(dump).not.toContain(bad.sha256);
+    }, 300_000);
+
+    it("a reboot after a deploy that failed after the switch brings back the previous, proven release", async () => {
+      dockerOk(["restart", "-t", "30", machine.name]);
+      await servesRelease(release, 120_000);
+      await waitFor(
+        "both units active",
+        () => (machine.exec(["systemctl", "is-active", "nginx", "nodescale-pm2"]).stdout === "active\nactive\n" ? true : undefined),
+        60_000,
+      );
+      const releases = machine
+        .sh(
+          'runuser -u nodescale -- env PM2_HOME=/var/lib/nodescale/.pm2 /usr/local/bin/pm2 jlist | node -e \'const t = require("fs").readFileSync(0, "utf8"); for (const p of JSON.parse(t.slice(t.indexOf("[")))) console.log(p.pm2_env.status, p.pm2_env.NODESCALE_RELEASE)\'',
+        )
+        .split("\n");
+      expect(releases).toEqual([`online ${release}`, `online ${release}`]);
+    }, 240_000);
+
     it("systemd heals a killed PM2 daemon (with its apps) and a killed Nginx", async () => {
       const before = machine.pids();
       machine.sh("systemctl kill -s KILL nodescale-pm2.service");
@@ -369,7 +450,12 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
       const bundle = sampleRelease();
       first = bundle;
       const stack = new VmPm2Stack(Testing.app(), "vm-pm2", {
-        loaded: parseConfig({ vm: { nodeMirror: `http://127.0.0.1:${mirror.port}` } }),
+        loaded: parseConfig({
+          // The load generator is one client address; behind the ALB a real service's load comes from many, so the
+          // per-client limit (which would answer it 429 by design) is raised out of the way of the rollout's load.
+          service: { clientLimits: { requestsPerSecond: 100_000, burst: 100_000, connections: 10_000 } },
+          vm: { nodeMirror: `http://127.0.0.1:${mirror.port}` },
+        }),
         bundle,
       });
       const synth = JSON.parse(Testing.synth(stack));
@@ -461,8 +547,8 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
       expect(rollout).toMatch(/^NODESCALE_BUNDLE_URI=\S+ NODESCALE_BUNDLE_SHA256=[0-9a-f]{64} \/opt\/nodescale\/bin\/provision\.sh/);
       const next = sampleRelease("release two");
       objects.set(`releases/${next.sha256}.tar.gz`, next.data);
-      // Under the per-client limit (service.clientLimits: 100 requests/s from one address), as a client would be.
-      const load = loadDuring("http://127.0.0.1/", 300, 4, 80);
+      // As hard as the generator goes: 16 connections (what one autocannon needs to saturate Nginx and PM2 here).
+      const load = fullLoad("http://127.0.0.1/", 16);
       await sleep(1_000);
       const started = performance.now();
       const run = await machine.run(
@@ -471,10 +557,14 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
       timings.ec2RolloutUnderLoad = since(started);
       await servesRelease(next.sha256);
       await sleep(1_000);
-      const result = failures(await load.stop());
-      console.log(`EC2 rollout under load: ${JSON.stringify(result)}, ${timings.ec2RolloutUnderLoad} s`);
+      const raw = await load.stop();
+      const result = failures(raw);
+      console.log(
+        `EC2 rollout under load: ${JSON.stringify(result)} at ${raw.requests.average} requests/s; rollout ${timings.ec2RolloutUnderLoad} s`,
+      );
       expect([run.status, run.output.slice(-2000)]).toEqual([0, expect.stringContaining("nodescale-provision: done")]);
-      expect(result.sent).toBeGreaterThan(300);
+      // A floor that means the whole rollout ran under real load (thousands of requests, not a trickle).
+      expect(result.sent).toBeGreaterThan(5_000);
       expect(result.failed).toBe(0);
       expect(machine.sh("basename $(readlink /opt/nodescale/current)")).toBe(next.sha256);
       // Old releases are pruned to the plan's count (3, the current one included).

@@ -250,14 +250,16 @@ describe("NodeWorkload escape hatches", () => {
     expect(data).not.toMatch(/[$%]\{/);
   });
 
-  it("loads NodeScale's preload before the app's own NODE_OPTIONS, and drops it when asked by name", () => {
-    const spec = NodeServiceSpec.parse({ env: { NODE_OPTIONS: "--max-old-space-size=400" } });
-    const combined = only(synth({ spec }).resource, "kubernetes_deployment_v1") as {
+  it("loads NodeScale's preload through NODE_OPTIONS, a name the app cannot set, and drops it when asked by name", () => {
+    expect(() => NodeServiceSpec.parse({ env: { NODE_OPTIONS: "--max-old-space-size=400" } })).toThrow(
+      /service\.env\.NODE_OPTIONS: "--max-old-space-size=400" is not allowed: the name NODE_OPTIONS changes how the machine's programs load or run/,
+    );
+    const withPreload = only(resource, "kubernetes_deployment_v1") as {
       spec: { template: { spec: { container: { env: { name: string; value: string }[] }[] } } };
     };
-    expect(combined.spec.template.spec.container[0].env).toContainEqual({
+    expect(withPreload.spec.template.spec.container[0].env).toContainEqual({
       name: "NODE_OPTIONS",
-      value: "--require /opt/nodescale/release-headers.cjs --max-old-space-size=400",
+      value: "--require /opt/nodescale/release-headers.cjs",
     });
     const plain = synth({ identifyAnswers: false }).resource;
     expect(plain.kubernetes_config_map_v1).toBeUndefined();
