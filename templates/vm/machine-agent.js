@@ -262,6 +262,46 @@ function freePort(host) {
   });
 }
 
+/** Whether host:port can be listened on now. */
+function portFree(host, port) {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/** Who listens on a TCP port, read from /proc ("pid 123 (nginx: master process)"); undefined when it cannot tell. */
+function portHolder(port) {
+  const inodes = new Set();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of (readOr(table) ?? "").split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[3] === "0A" && Number.parseInt(f[1].split(":")[1], 16) === port) inodes.add(f[9]);
+    }
+  }
+  if (inodes.size === 0) return undefined;
+  for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    let fds = [];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let link = "";
+      try {
+        link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m && inodes.has(m[1])) return `pid ${pid} (${(readOr(`/proc/${pid}/cmdline`) ?? "").split("\0").filter(Boolean).join(" ").slice(0, 80)})`;
+    }
+  }
+  return undefined;
+}
+
 let rollingBack = false;
 
 class Machine {
@@ -791,6 +831,15 @@ class Machine {
     }
     this.log(`${restart && changes.length === 0 ? "rolling restart" : changes.join("; ")}`);
 
+    // A port the new definition needs that another program holds: every process would exit at start (EADDRINUSE)
+    // after the switch, in a crash loop PM2's cluster mode logs no reason for. Refused here, before anything changes.
+    const ours = new Set([...running.values()].flat().map((p) => p.port));
+    for (const port of new Set(desired.flatMap((a) => this.appPorts(a)))) {
+      if (ours.has(port) || (await portFree(plan.host, port))) continue;
+      throw new AgentError(
+        `port ${port} on ${plan.host} is in use by ${portHolder(port) ?? "another program"}, not by this service: release ${short(sha256)} cannot start there; nothing was switched, the machine keeps serving release ${short(this.currentRelease())}`,
+      );
+    }
     // The gate: the new definition must answer ready once before anything that serves traffic is touched.
     const canaryPort = await freePort(plan.host);
     const canary = this.canaryApp(desired[0], sha256, canaryPort);

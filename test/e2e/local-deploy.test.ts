@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { request as requestHttp } from "node:http";
+import { createServer, request as requestHttp } from "node:http";
 import { connect as connectHttp2 } from "node:http2";
 import { join } from "node:path";
 import { type ConnectionOptions, connect as connectTls, type TLSSocket } from "node:tls";
@@ -286,6 +286,27 @@ describe("cdktf deploy local, one machine, end to end", () => {
     expect(result.sent).toBeGreaterThan(1000);
     expect({ failed: result.failed, failures: result.failures }).toEqual({ failed: 0, failures: {} });
     // The next good deploy goes through.
+    expect(local.deploy()).toContain(HEALTHY_LINE());
+  }, 240_000);
+
+  it("refuses a port another program holds before switching anything: the deploy names the holder, the old release keeps serving", async () => {
+    const held = await freePort();
+    const holder = createServer().listen(held, "127.0.0.1");
+    await once(holder, "listening");
+    try {
+      const servedBefore = (await get(localPort, "/")).json().release;
+      local.writeConfig({ service: { port: held, workers: 3 }, local: { port: localPort } });
+      const run = local.tryDeploy();
+      expect(run.status).not.toBe(0);
+      expect(run.output).toContain(`machine m1: port ${held} on 127.0.0.1 is in use by pid ${process.pid} (`);
+      expect(run.output).toMatch(
+        /not by this service: release [0-9a-f]{12} cannot start there; nothing was switched, the machine keeps serving release [0-9a-f]{12}/,
+      );
+      expect((await get(localPort, "/")).json().release).toBe(servedBefore);
+    } finally {
+      holder.close();
+      local.writeConfig({ service: { port: appPort, workers: 3 }, local: { port: localPort } });
+    }
     expect(local.deploy()).toContain(HEALTHY_LINE());
   }, 240_000);
 
