@@ -16,6 +16,7 @@ import { InternetGateway } from "@cdktf/provider-aws/lib/internet-gateway";
 import { KmsKey } from "@cdktf/provider-aws/lib/kms-key";
 import { LaunchTemplate } from "@cdktf/provider-aws/lib/launch-template";
 import { NatGateway } from "@cdktf/provider-aws/lib/nat-gateway";
+import { Route } from "@cdktf/provider-aws/lib/route";
 import { RouteTable } from "@cdktf/provider-aws/lib/route-table";
 import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-association";
 import { Subnet } from "@cdktf/provider-aws/lib/subnet";
@@ -356,11 +357,9 @@ export class EksNodeCluster extends Construct {
     new FlowLog(this, "FlowLog", { vpcId: vpc.id, trafficType: "ALL", logDestination: flowLogGroup.arn, iamRoleArn: flowRole.arn, tags });
 
     const igw = new InternetGateway(this, "Igw", { vpcId: vpc.id, tags });
-    const publicRoutes = new RouteTable(this, "PublicRoutes", {
-      vpcId: vpc.id,
-      route: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }],
-      tags,
-    });
+    const publicRoutes = new RouteTable(this, "PublicRoutes", { vpcId: vpc.id, tags });
+    // Routes of their own, not inline `route` blocks (see ec2-common.ts: newer aws providers add required attributes).
+    new Route(this, "PublicDefaultRoute", { routeTableId: publicRoutes.id, destinationCidrBlock: "0.0.0.0/0", gatewayId: igw.id });
     // element() wraps around: without this check, asking for more zones than the region has would silently put
     // two subnets in one zone. Plan stops instead, naming the numbers.
     const enoughZones = refuseAtPlan(
@@ -394,11 +393,8 @@ export class EksNodeCluster extends Construct {
         tags: { ...tags, Name: `${name}-private-${i}`, "kubernetes.io/role/internal-elb": "1" },
       });
       const nat = this.natGateways[natMode === "perZone" ? i : 0];
-      const routes = new RouteTable(this, `Private${i}RouteTable`, {
-        vpcId: vpc.id,
-        route: [{ cidrBlock: "0.0.0.0/0", natGatewayId: nat.id }],
-        tags,
-      });
+      const routes = new RouteTable(this, `Private${i}RouteTable`, { vpcId: vpc.id, tags });
+      new Route(this, `Private${i}DefaultRoute`, { routeTableId: routes.id, destinationCidrBlock: "0.0.0.0/0", natGatewayId: nat.id });
       new RouteTableAssociation(this, `Private${i}Routes`, { subnetId: priv.id, routeTableId: routes.id });
       this.privateSubnets.push(priv);
     }

@@ -10,6 +10,7 @@ import { IamInstanceProfile } from "@cdktf/provider-aws/lib/iam-instance-profile
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { InternetGateway } from "@cdktf/provider-aws/lib/internet-gateway";
+import { Route } from "@cdktf/provider-aws/lib/route";
 import { RouteTable } from "@cdktf/provider-aws/lib/route-table";
 import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-association";
 import { Subnet } from "@cdktf/provider-aws/lib/subnet";
@@ -127,11 +128,10 @@ export class PublicNetwork extends Construct {
     // egress until told otherwise: adopted with no rules, it allows nothing (Checkov CKV2_AWS_12).
     new DefaultSecurityGroup(this, "DefaultSecurityGroup", { vpcId: this.vpc.id, tags });
     const igw = new InternetGateway(this, "Igw", { vpcId: this.vpc.id, tags });
-    const routes = new RouteTable(this, "PublicRoutes", {
-      vpcId: this.vpc.id,
-      route: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }],
-      tags,
-    });
+    const routes = new RouteTable(this, "PublicRoutes", { vpcId: this.vpc.id, tags });
+    // A route of its own, not an inline `route` block: Terraform JSON must name every attribute of an inline block,
+    // and newer aws providers add attributes (`odb_network_arn`), which `terraform validate` then requires.
+    new Route(this, "PublicDefaultRoute", { routeTableId: routes.id, destinationCidrBlock: "0.0.0.0/0", gatewayId: igw.id });
     this.subnets = Array.from({ length: zones }, (_, i) => {
       const subnet = new Subnet(this, zones === 1 ? "PublicSubnet" : `PublicSubnet${i}`, {
         vpcId: this.vpc.id,

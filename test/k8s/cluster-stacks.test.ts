@@ -221,6 +221,14 @@ describe("eks stack", () => {
     expect(values.vpcId).toMatch(/^\$\{aws_vpc\./);
   });
 
+  it("routes through aws_route resources of their own, never inline route blocks: the internet gateway publicly, a NAT gateway privately", () => {
+    for (const table of Object.values(parsed.resource.aws_route_table as Record<string, object>)) expect(table).not.toHaveProperty("route");
+    const routes = Object.values(parsed.resource.aws_route as Record<string, Record<string, string>>);
+    expect(routes.every((r) => r.destination_cidr_block === "0.0.0.0/0")).toBe(true);
+    expect(routes.filter((r) => r.gateway_id?.includes("aws_internet_gateway."))).toHaveLength(1);
+    expect(routes.filter((r) => r.nat_gateway_id?.includes("aws_nat_gateway.")).length).toBe(routes.length - 1);
+  });
+
   it("adopts its VPC's default security group with no rules, so that group allows nothing", () => {
     const fallback = only(parsed.resource, "aws_default_security_group");
     expect(fallback.vpc_id).toMatch(/^\$\{aws_vpc\.Cluster_Vpc_[0-9A-F]+\.id\}$/);

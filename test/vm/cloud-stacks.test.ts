@@ -195,6 +195,15 @@ describe("vm-pm2 (AWS EC2)", () => {
     expect(subnet.availability_zone).toMatch(/^\$\{element\(data\.aws_availability_zones\.Host_Network_Zones_[0-9A-F]+\.names, 0\)\}$/);
   });
 
+  it("routes to the internet through an aws_route of its own, never an inline route block (newer providers require attributes 6.25.0 lacks)", () => {
+    const table = only(parsed.resource, "aws_route_table");
+    expect(table).not.toHaveProperty("route");
+    const route = only(parsed.resource, "aws_route");
+    expect(route.destination_cidr_block).toBe("0.0.0.0/0");
+    expect(route.route_table_id).toMatch(/^\$\{aws_route_table\.Host_Network_PublicRoutes_[0-9A-F]+\.id\}$/);
+    expect(route.gateway_id).toMatch(/^\$\{aws_internet_gateway\.Host_Network_Igw_[0-9A-F]+\.id\}$/);
+  });
+
   it("adopts its VPC's default security group with no rules, so that group allows nothing", () => {
     const fallback = only(parsed.resource, "aws_default_security_group");
     expect(fallback.vpc_id).toMatch(/^\$\{aws_vpc\.Host_Network_Vpc_[0-9A-F]+\.id\}$/);
