@@ -102,7 +102,10 @@ if [ "$(/usr/local/bin/node --version 2>/dev/null || true)" != "v${NODE_VERSION}
 fi
 
 log "PM2 ${PM2_VERSION}"
-if [ "$(/usr/local/bin/pm2 --version 2>/dev/null | tail -n 1 || true)" != "${PM2_VERSION}" ]; then
+# Read from its package.json: `pm2 --version` starts a PM2 daemon (as root, under /root/.pm2) that would idle on the
+# machine for good.
+pm2_package="${BASE}/node/current/lib/node_modules/pm2/package.json"
+if [ "$(/usr/local/bin/node -p 'require(process.argv[1]).version' "${pm2_package}" 2>/dev/null || true)" != "${PM2_VERSION}" ]; then
   /usr/local/bin/npm install --global --no-fund --no-audit "pm2@${PM2_VERSION}"
 fi
 

@@ -269,6 +269,12 @@ describeContainers("the provision script on a booted machine (systemd as PID 1 i
       expect(run.status).toBe(0);
       expect(machine.pids()).toEqual(before);
       expect(run.output).not.toMatch(/apt-get|Unpacking|npm ci/);
+      // The only PM2 daemon is the app user's, under systemd: checking PM2's version started none as root.
+      // (Read from /proc: the image has no ps. `God D"aemon` keeps this script's own command line from matching.)
+      const daemons = machine.sh(
+        `for d in /proc/[0-9]*; do c="$(tr '\\0' ' ' < "$d/cmdline" 2>/dev/null || true)"; case "$c" in *"God D"aemon*) echo "$(stat -c %U "$d") $(echo "$c" | awk '{print $NF}')";; esac; done`,
+      );
+      expect(daemons).toBe("nodescale (/var/lib/nodescale/.pm2)");
     }, 300_000);
 
     it("rotates PM2's own log with the app's (PM2 never rotates its daemon log)", () => {
