@@ -18,7 +18,7 @@ trap 'rm -f "${e2e_log}"' EXIT
 npx jest --ci test/e2e > "${e2e_log}" 2>&1 &
 e2e_pid=$!
 unit_status=0
-npx jest --ci --testPathIgnorePatterns /test/e2e/ /test/containers/ || unit_status=$?
+npx jest --ci --testPathIgnorePatterns /test/e2e/ /test/containers/ /test/terraform/ || unit_status=$?
 e2e_status=0
 wait "${e2e_pid}" || e2e_status=$?
 echo "== jest: end-to-end lane"
