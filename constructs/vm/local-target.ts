@@ -1,4 +1,4 @@
-import { availableParallelism } from "node:os";
+import { availableParallelism, userInfo } from "node:os";
 import { join } from "node:path";
 import { Construct, DataResource, Fn, TerraformAsset } from "../cdk";
 import { healthBurstWithin, PostDeployHealthCheck } from "../health/post-deploy-health-check";
@@ -15,6 +15,15 @@ import { DEFAULT_VM_MODE, type ProcessPlan, processPlan, type VmMode } from "./p
 import { renderLoadBalancerSite, renderNginxMain, renderNginxSite, type TlsSite } from "./render";
 
 /** The runner of the local target's steps (local-runner.ts, compiled), found from this package. */
+/**
+ * The local Nginx's workers run as the user who deploys. Under a root master they would otherwise be `nobody`, who
+ * may not traverse the checkout (a 0700 home or temporary folder) to the files they read per request: the
+ * keep-alive switch before a reload, the upstream. Not root: Nginx never switches, so no directive.
+ */
+export function nginxWorkerUser(): string | undefined {
+  return process.getuid?.() === 0 ? userInfo().username : undefined;
+}
+
 export const LOCAL_RUNNER = compiledModulePath("constructs/vm/local-runner.js");
 /** Simulated machines get loopback addresses 127.0.1.1 … 127.0.1.N, so each has the ports a cloud VM has. */
 export const MAX_LOCAL_MACHINES = 16;
@@ -179,7 +188,7 @@ export class LocalTarget extends Construct {
         pm2: { home: join(baseDir, "pm2"), bin: pm2Bin },
         nginx,
         files: [
-          { path: nginx.conf, content: renderNginxMain({ prefix, siteFile: site }) },
+          { path: nginx.conf, content: renderNginxMain({ prefix, siteFile: site, user: nginxWorkerUser() }) },
           {
             path: site,
             content: renderNginxSite(spec, this.plan, {
@@ -231,7 +240,10 @@ export class LocalTarget extends Construct {
               nginx: lbNginx,
               drainSeconds: spec.deregistrationDelaySeconds,
               files: [
-                { path: lbNginx.conf, content: renderNginxMain({ prefix: lbPrefix, siteFile: join(lbPrefix, "site.conf") }) },
+                {
+                  path: lbNginx.conf,
+                  content: renderNginxMain({ prefix: lbPrefix, siteFile: join(lbPrefix, "site.conf"), user: nginxWorkerUser() }),
+                },
                 {
                   path: join(lbPrefix, "site.conf"),
                   content: renderLoadBalancerSite(spec, {

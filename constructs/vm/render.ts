@@ -459,8 +459,11 @@ export function renderNginxMain(options: {
   readonly prefix: string;
   readonly siteFile: string;
   readonly workerProcesses?: number;
+  /** The workers' user (`user` directive; only a root master switches): @default - Nginx's own (nobody under root) */
+  readonly user?: string;
 }): string {
   return renderTemplate("nginx/nginx.conf", {
+    userDirective: options.user === undefined ? "" : `user ${safeToken("user", options.user)};\n`,
     prefix: safeToken("prefix", options.prefix),
     siteFile: safeToken("siteFile", options.siteFile),
     workerProcesses: options.workerProcesses ?? 1,

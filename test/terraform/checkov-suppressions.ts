@@ -127,6 +127,18 @@ export const CHECKOV_SUPPRESSIONS: readonly Suppression[] = [
     reason: "the default key policy (the account's administrators) is the policy EKS's secrets encryption needs",
   },
   {
+    id: "CKV_AWS_111",
+    resource: /^data\.(Host|Group)_Machine_SsmAgent$/,
+    reason:
+      "the SSM agent's own calls (AmazonSSMManagedInstanceCore's, less every ssm:GetParameter*): its messaging and association-status actions name no resource NodeScale could scope them to",
+  },
+  {
+    id: "CKV_AWS_356",
+    resource: /^data\.(Host|Group)_Machine_SsmAgent$/,
+    reason:
+      "as CKV_AWS_111: the SSM agent's actions as AWS's managed policy grants them, on *, with no parameter or secret read among them",
+  },
+  {
     id: "CKV_AWS_356",
     resource: /^data\.NodeAutoscaler_Permissions$/,
     reason: "the cluster autoscaler's upstream policy: its Describe* calls take no resource ARN",

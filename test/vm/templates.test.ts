@@ -3,6 +3,7 @@ import { rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NodeServiceSpec } from "../../constructs/service/spec";
 import { fillTemplate, TemplateError } from "../../constructs/template";
+import { nginxWorkerUser } from "../../constructs/vm/local-target";
 import { ensureLocalTls, localTlsFiles } from "../../constructs/vm/local-tls";
 import { machineAgent } from "../../constructs/vm/machine-agent";
 import { renderMachinePlan } from "../../constructs/vm/machine-plan";
@@ -15,7 +16,14 @@ import {
   renderProvisionScript,
   renderVmMachinePlan,
 } from "../../constructs/vm/provision";
-import { pm2Apps, renderLoadBalancerSite, renderMachineServers, renderNginxSite, SECURITY_HEADERS } from "../../constructs/vm/render";
+import {
+  pm2Apps,
+  renderLoadBalancerSite,
+  renderMachineServers,
+  renderNginxMain,
+  renderNginxSite,
+  SECURITY_HEADERS,
+} from "../../constructs/vm/render";
 import { tempDir } from "../helpers/fixtures";
 import { NGINX_TEST_UPSTREAM, nginxTest, shellcheck, systemdSecurity, systemdVerify, systemdVerifyDropIn } from "../helpers/tools";
 
@@ -398,5 +406,16 @@ describe("templates", () => {
     expect(() => fillTemplate("t", "a {{x}}", { x: 1, z: 2 })).toThrow(
       new TemplateError("template t: values given for placeholders it does not have: z"),
     );
+  });
+});
+
+describe("the local Nginx's workers", () => {
+  it("run as the user who deploys: under a root master, not nobody, who may not reach a checkout in a 0700 folder", () => {
+    const user = nginxWorkerUser();
+    expect(user).toBe(process.getuid?.() === 0 ? "root" : undefined);
+    const main = renderNginxMain({ prefix: "/p", siteFile: "/p/site.conf", user: "root" });
+    expect(main.split("\n").slice(1, 3)).toEqual(["user root;", "worker_processes 1;"]);
+    expect(renderNginxMain({ prefix: "/p", siteFile: "/p/site.conf" })).not.toContain("user ");
+    expect(() => renderNginxMain({ prefix: "/p", siteFile: "/p/site.conf", user: "root; include /etc/passwd" })).toThrow(TemplateError);
   });
 });
