@@ -281,7 +281,7 @@ function portHolder(port) {
     }
   }
   if (inodes.size === 0) return undefined;
-  for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+  for (const pid of allPids()) {
     let fds = [];
     try {
       fds = fs.readdirSync(`/proc/${pid}/fd`);
